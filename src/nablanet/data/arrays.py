@@ -1,0 +1,224 @@
+"""User arrays from files: ``.npy``, ``.npz``, ``.csv``, and ``.png`` digit images.
+
+Used by ``predict`` and ``train`` on the user's own data. Nothing here ever
+unpickles (``allow_pickle=False`` always): a data file must not be able to run
+code.
+"""
+from __future__ import annotations
+
+import csv
+import os
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from .dataset import Dataset, validate_dataset
+
+SUPPORTED = (".csv", ".npy", ".npz", ".png")
+MNIST_SIDE = 28
+
+
+def load_array(path: str | os.PathLike) -> np.ndarray:
+    """Load one array from ``.npy``, ``.npz`` (key ``x`` or its single array), ``.csv`` or ``.png``.
+
+    A ``.png`` becomes a (1, 784) float32 row in the MNIST convention (see
+    :func:`load_digit_png`). Raises :class:`DataError` for a missing file, an
+    unsupported extension or unreadable content.
+    """
+    path = Path(path)
+    loader = _LOADERS.get(path.suffix.lower())
+    if loader is None:
+        raise DataError(f"{path.name}: unsupported file type {path.suffix or '(none)'!r} "
+                        f"(supported: {', '.join(SUPPORTED)})")
+    _require_file(path)
+    return loader(path)
+
+
+def load_labelled_csv(path: str | os.PathLike, label_column: int | str = -1, *,
+                      n_classes: int | None = None) -> Dataset:
+    """A CSV table of features plus one integer label column, as a checked :class:`Dataset`.
+
+    ``label_column`` is a column index (0 = first, -1 = last) or, when the file
+    has a header line, a column name.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".csv":
+        raise DataError(f"{path.name}: load_labelled_csv reads .csv files, got {path.suffix or 'no extension'!r}")
+    _require_file(path)
+    header, table = _read_csv(path)
+    column = _column_index(label_column, header, table.shape[1], path.name)
+    if table.shape[1] < 2:
+        raise DataError(f"{path.name}: needs at least one feature column besides the label column")
+    features = np.delete(table, column, axis=1)
+    return validate_dataset(features, table[:, column], n_classes=n_classes, name=path.name)
+
+
+def load_digit_png(path: str | os.PathLike) -> np.ndarray:
+    """A picture of one digit as a (1, 784) float32 row: white digit on black, 28 × 28, in [0, 1].
+
+    MNIST digits are white (1) on black (0), so colour becomes grey (ITU-R 601
+    luma), and a light background (the border's mean above 0.5) is inverted. A
+    transparent background counts as background whatever its colour. Other
+    sizes are padded to a square (so the digit is not squashed) and resized.
+    """
+    path = Path(path)
+    try:
+        from matplotlib import image as mpimg           # imported late: matplotlib is slow to import
+        pixels = np.asarray(mpimg.imread(path))
+    except ImportError as err:
+        raise DataError(f"{path.name}: reading .png needs matplotlib (pip install matplotlib)") from err
+    except (OSError, ValueError, SyntaxError) as err:   # Pillow's errors for non-images
+        raise DataError(f"{path.name}: not a readable PNG image ({err})") from err
+    grey = _to_grey(_unit_range(pixels), path.name)
+    if _border_mean(grey) > 0.5:
+        grey = 1.0 - grey
+    return _resize_square(grey, MNIST_SIDE).reshape(1, -1).astype(np.float32)
+
+
+def _require_file(path: Path) -> None:
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except ValueError as err:                           # object arrays need pickle; also bad headers
+        raise DataError(f"{path.name}: not a plain numeric .npy array ({err})") from err
+    except (OSError, EOFError) as err:
+        raise DataError(f"{path.name}: not a readable .npy file ({err})") from err
+    if not isinstance(array, np.ndarray):               # np.load sniffs content: a renamed .npz
+        array.close()
+        raise DataError(f"{path.name}: is an .npz archive, not a .npy array; rename it to .npz")
+    return array
+
+
+def _load_npz(path: Path) -> np.ndarray:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            keys = list(archive.keys())
+            key = "x" if "x" in keys else keys[0] if len(keys) == 1 else None
+            if key is not None:
+                return archive[key]
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise DataError(f"{path.name}: not a readable .npz of plain numeric arrays ({err})") from err
+    raise DataError(f"{path.name}: holds arrays {', '.join(keys) or '(none)'}; "
+                    "expected one named 'x' or a single array")
+
+
+def _load_csv(path: Path) -> np.ndarray:
+    return _read_csv(path)[1]
+
+
+def _read_csv(path: Path) -> tuple[list[str] | None, np.ndarray]:
+    """(header names or None, float64 table of n rows × d columns).
+
+    The first line is a header when any of its cells is not a number. On a bad
+    cell the file is scanned again to report its row and column (1-based, as a
+    spreadsheet shows them); the fast path is one ``np.loadtxt``.
+    """
+    with open(path, newline="") as f:
+        first = next(csv.reader(f), None)
+    if first is None:
+        raise DataError(f"{path.name}: empty CSV file")
+    header = None if all(_is_number(cell) for cell in first) else [c.strip() for c in first]
+    skip = 0 if header is None else 1
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)   # "input contained no data": raised below
+            table = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2, dtype=np.float64)
+    except ValueError as err:
+        raise DataError(_locate_csv_problem(path, skip) or f"{path.name}: {err}") from err
+    if table.size == 0:
+        raise DataError(f"{path.name}: no data rows")
+    return header, table
+
+
+def _locate_csv_problem(path: Path, skip: int) -> str | None:
+    """The first non-numeric cell or ragged row, as a one-line message (slow path, errors only)."""
+    with open(path, newline="") as f:
+        rows = csv.reader(f)
+        width = None
+        for line, row in enumerate(rows, start=1):
+            if line <= skip or not row:
+                continue
+            if width is not None and len(row) != width:
+                return f"{path.name}: row {line} has {len(row)} columns, expected {width}"
+            width = len(row)
+            for column, cell in enumerate(row, start=1):
+                if not _is_number(cell):
+                    return f"{path.name}: non-numeric value {cell.strip()!r} at row {line}, column {column}"
+    return None
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _column_index(label_column: int | str, header: list[str] | None, width: int, name: str) -> int:
+    if isinstance(label_column, str):
+        if header is None:
+            raise DataError(f"{name}: has no header line, so label_column must be an index, "
+                            f"got {label_column!r}")
+        if label_column not in header:
+            raise DataError(f"{name}: no column named {label_column!r} (columns: {', '.join(header)})")
+        return header.index(label_column)
+    if not -width <= label_column < width:
+        raise DataError(f"{name}: label_column {label_column} is out of range for {width} columns")
+    return label_column % width
+
+
+def _unit_range(pixels: np.ndarray) -> np.ndarray:
+    """Pixel values as floats in [0, 1] (imread gives floats for PNG, integers for some modes)."""
+    if np.issubdtype(pixels.dtype, np.integer):
+        return pixels / np.iinfo(pixels.dtype).max
+    return pixels.astype(np.float64, copy=False)
+
+
+def _to_grey(pixels: np.ndarray, name: str) -> np.ndarray:
+    """(h, w) intensity from grey, grey+alpha, RGB or RGBA pixels."""
+    if pixels.ndim == 2:
+        return pixels
+    if pixels.ndim != 3 or pixels.shape[2] not in (2, 3, 4):
+        raise DataError(f"{name}: unsupported image shape {pixels.shape} (expected grey, RGB or RGBA)")
+    colour, alpha = (pixels[..., :-1], pixels[..., -1]) if pixels.shape[2] in (2, 4) else (pixels, None)
+    grey = colour[..., 0] if colour.shape[2] == 1 else colour @ np.array([0.299, 0.587, 0.114])
+    if alpha is not None and _border_mean(alpha) < 0.5:
+        # Strokes on a transparent background: the ink is where the image is opaque,
+        # whether it was drawn in black or in white.
+        return alpha
+    return grey
+
+
+def _border_mean(image: np.ndarray) -> float:
+    """Mean of the outermost rows and columns: what the background looks like."""
+    border = np.concatenate([image[0], image[-1], image[1:-1, 0], image[1:-1, -1]])
+    return float(border.mean())
+
+
+def _resize_square(image: np.ndarray, side: int) -> np.ndarray:
+    """Pad (with black) to a square, then resize to side × side with linear interpolation."""
+    from scipy import ndimage
+
+    h, w = image.shape
+    if (h, w) == (side, side):
+        return image
+    n = max(h, w)
+    square = np.zeros((n, n))
+    top, left = (n - h) // 2, (n - w) // 2
+    square[top:top + h, left:left + w] = image
+    scale = side / n
+    if scale < 1:
+        # Blur before shrinking so thin strokes are averaged, not skipped (anti-aliasing).
+        square = ndimage.gaussian_filter(square, sigma=(1 / scale - 1) / 2)
+    return np.clip(ndimage.zoom(square, scale, order=1), 0.0, 1.0)
+
+
+_LOADERS = {".npy": _load_npy, ".npz": _load_npz, ".csv": _load_csv, ".png": load_digit_png}

@@ -1,0 +1,178 @@
+"""Checked (x, y) pairs: the one format every model and training loop receives.
+
+``x`` is a 2-D float array, one example per row (n × d). ``y`` is either a 1-D
+int64 array of class labels 0..K-1 (classification; never one-hot here, so
+training and test data share one format) or a 2-D float array of targets
+(regression, autoencoders). The checks run once, when the data enters the
+library, so a NaN pixel or a label 10 in a 10-class problem is reported with
+its row instead of surfacing epochs later as a NaN cost or an index error.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+from typing import NamedTuple
+
+import numpy as np
+
+from ..errors import DataError
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Examples ``x`` (n × d float) with labels or targets ``y``; checked on construction.
+
+    Construction converts ``x`` to float (float32 unless it already is float64)
+    and integral float labels to int64, and raises :class:`DataError` for
+    anything malformed (see :func:`validate_dataset`).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    name: str = "data"
+
+    def __post_init__(self) -> None:
+        x = _as_float_matrix(self.x, self.name)
+        y = _as_targets(self.y, self.name)
+        if len(x) != len(y):
+            raise DataError(f"{self.name}: x has {len(x)} examples but y has {len(y)}")
+        # Frozen dataclass: the converted arrays replace the originals once, here.
+        object.__setattr__(self, "x", x)
+        object.__setattr__(self, "y", y)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @property
+    def n_features(self) -> int:
+        """d, the number of input features per example."""
+        return self.x.shape[1]
+
+
+class Splits(NamedTuple):
+    """Train / validation / test sets; a split that does not exist is ``None``.
+
+    A tuple so that ``train, validation, test = load_mnist()`` reads like
+    Nielsen's ``mnist_loader``.
+    """
+
+    train: Dataset | None
+    validation: Dataset | None
+    test: Dataset | None
+
+
+def validate_dataset(x, y, *, n_features: int | None = None, n_classes: int | None = None,
+                     name: str = "data") -> Dataset:
+    """Check and convert ``(x, y)`` into a :class:`Dataset`, or raise :class:`DataError`.
+
+    ``n_features``: the expected d; images (n, 28, 28) are flattened to (n, 784)
+    when ``n_features=784``. ``n_classes``: K; labels must then be 1-D integers
+    in [0, K). With ``n_classes=None`` a 2-D float ``y`` is accepted as
+    regression targets (checked only for finiteness and length). Pixel values
+    are not rescaled here: uint8 images become float32 0..255.
+    """
+    x = _flatten_to(np.asarray(x), n_features, name)
+    dataset = Dataset(x, y, name)
+    if n_classes is not None:
+        _check_label_range(dataset.y, n_classes, name)
+    return dataset
+
+
+def hold_out_last(dataset: Dataset, n: int, *,
+                  names: tuple[str, str] = ("train", "validation")) -> tuple[Dataset, Dataset | None]:
+    """Split off the last ``n`` examples as a second set (views, no copy).
+
+    The last rows, not a random draw, as Nielsen's ``mnist_loader`` does with the
+    60 000 MNIST training images (50 000 train + 10 000 validation), so results
+    are comparable with the book's. ``n == 0`` gives no second set.
+    """
+    if not 0 <= n < len(dataset):
+        raise DataError(f"{dataset.name}: cannot hold out {n} of {len(dataset)} examples "
+                        f"(need 0 <= n < {len(dataset)})")
+    if n == 0:
+        return Dataset(dataset.x, dataset.y, names[0]), None
+    cut = len(dataset) - n
+    return (Dataset(dataset.x[:cut], dataset.y[:cut], names[0]),
+            Dataset(dataset.x[cut:], dataset.y[cut:], names[1]))
+
+
+def _flatten_to(x: np.ndarray, n_features: int | None, name: str) -> np.ndarray:
+    """Reshape (n, h, w, ...) to (n, n_features) when the sizes agree; check d otherwise."""
+    if n_features is None or x.ndim < 2:
+        return x                                      # shape errors are reported by Dataset
+    got = prod(x.shape[1:])
+    if got != n_features:
+        detail = "" if x.ndim == 2 else f" (shape {x.shape})"
+        raise DataError(f"{name}: expected {n_features} features per example, got {got}{detail}")
+    return x.reshape(len(x), n_features)
+
+
+def _as_float_matrix(x, name: str) -> np.ndarray:
+    """x as a non-empty, finite n × d float32/float64 array."""
+    x = np.asarray(x)
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)
+            or x.dtype == np.bool_):
+        raise DataError(f"{name}: x must be numeric, got dtype {x.dtype}")
+    if x.ndim != 2:
+        hint = f"; pass n_features={prod(x.shape[1:])} to flatten" if x.ndim > 2 else ""
+        raise DataError(f"{name}: x must be 2-D (examples × features), got shape {x.shape}{hint}")
+    if len(x) == 0:
+        raise DataError(f"{name}: x has 0 examples")
+    # float64 is kept when given (gradient checks need it); everything else is float32.
+    x = x if x.dtype in (np.float32, np.float64) else x.astype(np.float32)
+    _check_finite(x, name, "x")
+    return x
+
+
+def _as_targets(y, name: str) -> np.ndarray:
+    """1-D int64 class labels, or 2-D float regression targets."""
+    y = np.asarray(y)
+    if y.ndim == 2:
+        if not (np.issubdtype(y.dtype, np.number) or y.dtype == np.bool_):
+            raise DataError(f"{name}: y must be numeric, got dtype {y.dtype}")
+        y = y if y.dtype in (np.float32, np.float64) else y.astype(np.float32)
+        _check_finite(y, name, "y")
+        return y
+    if y.ndim != 1:
+        raise DataError(f"{name}: y must be 1-D class labels or 2-D targets, got shape {y.shape}")
+    return _as_labels(y, name)
+
+
+def _as_labels(y: np.ndarray, name: str) -> np.ndarray:
+    """Class labels as int64 ≥ 0; integral floats (3.0) are accepted, 2.5 and NaN are not."""
+    if np.issubdtype(y.dtype, np.floating):
+        _check_finite(y, name, "y")
+        fractional = y != np.round(y)
+        if fractional.any():
+            row = int(np.argmax(fractional))
+            raise DataError(f"{name}: class labels must be integers, got {y[row]} at row {row}")
+    elif not (np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_):
+        raise DataError(f"{name}: class labels must be integers, got dtype {y.dtype}")
+    y = y.astype(np.int64, copy=False)
+    if len(y) and y.min() < 0:
+        # A negative label would silently index the last class of a one-hot table.
+        row = int(np.argmax(y < 0))
+        raise DataError(f"{name}: label {y[row]} at row {row} is negative (labels are 0..K-1)")
+    return y
+
+
+def _check_label_range(y: np.ndarray, n_classes: int, name: str) -> None:
+    if y.ndim != 1:
+        raise DataError(f"{name}: n_classes={n_classes} needs 1-D integer labels, got y of shape {y.shape}")
+    bad = (y < 0) | (y >= n_classes)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise DataError(f"{name}: label {y[row]} at row {row} is out of range [0, {n_classes})")
+
+
+def _check_finite(a: np.ndarray, name: str, what: str) -> None:
+    """Raise with the count and the first row of NaN/inf values, the two facts needed to fix them."""
+    if not np.issubdtype(a.dtype, np.floating):
+        return
+    finite = np.isfinite(a)
+    if finite.all():
+        return
+    bad = ~finite
+    row = int(np.argmax(bad.reshape(len(a), -1).any(axis=1)))
+    raise DataError(f"{name}: {what} has {int(bad.sum())} non-finite values (NaN or inf), "
+                    f"first in row {row}")

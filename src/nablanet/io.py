@@ -1,0 +1,185 @@
+"""Saving and loading models: ``config.json`` (architecture) + ``weights.safetensors``.
+
+Loading never executes code: the architecture is JSON, each layer is built from a
+fixed registry of layer names with keyword arguments checked by its constructor,
+and the weights are a safetensors file (raw tensors and a JSON header, no pickle).
+Every problem — missing or truncated file, malformed JSON, an unknown layer, a
+missing, extra or mis-shaped tensor — raises :class:`ModelFileError` naming it.
+
+Writes are atomic: a model directory is written in full beside its final name and
+swapped in, so a reader sees the old model or the new one, never half of one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+import numpy as np
+import safetensors
+import safetensors.numpy
+
+from .backend import Backend, get_backend, to_host
+from .costs import COSTS, Cost, get_cost
+from .errors import ConfigError, ModelFileError, NablanetError
+from .layers import LAYERS
+from .net import Sequential
+from .utils.atomic import atomic_write_bytes
+
+FORMAT = "nablanet-model"
+VERSION = 1
+CONFIG, WEIGHTS = "config.json", "weights.safetensors"
+STATE, STATE_ARRAYS = "training_state.json", "training_state.safetensors"
+_MAX_JSON_BYTES = 16 << 20
+
+
+# -- models -----------------------------------------------------------------------------
+def save_model(directory, net: Sequential, cost: Cost | str | None = None,
+               metadata: dict | None = None) -> Path:
+    """Write ``directory/config.json`` and ``directory/weights.safetensors`` atomically."""
+    config = {"format": FORMAT, "version": VERSION, "net": net.config(),
+              "cost": get_cost(cost).config() if cost is not None else None,
+              "dtype": np.dtype(net.backend.dtype).name, "metadata": metadata or {}}
+    tensors = {f"layer{i}.{name}": np.ascontiguousarray(to_host(p))
+               for i, layer in enumerate(net.layers) for name, p in layer.params.items()}
+    files = {CONFIG: json.dumps(config, indent=2).encode(),
+             WEIGHTS: safetensors.numpy.save(tensors)}
+    return _replace_directory(Path(directory), files)
+
+
+def load_model(directory, *, backend: Backend | None = None, dtype: str | None = None):
+    """Load a saved model; returns ``(net, cost, metadata)``.
+
+    ``dtype`` overrides the stored float type (e.g. load a float32 model in float64).
+    """
+    directory = Path(directory)
+    config = _read_json(directory / CONFIG)
+    if config.get("format") != FORMAT:
+        raise ModelFileError(f"{directory / CONFIG}: not a nablanet model "
+                             f"(format is {config.get('format')!r})")
+    if config.get("version") != VERSION:
+        raise ModelFileError(f"{directory / CONFIG}: unsupported version {config.get('version')!r}")
+    backend = backend or get_backend("cpu", dtype or config.get("dtype", "float32"))
+    net = build_net(config.get("net"), backend, where=directory / CONFIG)
+    tensors = _read_tensors(directory / WEIGHTS)
+    install_weights(net, tensors, where=directory / WEIGHTS)
+    cost_cfg = config.get("cost")
+    cost = None
+    if cost_cfg is not None:
+        if not isinstance(cost_cfg, dict) or cost_cfg.get("name") not in COSTS:
+            raise ModelFileError(f"{directory / CONFIG}: unknown cost {cost_cfg!r}")
+        cost = get_cost(cost_cfg["name"])
+    return net, cost, config.get("metadata") or {}
+
+
+def build_net(spec, backend: Backend, where="config") -> Sequential:
+    """Build a :class:`Sequential` from its JSON description, using only registered layers."""
+    if not isinstance(spec, dict) or spec.get("type") != "Sequential":
+        raise ModelFileError(f"{where}: 'net' must describe a Sequential network")
+    layer_specs, shape = spec.get("layers"), spec.get("input_shape")
+    if not isinstance(layer_specs, list) or not layer_specs:
+        raise ModelFileError(f"{where}: 'layers' must be a non-empty list")
+    if not isinstance(shape, list) or not all(isinstance(s, int) and s > 0 for s in shape):
+        raise ModelFileError(f"{where}: 'input_shape' must be a list of positive integers")
+    layers = []
+    for i, layer_spec in enumerate(layer_specs):
+        if not isinstance(layer_spec, dict):
+            raise ModelFileError(f"{where}: layer {i} is not an object")
+        kwargs = dict(layer_spec)
+        kind = kwargs.pop("type", None)
+        cls = LAYERS.get(kind)
+        if cls is None:
+            raise ModelFileError(f"{where}: layer {i} has unknown type {kind!r}")
+        try:
+            layers.append(cls(**kwargs))
+        except (TypeError, ConfigError) as exc:
+            raise ModelFileError(f"{where}: layer {i} ({kind}): {exc}") from None
+    try:
+        # Weights are overwritten by install_weights; the seed only fills the shapes.
+        return Sequential(layers).build(tuple(shape), backend, rng=0)
+    except NablanetError as exc:
+        raise ModelFileError(f"{where}: {exc}") from None
+
+
+def install_weights(net: Sequential, tensors: dict, where="weights") -> None:
+    """Copy named tensors into ``net``; every parameter must be present with its shape."""
+    expected = {f"layer{i}.{name}": (layer, name)
+                for i, layer in enumerate(net.layers) for name in layer.params}
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    if missing or extra:
+        raise ModelFileError(f"{where}: tensors do not match the architecture "
+                             f"(missing {missing or 'none'}, unexpected {extra or 'none'})")
+    for key, (layer, name) in expected.items():
+        value = tensors[key]
+        want = layer.params[name].shape
+        if value.shape != want:
+            raise ModelFileError(f"{where}: {key} has shape {value.shape}, architecture needs {want}")
+        if value.dtype.kind != "f":
+            raise ModelFileError(f"{where}: {key} has non-float dtype {value.dtype}")
+        layer.set_params(**{name: value})
+
+
+# -- training state (for --resume) --------------------------------------------------------
+def save_training_state(directory, state: tuple[dict, dict]) -> None:
+    """Write the trainer's (scalars, arrays) beside a saved model."""
+    scalars, arrays = state
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    host = {k: np.ascontiguousarray(to_host(v)) for k, v in arrays.items()}
+    atomic_write_bytes(directory / STATE_ARRAYS, safetensors.numpy.save(host))
+    atomic_write_bytes(directory / STATE, json.dumps(scalars).encode())
+
+
+def load_training_state(directory) -> tuple[dict, dict]:
+    directory = Path(directory)
+    return _read_json(directory / STATE), _read_tensors(directory / STATE_ARRAYS)
+
+
+# -- helpers --------------------------------------------------------------------------------
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise ModelFileError(f"{path}: file not found")
+    if path.stat().st_size > _MAX_JSON_BYTES:
+        raise ModelFileError(f"{path}: too large for a model description")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{path}: malformed JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ModelFileError(f"{path}: expected a JSON object")
+    return data
+
+
+def _read_tensors(path: Path) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise ModelFileError(f"{path}: file not found")
+    try:
+        return safetensors.numpy.load(path.read_bytes())
+    except (safetensors.SafetensorError, ValueError, OverflowError) as exc:
+        raise ModelFileError(f"{path}: truncated or malformed safetensors file ({exc})") from None
+
+
+def _replace_directory(target: Path, files: dict[str, bytes]) -> Path:
+    """Write ``files`` into a fresh directory, then swap it in for ``target``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tag = f"{os.getpid()}.{secrets.token_hex(4)}"
+    fresh = target.with_name(f".{target.name}.{tag}.new")
+    old = target.with_name(f".{target.name}.{tag}.old")
+    try:
+        fresh.mkdir()
+        for name, data in files.items():
+            atomic_write_bytes(fresh / name, data)
+        if target.exists():
+            # Keep files not written here (e.g. the training state) with the new model.
+            for extra in target.iterdir():
+                if extra.name not in files and extra.is_file():
+                    shutil.copy2(extra, fresh / extra.name)
+            os.replace(target, old)
+        os.replace(fresh, target)
+    finally:
+        shutil.rmtree(fresh, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+    return target

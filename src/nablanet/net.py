@@ -1,0 +1,149 @@
+"""Networks: containers that run layers forward and backpropagate through them."""
+from __future__ import annotations
+
+import numpy as np
+
+from .backend import Backend, device_rng, get_backend, make_rng, to_host
+from .errors import ConfigError, DataError
+from .layers import Activation, Layer
+
+
+class Sequential:
+    """A stack of layers, each feeding the next.
+
+    ``forward`` returns the output and the list of per-layer caches; ``backward``
+    takes ∂C/∂(output of layer ``start − 1``) and runs BP2 down the stack, each
+    layer adding its parameter gradients (BP3, BP4) into ``layer.grads``.
+
+    The last layer is normally an activation; the training loop hands its cache to
+    the cost, which computes δᴸ directly (see :func:`nablanet.costs.output_delta`),
+    and backpropagation starts one layer below it.
+    """
+
+    def __init__(self, layers: list[Layer], input_shape: tuple[int, ...] | int | None = None):
+        if not layers:
+            raise ConfigError("a network needs at least one layer")
+        self.layers = list(layers)
+        self.input_shape: tuple[int, ...] | None = None
+        self.output_shape: tuple[int, ...] | None = None
+        self.backend: Backend = get_backend()
+        self._parameters: list[tuple[Layer, str]] = []
+        if input_shape is not None:
+            self.build(input_shape)
+
+    # -- construction -----------------------------------------------------------
+    def build(self, input_shape, backend: Backend | None = None, rng=None) -> "Sequential":
+        """Allocate every layer's parameters for per-example ``input_shape``."""
+        shape = (int(input_shape),) if np.isscalar(input_shape) else tuple(input_shape)
+        self.input_shape = shape
+        self.backend = backend or self.backend
+        rng = make_rng(rng)
+        for layer in self.layers:
+            shape = layer.build(shape, self.backend, rng)
+        self.output_shape = shape
+        # Below the first parameterised layer nothing needs ∂C/∂x: skip that GEMM.
+        for layer in self.layers:
+            if hasattr(layer, "need_input_grad"):
+                layer.need_input_grad = False
+            if layer.params:
+                break
+        self._parameters = [(layer, name) for layer in self.layers for name in layer.params]
+        self.set_rng(rng)
+        return self
+
+    def set_rng(self, rng: np.random.Generator) -> None:
+        """Give stochastic layers (dropout) the generator they draw from."""
+        draw = device_rng(self.backend, rng)
+        for layer in self.layers:
+            if layer.stochastic:
+                layer.rng = draw
+
+    @property
+    def built(self) -> bool:
+        return self.output_shape is not None
+
+    def parameters(self) -> list[tuple[Layer, str]]:
+        """(layer, name) for every parameter, in a fixed order."""
+        return self._parameters
+
+    @property
+    def output_activation(self) -> Activation | None:
+        last = self.layers[-1]
+        return last if isinstance(last, Activation) else None
+
+    def n_params(self) -> int:
+        return int(sum(layer.params[name].size for layer, name in self._parameters))
+
+    # -- the two passes -----------------------------------------------------------
+    def forward(self, x, train: bool = False):
+        caches = []
+        for layer in self.layers:
+            x, cache = layer.forward(x, train)
+            caches.append(cache)
+        return x, caches
+
+    def backward(self, dy, caches, start: int | None = None):
+        """Backpropagate ∂C/∂(output of layer start−1) down to the input; returns ∂C/∂x."""
+        start = len(self.layers) if start is None else start
+        for layer, cache in zip(reversed(self.layers[:start]), reversed(caches[:start])):
+            dy = layer.backward(dy, cache)
+            if dy is None:          # nothing below needs a gradient
+                break
+        return dy
+
+    def zero_grads(self) -> None:
+        for layer in self.layers:
+            layer.zero_grads()
+
+    # -- inference -----------------------------------------------------------------
+    def predict(self, x, chunk_size: int = 2000) -> np.ndarray:
+        """Outputs for every row of ``x`` (host array), evaluated in chunks to bound memory."""
+        self._check_input(x)
+        outs = [to_host(self.forward(self.backend.asarray(x[i:i + chunk_size]))[0])
+                for i in range(0, len(x), chunk_size)]
+        return np.concatenate(outs) if outs else np.empty((0,) + self.output_shape)
+
+    def classify(self, x, chunk_size: int = 2000) -> np.ndarray:
+        """The index of the most active output unit for every row of ``x``."""
+        return self.predict(x, chunk_size).argmax(axis=1)
+
+    def _check_input(self, x) -> None:
+        if tuple(x.shape[1:]) != self.input_shape:
+            raise DataError(f"network expects inputs of shape {self.input_shape} per example, "
+                            f"got {tuple(x.shape[1:])}")
+
+    # -- description ---------------------------------------------------------------
+    def config(self) -> dict:
+        return {"type": "Sequential", "input_shape": list(self.input_shape or ()),
+                "layers": [{"type": type(layer).__name__, **layer.config()}
+                           for layer in self.layers]}
+
+    def __repr__(self) -> str:
+        inner = ",\n  ".join(repr(layer) for layer in self.layers)
+        return f"Sequential([\n  {inner}\n])"
+
+
+def mlp(sizes, activation: str = "sigmoid", output: str = "sigmoid", *,
+        init: str = "normal-scaled", dropout: float = 0.0, input_dropout: float = 0.0,
+        backend: Backend | None = None, rng=None) -> Sequential:
+    """A fully connected net such as Nielsen's ``Network([784, 30, 10])``.
+
+    ``activation`` is used in hidden layers, ``output`` at the top; ``dropout``
+    thins every hidden layer, ``input_dropout`` the input layer.
+    """
+    from .layers import ACTIVATIONS, Dense, Dropout
+
+    sizes = [int(s) for s in sizes]
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise ConfigError(f"sizes must list at least two positive layer widths, got {sizes}")
+    for name in (activation, output):
+        if name not in ACTIVATIONS:
+            raise ConfigError(f"unknown activation {name!r}; choose one of "
+                              f"{', '.join(ACTIVATIONS)}")
+    layers: list[Layer] = [Dropout(input_dropout)] if input_dropout else []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        last = i == len(sizes) - 2
+        layers += [Dense(n_in, n_out, init=init), ACTIVATIONS[output if last else activation]()]
+        if dropout and not last:
+            layers.append(Dropout(dropout))
+    return Sequential(layers).build((sizes[0],), backend, rng)

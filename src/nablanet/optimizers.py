@@ -1,0 +1,208 @@
+"""First-order optimisers: they update ``layer.params`` in place from ``layer.grads``.
+
+Each reads the learning rate η from ``self.eta`` at every step, so a schedule can
+change it between epochs. Per-parameter state (velocities, running averages) is
+kept in lists aligned with ``net.parameters()`` and exposed by ``state_dict`` so a
+checkpoint resumes a run bit for bit. Gradients are means over the mini-batch
+(the cost folds in 1/m), so η means what it means in the lectures.
+"""
+from __future__ import annotations
+
+from .backend import to_host, xp_of
+from .errors import ConfigError
+
+
+class Optimizer:
+    name = ""
+    #: names of the per-parameter state arrays this optimiser keeps
+    slots: tuple[str, ...] = ()
+
+    def __init__(self, eta: float):
+        if not float(eta) > 0:
+            raise ConfigError(f"learning rate eta must be > 0, got {eta}")
+        self.eta = float(eta)
+        self.t = 0                                 # steps taken (Adam's bias correction)
+        self.state: dict[str, list] = {s: [] for s in self.slots}
+        self._scratch: dict[int, object] = {}       # per-parameter work space, not state
+
+    def step(self, net) -> None:
+        """One update of every parameter that received a gradient."""
+        self.t += 1
+        for i, (layer, name) in enumerate(net.parameters()):
+            g = layer.grads[name]
+            if g is not None:
+                self.update(i, layer.params[name], g)
+
+    def update(self, i: int, p, g) -> None:
+        raise NotImplementedError
+
+    def _slot(self, slot: str, i: int, like):
+        """The state array ``slot`` for parameter i, created as zeros on first use."""
+        arrays = self.state[slot]
+        while len(arrays) <= i:
+            arrays.append(None)
+        if arrays[i] is None:
+            arrays[i] = xp_of(like).zeros_like(like)
+        return arrays[i]
+
+    def _scaled(self, i: int, g, scale: float):
+        """scale · g written into a reused buffer (no allocation per step)."""
+        out = self._scratch.get(i)
+        if out is None or out.shape != g.shape:
+            out = self._scratch[i] = xp_of(g).empty_like(g)
+        return xp_of(g).multiply(g, scale, out=out)
+
+    # -- checkpointing -------------------------------------------------------------
+    def config(self) -> dict:
+        return {"name": self.name, "eta": self.eta}
+
+    def state_dict(self) -> tuple[dict, dict]:
+        """(scalars, arrays): JSON-able scalars and host arrays named 'slot.i'."""
+        arrays = {f"{slot}.{i}": to_host(a) for slot, lst in self.state.items()
+                  for i, a in enumerate(lst) if a is not None}
+        return {"t": self.t, "eta": self.eta}, arrays
+
+    def load_state_dict(self, scalars: dict, arrays: dict, backend) -> None:
+        self.t, self.eta = int(scalars["t"]), float(scalars["eta"])
+        self.state = {s: [] for s in self.slots}
+        for key, value in arrays.items():
+            slot, i = key.rsplit(".", 1)
+            lst = self.state[slot]
+            while len(lst) <= int(i):
+                lst.append(None)
+            lst[int(i)] = backend.xp.asarray(value)
+
+
+class SGD(Optimizer):
+    """w ← w − η ∂C/∂w (online with batch size 1, mini-batch, or full batch)."""
+
+    name = "sgd"
+
+    def update(self, i, p, g):
+        p -= self._scaled(i, g, self.eta)
+
+
+class Momentum(Optimizer):
+    """Classical momentum:  v ← μv − η∇C;  w ← w + v."""
+
+    name = "momentum"
+    slots = ("velocity",)
+
+    def __init__(self, eta: float, momentum: float = 0.9):
+        super().__init__(eta)
+        if not 0 <= float(momentum) < 1:
+            raise ConfigError(f"momentum must be in [0, 1), got {momentum}")
+        self.momentum = float(momentum)
+
+    def config(self):
+        return {**super().config(), "momentum": self.momentum}
+
+    def update(self, i, p, g):
+        v = self._slot("velocity", i, p)
+        v *= self.momentum
+        v -= self._scaled(i, g, self.eta)
+        p += v
+
+
+class Nesterov(Momentum):
+    """Nesterov momentum: take the gradient after the momentum jump.
+
+    In the form that keeps w at the look-ahead point (Sutskever et al. 2013):
+        v ← μv − η∇C(w);  w ← w + μv − η∇C(w).
+    """
+
+    name = "nesterov"
+
+    def update(self, i, p, g):
+        v = self._slot("velocity", i, p)
+        v *= self.momentum
+        v -= self.eta * g
+        p += self.momentum * v - self.eta * g
+
+
+class AdaGrad(Optimizer):
+    """G ← G + g²;  w ← w − η g / (√G + ε)  (ε outside the root, as in the paper)."""
+
+    name = "adagrad"
+    slots = ("sum_sq",)
+
+    def __init__(self, eta: float = 0.01, eps: float = 1e-8):
+        super().__init__(eta)
+        self.eps = float(eps)
+
+    def config(self):
+        return {**super().config(), "eps": self.eps}
+
+    def update(self, i, p, g):
+        s = self._slot("sum_sq", i, p)
+        s += g * g
+        p -= self.eta * g / (_sqrt(s) + self.eps)
+
+
+class RMSprop(Optimizer):
+    """E ← ρE + (1 − ρ)g²;  w ← w − η g / (√E + ε)  (Hinton, lecture 6e)."""
+
+    name = "rmsprop"
+    slots = ("mean_sq",)
+
+    def __init__(self, eta: float = 0.001, rho: float = 0.9, eps: float = 1e-8):
+        super().__init__(eta)
+        self.rho, self.eps = float(rho), float(eps)
+
+    def config(self):
+        return {**super().config(), "rho": self.rho, "eps": self.eps}
+
+    def update(self, i, p, g):
+        e = self._slot("mean_sq", i, p)
+        e *= self.rho
+        e += (1 - self.rho) * g * g
+        p -= self.eta * g / (_sqrt(e) + self.eps)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015):
+        m ← β₁m + (1 − β₁)g;  v ← β₂v + (1 − β₂)g²
+        w ← w − η m̂ / (√v̂ + ε),  m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ).
+    """
+
+    name = "adam"
+    slots = ("m", "v")
+
+    def __init__(self, eta: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8):
+        super().__init__(eta)
+        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+
+    def config(self):
+        return {**super().config(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+
+    def update(self, i, p, g):
+        m, v = self._slot("m", i, p), self._slot("v", i, p)
+        m *= self.beta1
+        m += (1 - self.beta1) * g
+        v *= self.beta2
+        v += (1 - self.beta2) * g * g
+        m_hat_scale = 1.0 / (1 - self.beta1 ** self.t)
+        v_hat_scale = 1.0 / (1 - self.beta2 ** self.t)
+        p -= (self.eta * m_hat_scale) * m / (_sqrt(v * v_hat_scale) + self.eps)
+
+
+def _sqrt(a):
+    return a ** 0.5
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    c.name: c for c in (SGD, Momentum, Nesterov, AdaGrad, RMSprop, Adam)}
+
+
+def get_optimizer(name: str, eta: float, **kwargs) -> Optimizer:
+    """Build an optimiser by name; keyword arguments it does not take are an error."""
+    try:
+        cls = OPTIMIZERS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}") from None
+    try:
+        return cls(eta, **{k: v for k, v in kwargs.items() if v is not None})
+    except TypeError as exc:
+        raise ConfigError(f"optimizer {name!r}: {exc}") from None

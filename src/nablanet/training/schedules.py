@@ -1,0 +1,90 @@
+"""Learning-rate schedules, as callbacks that set ``trainer.optimizer.eta`` after an epoch.
+
+The η a metrics row records is the one used *during* that epoch; a schedule's
+change takes effect from the next epoch on.
+"""
+from __future__ import annotations
+
+from ..errors import ConfigError
+from .callbacks import Best, Callback
+
+
+class StepDecay(Callback):
+    """η ← η·``factor`` every ``every`` epochs (a step schedule)."""
+
+    def __init__(self, every: int, factor: float = 0.5):
+        if int(every) < 1 or not 0 < float(factor) <= 1:
+            raise ConfigError(f"step schedule needs every ≥ 1 and 0 < factor ≤ 1, "
+                              f"got every={every}, factor={factor}")
+        self.every, self.factor = int(every), float(factor)
+
+    def on_epoch_end(self, trainer, epoch, metrics):
+        if (epoch + 1) % self.every == 0:
+            trainer.optimizer.eta *= self.factor
+
+
+class HalveOnPlateau(Callback):
+    """Nielsen's schedule (chapter 3): halve η each time ``monitor`` has not improved for
+    ``patience`` epochs, and stop once η has fallen to η₀/``floor_ratio`` (1/1024)."""
+
+    def __init__(self, patience: int = 10, monitor: str = "validation_accuracy",
+                 floor_ratio: float = 1024.0, factor: float = 0.5):
+        if int(patience) < 1:
+            raise ConfigError(f"schedule patience must be ≥ 1, got {patience}")
+        self.patience, self.floor_ratio, self.factor = int(patience), float(floor_ratio), factor
+        self.best = Best(monitor)
+        self.eta0: float | None = None
+        self.since = 0                      # epochs since the last improvement or halving
+
+    def on_train_begin(self, trainer):
+        if self.eta0 is None:
+            self.eta0 = trainer.optimizer.eta
+
+    def on_epoch_end(self, trainer, epoch, metrics):
+        if self.best.update(epoch, metrics):
+            self.since = 0
+            return
+        self.since += 1
+        if self.since >= self.patience:
+            self.since = 0
+            trainer.optimizer.eta *= self.factor
+            if trainer.optimizer.eta <= self.eta0 / self.floor_ratio * (1 + 1e-9):
+                trainer.stop("eta-exhausted", f"learning rate fell to η₀/{self.floor_ratio:g}")
+
+    def state_dict(self):
+        return {"eta0": self.eta0, "since": self.since, "best": self.best.state_dict()}
+
+    def load_state_dict(self, state):
+        self.eta0, self.since = state["eta0"], state["since"]
+        self.best.load_state_dict(state["best"])
+
+
+class BoldDriver(Callback):
+    """An adaptive global learning rate ("bold driver", Battiti 1989; Hinton lecture 6):
+    grow η slowly (×``increase``) while the training cost falls, cut it fast
+    (×``decrease``) when the cost rises."""
+
+    def __init__(self, increase: float = 1.05, decrease: float = 0.5,
+                 monitor: str = "train_cost"):
+        if not (float(increase) >= 1 and 0 < float(decrease) < 1):
+            raise ConfigError("bold driver needs increase ≥ 1 and 0 < decrease < 1")
+        self.increase, self.decrease, self.monitor = float(increase), float(decrease), monitor
+        self.previous: float | None = None
+
+    def on_epoch_end(self, trainer, epoch, metrics):
+        if self.monitor not in metrics:
+            raise ConfigError(f"bold driver needs {self.monitor!r} monitored")
+        cost = metrics[self.monitor]
+        if self.previous is not None:
+            trainer.optimizer.eta *= self.increase if cost < self.previous else self.decrease
+        self.previous = cost
+
+    def state_dict(self):
+        return {"previous": self.previous}
+
+    def load_state_dict(self, state):
+        self.previous = state["previous"]
+
+
+SCHEDULES = {"constant": None, "step": StepDecay, "halve-on-plateau": HalveOnPlateau,
+             "bold-driver": BoldDriver}

@@ -1,0 +1,197 @@
+"""The training loop: shuffled mini-batches, backprop, an optimiser step, callbacks.
+
+    for epoch: order = rng.permutation(n)
+        for batch in chunks(order, m):
+            a, caches = net.forward(x[batch], train=True)
+            δᴸ        = output_delta(cost, σ, a, y[batch])      # BP1
+            net.backward(δᴸ, caches)                             # BP2–BP4
+            penalties add λ-terms; optimizer.step(); constraints
+        callbacks.on_epoch_end(epoch, metrics)                   # may stop, change η, save
+"""
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..backend import make_rng, to_host, xp_of
+from ..costs import Cost, get_cost, output_delta
+from ..errors import DataError
+from ..layers import Linear
+from ..net import Sequential
+from ..optimizers import Optimizer
+from .callbacks import Callback, DivergenceGuard
+from .history import History
+
+if TYPE_CHECKING:
+    from ..data.dataset import Dataset
+
+MONITOR_ALL = ("train_cost", "train_accuracy", "validation_cost", "validation_accuracy")
+
+
+class Trainer:
+    """Trains a :class:`Sequential` net with a cost and an optimiser.
+
+    ``monitor`` picks which of ``train_cost``, ``train_accuracy``, ``validation_cost``
+    and ``validation_accuracy`` are computed after each epoch (network2's four flags).
+    ``penalties`` (L1, L2) add their gradient before each step; ``constraints``
+    (max-norm) act on the weights after it.
+    """
+
+    def __init__(self, net: Sequential, cost: Cost | str, optimizer: Optimizer, *,
+                 batch_size: int = 10, penalties=(), constraints=(), callbacks=(),
+                 monitor=MONITOR_ALL, rng=None, eval_chunk: int = 2000):
+        if int(batch_size) < 1:
+            raise DataError(f"batch size must be ≥ 1, got {batch_size}")
+        self.net, self.cost, self.optimizer = net, get_cost(cost), optimizer
+        self.batch_size = int(batch_size)
+        self.penalties, self.constraints = list(penalties), list(constraints)
+        callbacks = list(callbacks)
+        if not any(isinstance(c, DivergenceGuard) for c in callbacks):
+            callbacks.append(DivergenceGuard())
+        self.callbacks: list[Callback] = sorted(callbacks, key=lambda c: c.priority)
+        self.monitor = tuple(monitor)
+        self.rng = make_rng(rng)
+        self.eval_chunk = eval_chunk
+        self.history = History()
+        self.status = "running"
+        self.message = ""
+        self.restored_epoch: int | None = None
+        self.next_epoch = 0
+        self.n_train = 0
+        # The cost meets the output activation here; a net without one is linear.
+        self._output = net.output_activation or Linear()
+        self._start = len(net.layers) - (net.output_activation is not None)
+
+    # -- control used by callbacks ---------------------------------------------------
+    def stop(self, status: str, message: str = "") -> None:
+        self.status, self.message = status, message
+
+    @property
+    def stopping(self) -> bool:
+        return self.status != "running"
+
+    def param_arrays(self) -> list:
+        return [layer.params[name] for layer, name in self.net.parameters()]
+
+    def copy_params(self) -> list[np.ndarray]:
+        return [to_host(p).copy() for p in self.param_arrays()]
+
+    def set_params(self, arrays) -> None:
+        for p, value in zip(self.param_arrays(), arrays):
+            p[...] = xp_of(p).asarray(value)
+
+    # -- the loop ----------------------------------------------------------------------
+    def fit(self, train: Dataset, epochs: int, validation: Dataset | None = None) -> History:
+        """Train for ``epochs`` epochs (counting from ``self.next_epoch`` on a resume)."""
+        backend = self.net.backend
+        x = backend.asarray(train.x)                 # no copy when already float32 on CPU
+        targets = self.cost.targets(train.y, self.net.output_shape[-1], backend)
+        self.n_train = n = len(train)
+        if n == 0:
+            raise DataError("the training set is empty")
+        self.net.set_rng(self.rng)
+        self.status = "running"
+        for cb in self.callbacks:
+            cb.on_train_begin(self)
+        for epoch in range(self.next_epoch, epochs):
+            start = time.perf_counter()
+            self._run_epoch(x, targets, n)
+            seconds = time.perf_counter() - start
+            metrics = {"epoch": epoch, "seconds": seconds, "eta": self.optimizer.eta}
+            metrics.update(self._monitor(train, validation))
+            self.next_epoch = epoch + 1
+            for cb in self.callbacks:
+                cb.on_epoch_end(self, epoch, metrics)
+            self.history.append(metrics)
+            if self.stopping:
+                break
+        if self.status == "running":
+            self.status = "completed"
+        for cb in self.callbacks:
+            cb.on_train_end(self)
+        return self.history
+
+    def _run_epoch(self, x, targets, n: int) -> None:
+        order = self.rng.permutation(n)
+        if x.__class__ is not np.ndarray:            # data on a GPU: index on the device
+            order = xp_of(x).asarray(order)
+        m = self.batch_size
+        for i in range(0, n, m):
+            batch = order[i:i + m]
+            self.train_step(x[batch], targets[batch])
+
+    def train_step(self, xb, yb) -> None:
+        """One mini-batch: forward, δᴸ, backward, penalties, update, constraints."""
+        net = self.net
+        a, caches = net.forward(xb, train=True)
+        delta = output_delta(self.cost, self._output, a, yb, caches[-1], len(xb))
+        net.backward(delta, caches, start=self._start)
+        for penalty in self.penalties:
+            penalty.add_gradient(net, self.n_train)
+        self.optimizer.step(net)
+        for constraint in self.constraints:
+            constraint.apply(net)
+        net.zero_grads()
+
+    # -- evaluation ----------------------------------------------------------------------
+    def evaluate(self, data: Dataset) -> tuple[float, float | None]:
+        """(mean cost including penalties, accuracy or None for regression targets)."""
+        backend, net = self.net.backend, self.net
+        total, correct = 0.0, 0
+        classify = data.y.ndim == 1
+        for i in range(0, len(data), self.eval_chunk):
+            xb = backend.asarray(data.x[i:i + self.eval_chunk])
+            yb = data.y[i:i + self.eval_chunk]
+            a, _ = net.forward(xb)
+            total += self.cost.value(a, self.cost.targets(yb, a.shape[-1], backend))
+            if classify:
+                correct += int((to_host(a.argmax(axis=1)) == yb).sum())
+        cost = total / len(data)
+        cost += sum(p.value(net, self.n_train or len(data)) for p in self.penalties)
+        return cost, (correct / len(data) if classify else None)
+
+    def _monitor(self, train: Dataset, validation: Dataset | None) -> dict:
+        out = {}
+        for prefix, data in (("train", train), ("validation", validation)):
+            wanted = [k for k in (f"{prefix}_cost", f"{prefix}_accuracy") if k in self.monitor]
+            if data is None or not wanted:
+                continue
+            cost, accuracy = self.evaluate(data)
+            out[f"{prefix}_cost"] = cost
+            if accuracy is not None:
+                out[f"{prefix}_accuracy"] = accuracy
+        return out
+
+    # -- checkpointing ---------------------------------------------------------------------
+    def state_dict(self, epoch: int) -> tuple[dict, dict]:
+        """(JSON-able scalars, host arrays) from which :meth:`load_state_dict` resumes."""
+        opt_scalars, opt_arrays = self.optimizer.state_dict()
+        scalars = {"next_epoch": epoch + 1, "rng": self.rng.bit_generator.state,
+                   "optimizer": {**self.optimizer.config(), **opt_scalars},
+                   "callbacks": [cb.state_dict() for cb in self.callbacks],
+                   "history": self.history.rows + [], "status": self.status}
+        arrays = {f"optimizer/{k}": v for k, v in opt_arrays.items()}
+        for i, cb in enumerate(self.callbacks):
+            arrays.update({f"callback{i}/{k}": v for k, v in cb.state_arrays().items()})
+        return scalars, arrays
+
+    def load_state_dict(self, scalars: dict, arrays: dict) -> None:
+        self.next_epoch = int(scalars["next_epoch"])
+        self.rng.bit_generator.state = scalars["rng"]
+        opt = {k[len("optimizer/"):]: v for k, v in arrays.items() if k.startswith("optimizer/")}
+        self.optimizer.load_state_dict(scalars["optimizer"], opt, self.net.backend)
+        for i, (cb, state) in enumerate(zip(self.callbacks, scalars["callbacks"])):
+            cb.load_state_dict(state)
+            prefix = f"callback{i}/"
+            cb.load_state_arrays({k[len(prefix):]: v for k, v in arrays.items()
+                                  if k.startswith(prefix)}, self)
+        self.history = History(scalars["history"])
+
+
+def fit(net, train: Dataset, *, cost="cross-entropy", optimizer: Optimizer, epochs: int,
+        batch_size: int = 10, validation: Dataset | None = None, **kwargs) -> History:
+    """Train ``net`` in one call; see :class:`Trainer` for the keyword arguments."""
+    trainer = Trainer(net, cost, optimizer, batch_size=batch_size, **kwargs)
+    return trainer.fit(train, epochs, validation)

@@ -1,0 +1,276 @@
+"""Dataset checks (validate_dataset) and user files: npy, npz, csv, png."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from nablanet.data import Dataset, hold_out_last, load_array, load_labelled_csv, validate_dataset
+from nablanet.errors import DataError
+
+
+def xy(n=4, d=3):
+    return np.arange(n * d, dtype=np.float64).reshape(n, d), np.arange(n) % 2
+
+
+# --- validate_dataset --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("given, kept", [(np.uint8, np.float32), (np.int64, np.float32),
+                                         (np.float16, np.float32), (np.float32, np.float32),
+                                         (np.float64, np.float64)])
+def test_x_becomes_float32_unless_already_float64(given, kept):
+    x, y = xy()
+    assert validate_dataset(x.astype(given), y).x.dtype == kept
+
+
+def test_images_are_flattened_when_n_features_asks():
+    data = validate_dataset(np.zeros((2, 28, 28), np.uint8), [1, 2], n_features=784, n_classes=10)
+    assert data.x.shape == (2, 784) and len(data) == 2 and data.n_features == 784
+
+
+def test_wrong_feature_count():
+    with pytest.raises(DataError, match="^validation: expected 784 features per example, got 783$"):
+        validate_dataset(np.zeros((2, 783)), [0, 1], n_features=784, name="validation")
+
+
+def test_images_without_n_features_are_not_2d():
+    with pytest.raises(DataError, match=r"must be 2-D .* got shape \(2, 28, 28\); pass n_features=784"):
+        validate_dataset(np.zeros((2, 28, 28)), [0, 1])
+
+
+def test_empty():
+    with pytest.raises(DataError, match="train: x has 0 examples"):
+        validate_dataset(np.zeros((0, 3)), np.zeros(0, int), name="train")
+
+
+def test_nan_and_inf_in_x_report_count_and_first_row():
+    x, y = xy()
+    x[2, 1], x[3, 0], x[3, 2] = np.nan, np.inf, -np.inf
+    with pytest.raises(DataError, match=r"x has 3 non-finite values \(NaN or inf\), first in row 2"):
+        validate_dataset(x, y)
+
+
+def test_length_mismatch():
+    x, y = xy()
+    with pytest.raises(DataError, match="x has 4 examples but y has 3"):
+        validate_dataset(x, y[:3])
+
+
+def test_integral_float_labels_become_int64():
+    x, _ = xy()
+    assert validate_dataset(x, np.array([0.0, 1.0, 2.0, 1.0])).y.dtype == np.int64
+
+
+def test_non_integral_labels():
+    x, _ = xy()
+    with pytest.raises(DataError, match=r"class labels must be integers, got 2.5 at row 2"):
+        validate_dataset(x, [0, 1, 2.5, 1])
+
+
+def test_nan_labels():
+    x, _ = xy()
+    with pytest.raises(DataError, match=r"y has 1 non-finite values \(NaN or inf\), first in row 1"):
+        validate_dataset(x, [0, np.nan, 1, 1])
+
+
+def test_label_out_of_range_names_value_and_row():
+    x, _ = xy()
+    with pytest.raises(DataError, match=r"^train: label 10 at row 3 is out of range \[0, 10\)$"):
+        validate_dataset(x, [0, 9, 1, 10], n_classes=10, name="train")
+
+
+def test_negative_labels_are_refused_even_without_n_classes():
+    x, _ = xy()
+    with pytest.raises(DataError, match="label -1 at row 1 is negative"):
+        validate_dataset(x, [0, -1, 1, 1])
+
+
+def test_regression_targets_are_float_and_checked_for_finiteness():
+    x, _ = xy()
+    targets = np.ones((4, 2), dtype=np.float64)
+    assert validate_dataset(x, targets).y.dtype == np.float64
+    targets[3, 1] = np.inf
+    with pytest.raises(DataError, match="y has 1 non-finite values"):
+        validate_dataset(x, targets)
+
+
+def test_2d_targets_with_n_classes_are_refused():
+    x, _ = xy()
+    with pytest.raises(DataError, match=r"n_classes=2 needs 1-D integer labels"):
+        validate_dataset(x, np.zeros((4, 2)), n_classes=2)
+
+
+def test_non_numeric_x():
+    with pytest.raises(DataError, match="x must be numeric, got dtype <U1"):
+        validate_dataset(np.array([["a"]]), [0])
+
+
+def test_dataset_is_checked_on_construction_and_frozen():
+    with pytest.raises(DataError, match="x must be 2-D"):
+        Dataset(np.zeros(3), np.zeros(3, int))
+    data = Dataset(*xy())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        data.x = np.zeros((1, 1))
+
+
+def test_hold_out_last_takes_the_last_rows():
+    data = Dataset(*xy(n=5))
+    train, validation = hold_out_last(data, 2)
+    np.testing.assert_array_equal(validation.x, data.x[3:])
+    assert (len(train), validation.name) == (3, "validation")
+    with pytest.raises(DataError, match="cannot hold out 5 of 5 examples"):
+        hold_out_last(data, 5)
+
+
+# --- npy / npz ---------------------------------------------------------------------------------
+
+def test_npy_round_trip(tmp_path):
+    np.save(tmp_path / "a.npy", np.eye(3, dtype=np.float32))
+    np.testing.assert_array_equal(load_array(tmp_path / "a.npy"), np.eye(3))
+
+
+def test_npy_with_python_objects_is_refused(tmp_path):
+    np.save(tmp_path / "evil.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(DataError, match="evil.npy: not a plain numeric .npy array"):
+        load_array(tmp_path / "evil.npy")
+
+
+def test_npz_prefers_x_then_a_single_array(tmp_path):
+    np.savez(tmp_path / "named.npz", x=np.ones(2), y=np.zeros(2))
+    np.savez(tmp_path / "single.npz", pixels=np.full(2, 7.0))
+    assert load_array(tmp_path / "named.npz").tolist() == [1.0, 1.0]
+    assert load_array(tmp_path / "single.npz").tolist() == [7.0, 7.0]
+
+
+def test_npz_with_several_arrays_and_no_x(tmp_path):
+    np.savez(tmp_path / "two.npz", a=np.ones(2), b=np.zeros(2))
+    with pytest.raises(DataError, match="two.npz: holds arrays a, b; expected one named 'x'"):
+        load_array(tmp_path / "two.npz")
+
+
+def test_corrupt_npz(tmp_path):
+    (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(DataError, match="bad.npz: not a readable .npz"):
+        load_array(tmp_path / "bad.npz")
+
+
+def test_unknown_extension_lists_supported(tmp_path):
+    (tmp_path / "data.txt").write_text("1,2\n")
+    with pytest.raises(DataError, match=r"data.txt: unsupported file type '.txt' \(supported: .csv, .npy, .npz, .png\)"):
+        load_array(tmp_path / "data.txt")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataError, match="gone.npy: no such file"):
+        load_array(tmp_path / "gone.npy")
+
+
+# --- csv ---------------------------------------------------------------------------------------
+
+def test_csv_without_and_with_header(tmp_path):
+    (tmp_path / "plain.csv").write_text("1,2.5\n3,-4e2\n")
+    (tmp_path / "header.csv").write_text("a,b\n1,2\n")
+    np.testing.assert_array_equal(load_array(tmp_path / "plain.csv"), [[1, 2.5], [3, -400]])
+    np.testing.assert_array_equal(load_array(tmp_path / "header.csv"), [[1, 2]])
+
+
+def test_csv_single_column_stays_2d(tmp_path):
+    (tmp_path / "col.csv").write_text("1\n2\n3\n")
+    assert load_array(tmp_path / "col.csv").shape == (3, 1)
+
+
+def test_csv_non_numeric_cell_reports_row_and_column(tmp_path):
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n3,oops\n")
+    with pytest.raises(DataError, match="bad.csv: non-numeric value 'oops' at row 3, column 2"):
+        load_array(tmp_path / "bad.csv")
+
+
+def test_csv_ragged_row(tmp_path):
+    (tmp_path / "ragged.csv").write_text("1,2\n3\n")
+    with pytest.raises(DataError, match="ragged.csv: row 2 has 1 columns, expected 2"):
+        load_array(tmp_path / "ragged.csv")
+
+
+@pytest.mark.parametrize("text, phrase", [("", "empty CSV file"), ("a,b\n", "no data rows")])
+def test_csv_without_data(tmp_path, text, phrase):
+    (tmp_path / "empty.csv").write_text(text)
+    with pytest.raises(DataError, match=phrase):
+        load_array(tmp_path / "empty.csv")
+
+
+def test_labelled_csv_by_index_and_by_name(tmp_path):
+    (tmp_path / "d.csv").write_text("label,f1,f2\n1,0.5,0\n0,1.0,2\n")
+    by_name = load_labelled_csv(tmp_path / "d.csv", "label")
+    by_index = load_labelled_csv(tmp_path / "d.csv", 0, n_classes=2)
+    for data in (by_name, by_index):
+        assert data.y.tolist() == [1, 0] and data.y.dtype == np.int64
+        np.testing.assert_array_equal(data.x, [[0.5, 0], [1.0, 2]])
+    assert load_labelled_csv(tmp_path / "d.csv").y.tolist() == [0, 2]   # default: last column
+
+
+def test_labelled_csv_name_errors(tmp_path):
+    (tmp_path / "plain.csv").write_text("1,2\n")
+    (tmp_path / "named.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(DataError, match="has no header line, so label_column must be an index"):
+        load_labelled_csv(tmp_path / "plain.csv", "label")
+    with pytest.raises(DataError, match=r"no column named 'label' \(columns: a, b\)"):
+        load_labelled_csv(tmp_path / "named.csv", "label")
+    with pytest.raises(DataError, match="label_column 5 is out of range for 2 columns"):
+        load_labelled_csv(tmp_path / "named.csv", 5)
+
+
+def test_labelled_csv_fractional_label(tmp_path):
+    (tmp_path / "d.csv").write_text("0.5,1\n1.5,2.5\n")
+    with pytest.raises(DataError, match=r"^d.csv: class labels must be integers, got 2.5 at row 1$"):
+        load_labelled_csv(tmp_path / "d.csv")
+
+
+# --- png ---------------------------------------------------------------------------------------
+
+@pytest.fixture
+def Image():
+    pytest.importorskip("matplotlib")
+    return pytest.importorskip("PIL.Image")
+
+
+def digit(side):
+    """A bright vertical bar on black, like a white '1' in MNIST."""
+    image = np.zeros((side, side), dtype=np.uint8)
+    image[side // 4: -side // 4, side // 2 - side // 14: side // 2 + side // 14] = 255
+    return image
+
+
+def test_png_28x28_grey_is_kept_as_is(tmp_path, Image):
+    Image.fromarray(digit(28)).save(tmp_path / "one.png")
+    row = load_array(tmp_path / "one.png")
+    assert row.shape == (1, 784) and row.dtype == np.float32
+    np.testing.assert_array_equal(row.reshape(28, 28), digit(28) / 255)
+
+
+def test_png_dark_on_light_rgb_is_inverted_and_resized(tmp_path, Image):
+    rgb = np.repeat(255 - digit(112)[..., None], 3, axis=2)      # black bar on white paper
+    Image.fromarray(rgb).save(tmp_path / "paper.png")
+    image = load_array(tmp_path / "paper.png").reshape(28, 28)
+    assert image[0].max() < 0.05 and image[14, 14] > 0.9          # black background, white ink
+    assert 0.0 <= image.min() and image.max() <= 1.0
+
+
+def test_png_strokes_on_transparent_background(tmp_path, Image):
+    rgba = np.zeros((28, 28, 4), dtype=np.uint8)                   # black ink, alpha marks it
+    rgba[..., 3] = digit(28)
+    Image.fromarray(rgba, mode="RGBA").save(tmp_path / "ink.png")
+    np.testing.assert_allclose(load_array(tmp_path / "ink.png").reshape(28, 28), digit(28) / 255)
+
+
+def test_png_non_square_is_padded_not_squashed(tmp_path, Image):
+    wide = np.zeros((28, 56), dtype=np.uint8)
+    wide[10:18, 24:32] = 255                                       # an 8 × 8 square blob
+    Image.fromarray(wide).save(tmp_path / "wide.png")
+    image = load_array(tmp_path / "wide.png").reshape(28, 28)
+    rows, cols = np.nonzero(image > 0.5)
+    assert abs((rows.max() - rows.min()) - (cols.max() - cols.min())) <= 1
+
+
+def test_not_a_png(tmp_path, Image):
+    (tmp_path / "fake.png").write_bytes(b"definitely not an image")
+    with pytest.raises(DataError, match="fake.png: not a readable PNG image"):
+        load_array(tmp_path / "fake.png")

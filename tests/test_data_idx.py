@@ -1,0 +1,219 @@
+"""IDX reading/writing, the four-file directory loader, and the atomic-write helper."""
+import gzip
+import os
+
+import numpy as np
+import pytest
+
+from nablanet.data import load_idx_dir, read_idx, write_idx
+from nablanet.errors import DataError
+from nablanet.utils import atomic_path, atomic_write_bytes
+
+IDX_DTYPES = [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64]
+
+
+def header(code, dims):
+    return bytes([0, 0, code, len(dims)]) + np.array(dims, dtype=">u4").tobytes()
+
+
+def write_idx_dir(directory, n_train=6, n_test=3, side=4, compress=True, seed=0):
+    """Four synthetic IDX files; returns (train images, train labels, test images, test labels)."""
+    rng = np.random.default_rng(seed)
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, side, side), dtype=np.uint8),
+        "train-labels-idx1-ubyte": rng.integers(0, 10, n_train, dtype=np.uint8),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, side, side), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test, dtype=np.uint8),
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, array in arrays.items():
+        write_idx(directory / (name + ".gz" if compress else name), array, compress=compress)
+    return arrays
+
+
+# --- round trips ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", IDX_DTYPES)
+@pytest.mark.parametrize("compress", [True, False])
+def test_round_trip_every_idx_type(tmp_path, dtype, compress):
+    array = (np.arange(24).reshape(2, 3, 4) - 5).astype(dtype)
+    path = write_idx(tmp_path / "a.idx", array, compress=compress)
+    back = read_idx(path)
+    assert back.dtype == np.dtype(dtype) and back.dtype.isnative
+    np.testing.assert_array_equal(back, array)
+    back[0, 0, 0] = 1                                   # writable, not a view of file bytes
+
+
+def test_compression_is_detected_from_magic_bytes_not_the_name(tmp_path):
+    array = np.arange(10, dtype=np.int32)
+    write_idx(tmp_path / "compressed.idx", array, compress=True)
+    write_idx(tmp_path / "plain.gz", array, compress=False)
+    assert (tmp_path / "compressed.idx").read_bytes()[:2] == b"\x1f\x8b"
+    np.testing.assert_array_equal(read_idx(tmp_path / "compressed.idx"), array)
+    np.testing.assert_array_equal(read_idx(tmp_path / "plain.gz"), array)
+
+
+def test_write_is_deterministic_and_big_endian(tmp_path):
+    array = np.array([1, 256], dtype=np.int16)
+    write_idx(tmp_path / "a", array, compress=False)
+    assert (tmp_path / "a").read_bytes() == header(0x0B, [2]) + b"\x00\x01\x01\x00"
+    write_idx(tmp_path / "b.gz", array)
+    write_idx(tmp_path / "c.gz", array)
+    assert (tmp_path / "b.gz").read_bytes() == (tmp_path / "c.gz").read_bytes()
+
+
+def test_empty_first_dimension_reads(tmp_path):
+    path = write_idx(tmp_path / "empty", np.zeros((0, 2), dtype=np.uint8))
+    assert read_idx(path).shape == (0, 2)
+
+
+# --- header errors ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("magic", [b"\x01\x00\x08\x01", b"\x00\x00\x0a\x01", b"\x00\x00\x08\x00"])
+def test_bad_magic_number(tmp_path, magic):
+    path = tmp_path / "bad"
+    path.write_bytes(magic + b"\x00\x00\x00\x01" + b"\x00")
+    with pytest.raises(DataError, match=r"bad: bad magic number 0x"):
+        read_idx(path)
+
+
+def test_expected_type_mismatch_names_the_expected_magic(tmp_path):
+    path = write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros(3, dtype=np.uint8))
+    with pytest.raises(DataError, match=r"bad magic number 0x00000801 \(expected 0x00000803 for uint8 3-D\)"):
+        read_idx(path, dtype=np.uint8, ndim=3)
+
+
+def test_truncated_header_before_the_dims(tmp_path):
+    path = tmp_path / "short"
+    path.write_bytes(b"\x00\x00")
+    with pytest.raises(DataError, match="short: truncated header"):
+        read_idx(path)
+
+
+def test_truncated_header_inside_the_dims(tmp_path):
+    path = tmp_path / "short"
+    path.write_bytes(header(0x08, [2, 2, 2])[:10])
+    with pytest.raises(DataError, match=r"truncated header \(10 bytes, 3 dimensions need 16\)"):
+        read_idx(path)
+
+
+def test_header_with_absurd_dims_is_refused_without_allocating(tmp_path):
+    path = tmp_path / "huge"
+    path.write_bytes(header(0x0E, [0xFFFFFFFF] * 4))
+    with pytest.raises(DataError, match="too many to hold"):
+        read_idx(path)
+
+
+# --- data length errors ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_data_shorter_than_dims(tmp_path, compress):
+    raw = header(0x08, [3, 2]) + bytes(5)
+    path = tmp_path / "x"
+    path.write_bytes(gzip.compress(raw) if compress else raw)
+    with pytest.raises(DataError, match=r"shorter than the header says: dims \(3, 2\) need 6 bytes, found 5"):
+        read_idx(path)
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_data_longer_than_dims(tmp_path, compress):
+    raw = header(0x08, [3, 2]) + bytes(9)
+    path = tmp_path / "x"
+    path.write_bytes(gzip.compress(raw) if compress else raw)
+    with pytest.raises(DataError, match="longer than the header says.*found 9"):
+        read_idx(path)
+
+
+# --- gzip and file errors ----------------------------------------------------------------------
+
+def test_truncated_gzip_stream(tmp_path):
+    good = gzip.compress(header(0x08, [1000]) + np.arange(1000, dtype=np.uint8).tobytes())
+    path = tmp_path / "cut.gz"
+    path.write_bytes(good[: len(good) // 2])
+    with pytest.raises(DataError, match=r"cut.gz: not a valid gzip file \(truncated or corrupted\)"):
+        read_idx(path)
+
+
+@pytest.mark.parametrize("where", ["deflate", "crc"])
+def test_corrupted_gzip_stream(tmp_path, where):
+    data = bytearray(gzip.compress(header(0x08, [1000]) + bytes(range(256)) * 3 + bytes(232)))
+    data[20 if where == "deflate" else -6] ^= 0xFF
+    path = tmp_path / "bad.gz"
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataError, match="not a valid gzip file"):
+        read_idx(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataError, match="nope.gz: no such file"):
+        read_idx(tmp_path / "nope.gz")
+
+
+def test_write_refuses_dtypes_idx_cannot_hold(tmp_path):
+    with pytest.raises(DataError, match="cannot write dtype int64 as IDX"):
+        write_idx(tmp_path / "labels", np.zeros(3, dtype=np.int64))
+    assert not (tmp_path / "labels").exists()
+
+
+# --- the four-file directory -------------------------------------------------------------------
+
+def test_load_idx_dir_scales_flattens_and_keeps_integer_labels(tmp_path):
+    arrays = write_idx_dir(tmp_path / "fashion")
+    train, validation, test = load_idx_dir(tmp_path / "fashion")
+    assert validation is None
+    assert train.x.shape == (6, 16) and test.x.shape == (3, 16)
+    assert train.x.dtype == np.float32 and train.y.dtype == np.int64
+    np.testing.assert_allclose(train.x, arrays["train-images-idx3-ubyte"].reshape(6, 16) / 255, rtol=1e-6)
+    np.testing.assert_array_equal(test.y, arrays["t10k-labels-idx1-ubyte"])
+
+
+def test_load_idx_dir_accepts_plain_and_gz_mixed_and_float64(tmp_path):
+    arrays = write_idx_dir(tmp_path, compress=False)
+    os.replace(tmp_path / "t10k-labels-idx1-ubyte", tmp_path / "t10k-labels-idx1-ubyte.gz")
+    train, _, test = load_idx_dir(tmp_path, dtype=np.float64)
+    assert train.x.dtype == np.float64
+    assert train.x.max() <= 1.0 and train.x.min() >= 0.0
+    np.testing.assert_array_equal(test.y, arrays["t10k-labels-idx1-ubyte"])
+
+
+def test_load_idx_dir_names_the_missing_file_and_directory(tmp_path):
+    write_idx_dir(tmp_path)
+    (tmp_path / "t10k-images-idx3-ubyte.gz").unlink()
+    with pytest.raises(DataError, match=rf"{tmp_path}: missing t10k-images-idx3-ubyte\[\.gz\]"):
+        load_idx_dir(tmp_path)
+
+
+def test_load_idx_dir_checks_image_and_label_counts_agree(tmp_path):
+    write_idx_dir(tmp_path)
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros(5, dtype=np.uint8))
+    with pytest.raises(DataError, match="has 6 images but train-labels-idx1-ubyte.gz has 5 labels"):
+        load_idx_dir(tmp_path)
+
+
+def test_load_idx_dir_catches_swapped_images_and_labels(tmp_path):
+    write_idx_dir(tmp_path)
+    os.replace(tmp_path / "train-labels-idx1-ubyte.gz", tmp_path / "train-images-idx3-ubyte.gz")
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros(6, dtype=np.uint8))
+    with pytest.raises(DataError, match="train-images-idx3-ubyte.gz: bad magic number 0x00000801"):
+        load_idx_dir(tmp_path)
+
+
+# --- atomic writes -----------------------------------------------------------------------------
+
+def test_atomic_write_bytes_replaces_the_whole_file(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"old")
+    atomic_write_bytes(path, b"new contents")
+    assert path.read_bytes() == b"new contents"
+    assert os.listdir(tmp_path) == ["f"]
+
+
+def test_atomic_path_keeps_the_old_file_when_writing_fails(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("disk full")
+    assert path.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["f"]                # no temporary file left behind
