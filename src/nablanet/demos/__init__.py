@@ -1,0 +1,24 @@
+"""The lectures' demonstrations: each one prints its numbers and writes PNG(s).
+
+Every demo is a module in this package with a function
+``run(out_dir, *, rng, quick=False) -> dict`` returning the numbers it printed
+(tests read them). :data:`DEMOS` maps the command-line name to the module, which
+is imported only when the demo runs, so ``nablanet demo --help`` stays fast.
+"""
+from __future__ import annotations
+
+import importlib
+
+from ..errors import ConfigError
+
+#: command-line name -> (module in this package, one-line description)
+DEMOS: dict[str, tuple[str, str]] = {}
+
+
+def get_demo(name: str):
+    """The ``run`` function of demo ``name``."""
+    try:
+        module, _ = DEMOS[name]
+    except KeyError:
+        raise ConfigError(f"unknown demo {name!r}; choose one of {', '.join(DEMOS)}") from None
+    return importlib.import_module(f"{__name__}.{module}").run
