@@ -8,7 +8,7 @@ checkpoint resumes a run bit for bit. Gradients are means over the mini-batch
 """
 from __future__ import annotations
 
-from .backend import to_host, xp_of
+from .backend import axpy, to_host, xp_of
 from .errors import ConfigError
 
 
@@ -23,7 +23,6 @@ class Optimizer:
         self.eta = float(eta)
         self.t = 0                                 # steps taken (Adam's bias correction)
         self.state: dict[str, list] = {s: [] for s in self.slots}
-        self._scratch: dict[int, object] = {}       # per-parameter work space, not state
 
     def step(self, net) -> None:
         """One update of every parameter that received a gradient."""
@@ -44,13 +43,6 @@ class Optimizer:
         if arrays[i] is None:
             arrays[i] = xp_of(like).zeros_like(like)
         return arrays[i]
-
-    def _scaled(self, i: int, g, scale: float):
-        """scale · g written into a reused buffer (no allocation per step)."""
-        out = self._scratch.get(i)
-        if out is None or out.shape != g.shape:
-            out = self._scratch[i] = xp_of(g).empty_like(g)
-        return xp_of(g).multiply(g, scale, out=out)
 
     # -- checkpointing -------------------------------------------------------------
     def config(self) -> dict:
@@ -79,7 +71,7 @@ class SGD(Optimizer):
     name = "sgd"
 
     def update(self, i, p, g):
-        p -= self._scaled(i, g, self.eta)
+        axpy(-self.eta, g, p)
 
 
 class Momentum(Optimizer):
@@ -100,8 +92,8 @@ class Momentum(Optimizer):
     def update(self, i, p, g):
         v = self._slot("velocity", i, p)
         v *= self.momentum
-        v -= self._scaled(i, g, self.eta)
-        p += v
+        axpy(-self.eta, g, v)
+        axpy(1.0, v, p)
 
 
 class Nesterov(Momentum):

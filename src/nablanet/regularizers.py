@@ -12,7 +12,7 @@ biases join only when ``include_biases=True``.
 """
 from __future__ import annotations
 
-from .backend import xp_of
+from .backend import axpy, xp_of
 from .errors import ConfigError
 
 
@@ -41,7 +41,7 @@ class Penalty:
             return
         for layer, name in self._targets(net):
             if layer.grads[name] is not None:
-                layer.grads[name] += self._gradient(layer.params[name], n)
+                self._add_gradient(layer.params[name], layer.grads[name], n)
 
     def config(self) -> dict:
         return {"name": self.name, "lmbda": self.lmbda, "include_biases": self.include_biases}
@@ -55,8 +55,8 @@ class L2(Penalty):
     def _term(self, w):
         return 0.5 * self.lmbda * float((w * w).sum())
 
-    def _gradient(self, w, n):
-        return (self.lmbda / n) * w
+    def _add_gradient(self, w, g, n):
+        axpy(self.lmbda / n, w, g)
 
 
 class L1(Penalty):
@@ -67,9 +67,8 @@ class L1(Penalty):
     def _term(self, w):
         return self.lmbda * float(abs(w).sum())
 
-    def _gradient(self, w, n):
-        xp = xp_of(w)
-        return (self.lmbda / n) * xp.sign(w)   # sgn(0) = 0
+    def _add_gradient(self, w, g, n):
+        axpy(self.lmbda / n, xp_of(w).sign(w), g)   # sgn(0) = 0
 
 
 class MaxNorm:
