@@ -152,6 +152,9 @@ class Progress(Callback):
 
     def on_epoch_end(self, trainer, epoch, metrics):
         parts = [f"epoch {epoch + 1}" + (f"/{self.total}" if self.total else "")]
+        if self.total:
+            done = round(20 * (epoch + 1) / self.total)
+            parts.insert(0, "[" + "#" * done + "." * (20 - done) + "]")
         for key in ("train_cost", "train_accuracy", "validation_cost", "validation_accuracy"):
             if key in metrics:
                 value = metrics[key]

@@ -95,22 +95,31 @@ class Trainer:
         self.status = "running"
         for cb in self.callbacks:
             cb.on_train_begin(self)
-        for epoch in range(self.next_epoch, epochs):
-            start = time.perf_counter()
-            self._run_epoch(x, targets, n)
-            seconds = time.perf_counter() - start
-            metrics = {"epoch": epoch, "seconds": seconds, "eta": self.optimizer.eta}
-            metrics.update(self._monitor(train, validation))
-            self.next_epoch = epoch + 1
+        try:
+            for epoch in range(self.next_epoch, epochs):
+                start = time.perf_counter()
+                self._run_epoch(x, targets, n)
+                seconds = time.perf_counter() - start
+                metrics = {"epoch": epoch, "seconds": seconds, "eta": self.optimizer.eta}
+                metrics.update(self._monitor(train, validation))
+                self.next_epoch = epoch + 1
+                for cb in self.callbacks:
+                    cb.on_epoch_end(self, epoch, metrics)
+                self.history.append(metrics)
+                if self.stopping:
+                    break
+            if self.status == "running":
+                self.status = "completed"
+        except KeyboardInterrupt:
+            # The last completed epoch is already checkpointed; --resume continues it.
+            self.stop("interrupted", f"interrupted during epoch {self.next_epoch}")
+            raise
+        except Exception as exc:
+            self.stop("failed", str(exc))
+            raise
+        finally:
             for cb in self.callbacks:
-                cb.on_epoch_end(self, epoch, metrics)
-            self.history.append(metrics)
-            if self.stopping:
-                break
-        if self.status == "running":
-            self.status = "completed"
-        for cb in self.callbacks:
-            cb.on_train_end(self)
+                cb.on_train_end(self)
         return self.history
 
     def _run_epoch(self, x, targets, n: int) -> None:
