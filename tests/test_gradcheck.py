@@ -1,0 +1,268 @@
+"""Backprop against central differences (float64): every layer, every cost × output
+activation, the penalties, dropout; plus checks that the checker itself can fail."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nablanet import L1, L2, get_backend, get_cost, mlp
+from nablanet.costs import output_delta
+from nablanet.gradcheck import check_layer, check_net, numerical_gradient, relative_error
+from nablanet.layers import Dense, Dropout, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
+
+F64 = get_backend("cpu", "float64")
+TOL = 1e-6
+ATOL = 1e-9     # absolute error allowed on a vanishing gradient (see assert_net_small)
+SETTINGS = settings(max_examples=20, deadline=None)
+
+batches = st.integers(1, 6)
+widths = st.integers(1, 7)
+seeds = st.integers(0, 2**32 - 1)
+
+
+def build(layer, n_in, seed=0):
+    layer.build((n_in,), F64, np.random.default_rng(seed))
+    return layer
+
+
+def away_from_zero(a, margin=0.1):
+    """Move entries at least ``margin`` away from 0, where ReLU and |w| have kinks."""
+    a = np.asarray(a, dtype=np.float64)
+    return np.where(a >= 0, 1.0, -1.0) * (np.abs(a) + margin)
+
+
+def assert_small(errors, expected_keys):
+    assert set(errors) == set(expected_keys), errors    # nothing skipped silently
+    assert max(errors.values()) < TOL, errors
+
+
+def assert_net_small(net, errors):
+    """Relative error < TOL for every parameter, as np.allclose does it: with an absolute
+    floor, because a vanishing gradient (a saturated unit, ‖g‖ ~ 1e-5) is below the
+    round-off of the central difference itself (~1e-16·C/ε = 1e-10 per entry)."""
+    expected = {f"layer{i}.{name}" for i, layer in enumerate(net.layers) for name in layer.params}
+    assert set(errors) == expected, errors
+    for key, err in errors.items():
+        i, name = key[len("layer"):].split(".")
+        g = np.linalg.norm(net.layers[int(i)].grads[name])
+        # err · (‖g‖ + ‖g_num‖) ≈ ‖g − g_num‖, the absolute error
+        assert err < TOL or err * 2 * g < ATOL, (key, err, g, errors)
+
+
+# -- the checker itself --------------------------------------------------------------------
+
+def test_numerical_gradient_of_a_known_function():
+    x = np.array([[0.5, -1.0], [2.0, 0.25]])
+    grad = numerical_gradient(lambda: float((x ** 3).sum()), x)
+    np.testing.assert_allclose(grad, 3 * x ** 2, rtol=1e-8)
+    np.testing.assert_array_equal(x, [[0.5, -1.0], [2.0, 0.25]])    # restored after probing
+
+
+def test_relative_error_scale():
+    a = np.array([1.0, -2.0, 3.0])
+    assert relative_error(a, a) == 0.0
+    assert relative_error(a, -a) == pytest.approx(1.0)
+    assert relative_error(np.zeros(3), np.zeros(3)) == 0.0
+
+
+class _BiasMeanDense(Dense):
+    """Planted bug: ∂C/∂b as the mean over the batch instead of the sum (BP3)."""
+
+    def backward(self, delta, x):
+        self.accumulate_matmul("W", x.T, delta)
+        self.accumulate("b", delta.mean(axis=0))
+        return delta @ self.params["W"].T
+
+
+class _NoTransposeDense(Dense):
+    """Planted bug: ∂C/∂x = δ W instead of δ Wᵀ (a square layer, so shapes still fit)."""
+
+    def backward(self, delta, x):
+        self.accumulate_matmul("W", x.T, delta)
+        self.accumulate("b", delta.sum(axis=0))
+        return delta @ self.params["W"]
+
+
+class _WrongSigmoid(Sigmoid):
+    """Planted bug: σ′ taken as σ instead of σ(1 − σ)."""
+
+    def backward(self, da, a):
+        return da * a
+
+
+@pytest.mark.parametrize("layer, key", [(_BiasMeanDense(4, 4), "b"),
+                                        (_NoTransposeDense(4, 4), "x"),
+                                        (_WrongSigmoid(), "x")])
+def test_gradcheck_detects_a_planted_bug(layer, key):
+    build(layer, 4)
+    x = np.random.default_rng(1).standard_normal((5, 4))
+    assert check_layer(layer, x)[key] > 1e-2
+
+
+def test_check_net_detects_a_planted_bug_in_a_hidden_layer():
+    net = mlp([3, 4, 2], "sigmoid", "sigmoid", backend=F64, rng=0)
+    net.layers[0] = build(_BiasMeanDense(3, 4), 3)
+    net.build((3,), F64, rng=0)
+    x = np.random.default_rng(2).standard_normal((6, 3))
+    errors = check_net(net, "cross-entropy", x, np.array([0, 1, 1, 0, 1, 0]))
+    assert errors["layer0.b"] > 1e-2
+    assert errors["layer2.W"] < TOL           # the correct layers still check out
+
+
+# -- single layers -------------------------------------------------------------------------
+
+@SETTINGS
+@given(m=batches, n_in=widths, n_out=widths, seed=seeds)
+def test_dense(m, n_in, n_out, seed):
+    layer = build(Dense(n_in, n_out), n_in, seed)
+    x = np.random.default_rng(seed).standard_normal((m, n_in))
+    assert_small(check_layer(layer, x, seed=seed), {"x", "W", "b"})
+
+
+@pytest.mark.parametrize("make", [Sigmoid, Tanh, ReLU, lambda: LeakyReLU(0.1), Linear, Softmax],
+                         ids=["sigmoid", "tanh", "relu", "leaky-relu", "linear", "softmax"])
+@SETTINGS
+@given(m=batches, n=widths, seed=seeds)
+def test_activation(make, m, n, seed):
+    layer = build(make(), n)
+    # ReLU and LeakyReLU have a kink at 0; keep central differences off it.
+    x = away_from_zero(np.random.default_rng(seed).standard_normal((m, n)) * 2)
+    assert_small(check_layer(layer, x, seed=seed), {"x"})
+
+
+@SETTINGS
+@given(m=batches, n=widths, seed=seeds, p=st.sampled_from([0.2, 0.5, 0.8]))
+def test_dropout_in_train_mode_with_a_fixed_mask(m, n, seed, p):
+    layer = build(Dropout(p), n)
+    x = np.random.default_rng(seed).standard_normal((m, n))
+    assert_small(check_layer(layer, x, train=True, seed=seed), {"x"})
+
+
+# -- whole nets: every cost with every output activation it makes sense with ---------------
+
+# (cost, output activation, targets): "labels" are class indices (one-hot inside the cost),
+# "unit" are floats in (0, 1), "real" are unbounded regression targets.
+PAIRS = [
+    ("quadratic", "linear", "real"),          # σ′ = 1: closed form a − y
+    ("quadratic", "sigmoid", "labels"),       # general δᴸ = (a − y) ⊙ σ′(z): the slowdown
+    ("quadratic", "tanh", "real"),
+    ("quadratic", "softmax", "labels"),
+    ("cross-entropy", "sigmoid", "unit"),     # closed form a − y, soft targets too
+    ("cross-entropy", "sigmoid", "labels"),
+    ("cross-entropy", "softmax", "labels"),   # general path: σ′ does not cancel here
+    ("log-likelihood", "softmax", "labels"),  # closed form a − y
+    ("log-likelihood", "sigmoid", "labels"),  # general path: −y/a ⊙ σ(1 − σ)
+]
+
+
+def targets(kind, m, n_out, rng):
+    if kind == "labels":
+        return rng.integers(0, n_out, m)
+    if kind == "unit":
+        return rng.uniform(0.05, 0.95, (m, n_out))
+    return rng.standard_normal((m, n_out))
+
+
+@pytest.mark.parametrize("cost, output, kind", PAIRS, ids=[f"{c}+{o}" for c, o, _ in PAIRS])
+@SETTINGS
+@given(m=batches, sizes=st.lists(widths, min_size=2, max_size=3), n_out=st.integers(2, 5),
+       hidden=st.sampled_from(["sigmoid", "tanh"]), seed=seeds)
+def test_cost_and_output_activation(cost, output, kind, m, sizes, n_out, hidden, seed):
+    net = mlp(sizes + [n_out], hidden, output, backend=F64, rng=seed)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((m, sizes[0]))
+    errors = check_net(net, cost, x, targets(kind, m, n_out, rng))
+    assert len(errors) == 2 * len(sizes)
+    assert_net_small(net, errors)
+
+
+def _shift_params_off_zero(net, names=("W", "b")):
+    for layer in net.layers:
+        for name in names:
+            if name in layer.params:
+                layer.set_params(**{name: away_from_zero(layer.params[name], 0.05)})
+
+
+@pytest.mark.parametrize("penalty", [L2(0.7), L1(0.4), L2(0.5, include_biases=True),
+                                     L1(0.3, include_biases=True)],
+                         ids=["l2", "l1", "l2+biases", "l1+biases"])
+@SETTINGS
+@given(m=batches, n_in=widths, n_hidden=widths, seed=seeds)
+def test_penalties(penalty, m, n_in, n_hidden, seed):
+    net = mlp([n_in, n_hidden, 3], "tanh", "sigmoid", backend=F64, rng=seed)
+    _shift_params_off_zero(net)              # |w| has a kink at 0
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((m, n_in))
+    # n_train ≠ m: the penalty is scaled by the training-set size, the cost by the batch.
+    errors = check_net(net, "cross-entropy", x, rng.integers(0, 3, m), penalties=[penalty],
+                       n_train=37)
+    assert_net_small(net, errors)
+
+
+@SETTINGS
+@given(m=batches, n_in=widths, n_hidden=st.integers(2, 7), seed=seeds)
+def test_dropout_l2_softmax_log_likelihood_together(m, n_in, n_hidden, seed):
+    # tanh, not ReLU: unbounded units scaled up by 1/(1 − p) twice can push a softmax
+    # output below the 1e-12 floor at which the log-likelihood's value is clipped (a flat
+    # cost there, while a − y is not), which is a property of the cost, not a backprop bug.
+    net = mlp([n_in, n_hidden, n_hidden, 4], "tanh", "softmax", dropout=0.5, input_dropout=0.2,
+              backend=F64, rng=seed)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((m, n_in))
+    errors = check_net(net, "log-likelihood", x, rng.integers(0, 4, m),
+                       penalties=[L2(2.0)], n_train=50, train=True, seed=seed)
+    assert len(errors) == 6
+    assert_net_small(net, errors)
+
+
+def test_dropout_really_drops_in_the_checked_net():
+    """The combined check above is only meaningful if the mask is not all ones."""
+    net = mlp([5, 6, 2], "sigmoid", "softmax", dropout=0.5, backend=F64, rng=0)
+    x = np.random.default_rng(0).standard_normal((4, 5))
+    a_train, caches = net.forward(x, train=True)
+    mask = caches[2]
+    assert mask is not None and (mask == 0).any() and (mask == 2).any()
+    assert not np.allclose(a_train, net.forward(x, train=False)[0])
+
+
+# -- the closed form a − y is used where σ′ cancels -------------------------------------------
+
+def _forbid_backward(monkeypatch, layer):
+    def refuse(*_):
+        raise AssertionError("output_delta backpropagated through the output activation")
+    monkeypatch.setattr(layer, "backward", refuse)
+
+
+@pytest.mark.parametrize("cost, activation", [("cross-entropy", Sigmoid),
+                                              ("log-likelihood", Softmax),
+                                              ("quadratic", Linear)])
+def test_cancelling_pairs_use_the_closed_form(monkeypatch, cost, activation):
+    output = build(activation(), 3)
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((4, 3))
+    a, cache = output.forward(z)
+    y = get_cost(cost).targets(np.array([0, 2, 1, 2]), 3, F64)
+    _forbid_backward(monkeypatch, output)
+    delta = output_delta(get_cost(cost), output, a, y, cache, batch_size=4)
+    np.testing.assert_allclose(delta, (a - y) / 4)
+
+
+@pytest.mark.parametrize("cost, activation", [("quadratic", Sigmoid),
+                                              ("cross-entropy", Softmax),
+                                              ("log-likelihood", Sigmoid)])
+def test_other_pairs_backpropagate_through_the_activation(monkeypatch, cost, activation):
+    output = build(activation(), 3)
+    a, cache = output.forward(np.random.default_rng(0).standard_normal((4, 3)))
+    y = get_cost(cost).targets(np.array([0, 2, 1, 2]), 3, F64)
+    _forbid_backward(monkeypatch, output)
+    with pytest.raises(AssertionError, match="backpropagated"):
+        output_delta(get_cost(cost), output, a, y, cache, batch_size=4)
+
+
+def test_a_subclass_of_the_cancelling_activation_gets_the_general_path(monkeypatch):
+    """Only the exact activation type cancels: a modified sigmoid must not get a − y."""
+    output = build(_WrongSigmoid(), 2)
+    a, cache = output.forward(np.array([[0.3, -0.2]]))
+    y = np.array([[1.0, 0.0]])
+    delta = output_delta(get_cost("cross-entropy"), output, a, y, cache, batch_size=1)
+    assert not np.allclose(delta, a - y)
