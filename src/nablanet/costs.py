@@ -16,7 +16,7 @@ turns them into the one-hot matrix the cost needs, once per data set.
 from __future__ import annotations
 
 from .backend import xp_of
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .layers.activations import Activation, Linear, Sigmoid, Softmax
 
 _EPS = 1e-12
@@ -40,10 +40,17 @@ class Cost:
         xp = backend.xp
         labels = xp.asarray(labels)
         if labels.ndim == 1 and labels.dtype.kind in "iu":
+            # A label ≥ K would fail deep in indexing; −1 would silently mean class K − 1.
+            if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < n_outputs:
+                raise DataError(f"class labels must be in [0, {n_outputs}) for a net with "
+                                f"{n_outputs} outputs, got {int(labels.min())}..{int(labels.max())}")
             y = xp.zeros((labels.shape[0], n_outputs), dtype=backend.dtype)
             y[xp.arange(labels.shape[0]), labels] = 1
             return y
-        return labels.astype(backend.dtype, copy=False).reshape(labels.shape[0], -1)
+        y = labels.astype(backend.dtype, copy=False).reshape(labels.shape[0], -1)
+        if y.shape[1] != n_outputs:
+            raise DataError(f"targets have {y.shape[1]} columns but the net has {n_outputs} outputs")
+        return y
 
     def config(self) -> dict:
         return {"name": self.name}
