@@ -49,8 +49,11 @@ class Optimizer:
         return {"name": self.name, "eta": self.eta}
 
     def state_dict(self) -> tuple[dict, dict]:
-        """(scalars, arrays): JSON-able scalars and host arrays named 'slot.i'."""
-        arrays = {f"{slot}.{i}": to_host(a) for slot, lst in self.state.items()
+        """(scalars, arrays): JSON-able scalars and host arrays named 'slot.i'.
+
+        The arrays are copies: the live state keeps changing in place after the snapshot.
+        """
+        arrays = {f"{slot}.{i}": to_host(a).copy() for slot, lst in self.state.items()
                   for i, a in enumerate(lst) if a is not None}
         return {"t": self.t, "eta": self.eta}, arrays
 
@@ -62,7 +65,7 @@ class Optimizer:
             lst = self.state[slot]
             while len(lst) <= int(i):
                 lst.append(None)
-            lst[int(i)] = backend.xp.asarray(value)
+            lst[int(i)] = backend.xp.array(value)     # a copy: updated in place
 
 
 class SGD(Optimizer):

@@ -1,0 +1,245 @@
+"""Optimiser steps against their update formulas, weight decay and L1 inside SGD, max-norm,
+and checkpointed optimiser state that continues a run exactly."""
+import numpy as np
+import pytest
+
+from nablanet import (L1, L2, SGD, AdaGrad, Adam, ConfigError, MaxNorm, Momentum, Nesterov,
+                      RMSprop, Sequential, get_backend, get_optimizer, mlp)
+from nablanet.layers import Dense
+from nablanet.training import Trainer
+
+F64 = get_backend("cpu", "float64")
+
+W0 = np.array([[0.5], [-1.5]])
+G1 = np.array([[0.2], [-0.4]])
+G2 = np.array([[-0.1], [0.3]])
+
+
+def tiny_net(w=W0, b=(0.25,)):
+    """One Dense(2, 1) layer: parameters W (2×1) and b (1,)."""
+    net = Sequential([Dense(2, 1)]).build((2,), F64, rng=0)
+    net.layers[0].set_params(W=np.array(w, dtype=float), b=np.array(b, dtype=float))
+    return net
+
+
+def step(opt, net, g_w, g_b=None):
+    layer = net.layers[0]
+    layer.grads["W"] = np.array(g_w, dtype=float)
+    layer.grads["b"] = None if g_b is None else np.array(g_b, dtype=float)
+    opt.step(net)
+    net.zero_grads()
+    return layer.params["W"].copy()
+
+
+def two_steps(opt):
+    net = tiny_net()
+    return step(opt, net, G1), step(opt, net, G2)
+
+
+# -- each update rule, two steps, against the formula ------------------------------------
+
+def test_sgd():
+    w1, w2 = two_steps(SGD(0.5))
+    np.testing.assert_allclose(w1, W0 - 0.5 * G1, rtol=1e-15)
+    np.testing.assert_allclose(w2, W0 - 0.5 * G1 - 0.5 * G2, rtol=1e-15)
+
+
+def test_momentum():
+    eta, mu = 0.5, 0.9
+    w1, w2 = two_steps(Momentum(eta, mu))
+    v1 = -eta * G1                      # v ← μv − η∇C, from v = 0
+    v2 = mu * v1 - eta * G2
+    np.testing.assert_allclose(w1, W0 + v1, rtol=1e-15)
+    np.testing.assert_allclose(w2, W0 + v1 + v2, rtol=1e-15)
+
+
+def test_nesterov():
+    eta, mu = 0.5, 0.9
+    w1, w2 = two_steps(Nesterov(eta, mu))
+    v1 = -eta * G1
+    v2 = mu * v1 - eta * G2
+    # w ← w + μv − η∇C (the look-ahead form of Sutskever et al. 2013)
+    np.testing.assert_allclose(w1, W0 + mu * v1 - eta * G1, rtol=1e-15)
+    np.testing.assert_allclose(w2, w1 + mu * v2 - eta * G2, rtol=1e-15)
+
+
+def test_adagrad():
+    eta, eps = 0.1, 1e-8
+    w1, w2 = two_steps(AdaGrad(eta, eps))
+    s1 = G1 ** 2
+    s2 = s1 + G2 ** 2
+    np.testing.assert_allclose(w1, W0 - eta * G1 / (np.sqrt(s1) + eps), rtol=1e-15)
+    np.testing.assert_allclose(w2, w1 - eta * G2 / (np.sqrt(s2) + eps), rtol=1e-15)
+
+
+def test_rmsprop():
+    eta, rho, eps = 0.01, 0.9, 1e-8
+    w1, w2 = two_steps(RMSprop(eta, rho, eps))
+    e1 = (1 - rho) * G1 ** 2
+    e2 = rho * e1 + (1 - rho) * G2 ** 2
+    np.testing.assert_allclose(w1, W0 - eta * G1 / (np.sqrt(e1) + eps), rtol=1e-15)
+    np.testing.assert_allclose(w2, w1 - eta * G2 / (np.sqrt(e2) + eps), rtol=1e-15)
+
+
+def test_adam_with_bias_correction():
+    eta, b1, b2, eps = 0.01, 0.9, 0.999, 1e-8
+    w1, w2 = two_steps(Adam(eta, b1, b2, eps))
+    m1, v1 = (1 - b1) * G1, (1 - b2) * G1 ** 2
+    m2, v2 = b1 * m1 + (1 - b1) * G2, b2 * v1 + (1 - b2) * G2 ** 2
+    expect1 = W0 - eta * (m1 / (1 - b1)) / (np.sqrt(v1 / (1 - b2)) + eps)
+    expect2 = expect1 - eta * (m2 / (1 - b1 ** 2)) / (np.sqrt(v2 / (1 - b2 ** 2)) + eps)
+    np.testing.assert_allclose(w1, expect1, rtol=1e-12)
+    np.testing.assert_allclose(w2, expect2, rtol=1e-12)
+    # bias correction makes the first step ≈ η·sgn(g), whatever the gradient's scale
+    np.testing.assert_allclose(w1, W0 - eta * np.sign(G1), rtol=1e-6)
+
+
+@pytest.mark.parametrize("opt", [SGD(0.1), Momentum(0.1), Nesterov(0.1), AdaGrad(0.1),
+                                 RMSprop(0.1), Adam(0.1)], ids=lambda o: o.name)
+def test_parameters_without_a_gradient_are_left_alone(opt):
+    net = tiny_net()
+    step(opt, net, G1, g_b=None)
+    np.testing.assert_array_equal(net.layers[0].params["b"], [0.25])
+    assert not np.array_equal(net.layers[0].params["W"], W0)
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam"])
+def test_updates_keep_float32(name):
+    net = mlp([3, 2], rng=0)
+    layer = net.layers[0]
+    layer.grads["W"] = np.ones((3, 2), dtype=np.float32)
+    layer.grads["b"] = np.ones(2, dtype=np.float32)
+    get_optimizer(name, 0.1).step(net)
+    assert layer.params["W"].dtype == np.float32 and layer.params["b"].dtype == np.float32
+
+
+# -- regularisation inside the update ----------------------------------------------------
+
+def test_l2_with_sgd_is_weight_decay():
+    """w ← (1 − ηλ/n) w − η ∂C₀/∂w, and biases are not decayed."""
+    eta, lmbda, n = 0.5, 5.0, 50
+    net = tiny_net()
+    g_b = np.array([0.3])
+    net.layers[0].grads.update(W=G1.copy(), b=g_b.copy())
+    L2(lmbda).add_gradient(net, n)
+    SGD(eta).step(net)
+    np.testing.assert_allclose(net.layers[0].params["W"],
+                               (1 - eta * lmbda / n) * W0 - eta * G1, rtol=1e-15)
+    np.testing.assert_allclose(net.layers[0].params["b"], 0.25 - eta * g_b, rtol=1e-15)
+
+
+def test_l2_can_include_biases():
+    eta, lmbda, n = 0.5, 5.0, 50
+    net = tiny_net()
+    net.layers[0].grads.update(W=G1.copy(), b=np.array([0.3]))
+    L2(lmbda, include_biases=True).add_gradient(net, n)
+    SGD(eta).step(net)
+    np.testing.assert_allclose(net.layers[0].params["b"],
+                               (1 - eta * lmbda / n) * 0.25 - eta * 0.3, rtol=1e-15)
+
+
+def test_l2_in_the_training_loop_is_weight_decay(make_blobs):
+    """Through Trainer.train_step: the decayed run differs from the plain one by exactly
+    −ηλ/n · w₀ (same mini-batch, same ∂C₀/∂w)."""
+    eta, lmbda, n = 0.3, 4.0, 20
+    data = make_blobs(10)
+    nets = [mlp([4, 5, 3], "sigmoid", "sigmoid", backend=F64, rng=1) for _ in range(2)]
+    w0 = [layer.params[k].copy() for layer, k in nets[0].parameters()]
+    for net, penalties in zip(nets, ([], [L2(lmbda)])):
+        trainer = Trainer(net, "cross-entropy", SGD(eta), batch_size=10, penalties=penalties)
+        trainer.n_train = n
+        trainer.train_step(data.x.astype(np.float64), trainer.cost.targets(data.y, 3, F64))
+    for (plain, key), (decayed, _), w in zip(nets[0].parameters(), nets[1].parameters(), w0):
+        shift = -eta * lmbda / n * w if key == "W" else 0 * w
+        np.testing.assert_allclose(decayed.params[key], plain.params[key] + shift,
+                                   rtol=1e-12, atol=1e-15)
+
+
+def test_l1_uses_sgn_with_sgn_0_equal_to_0():
+    eta, lmbda, n = 0.5, 2.0, 10
+    net = tiny_net(w=[[0.0], [-1.5]])
+    net.layers[0].grads.update(W=np.zeros((2, 1)), b=np.zeros(1))
+    L1(lmbda).add_gradient(net, n)
+    np.testing.assert_array_equal(net.layers[0].grads["W"], [[0.0], [-lmbda / n]])
+    np.testing.assert_array_equal(net.layers[0].grads["b"], [0.0])        # biases exempt
+    SGD(eta).step(net)
+    # a weight at exactly 0 stays there; the other moves a constant η λ/n towards 0
+    np.testing.assert_allclose(net.layers[0].params["W"], [[0.0], [-1.5 + eta * lmbda / n]])
+
+
+def test_penalty_values():
+    net = tiny_net()
+    n = 4
+    assert L2(2.0).value(net, n) == pytest.approx(0.5 * 2.0 * (0.25 + 2.25) / n)
+    assert L1(2.0).value(net, n) == pytest.approx(2.0 * (0.5 + 1.5) / n)
+    assert L2(2.0, include_biases=True).value(net, n) == pytest.approx(
+        0.5 * 2.0 * (0.25 + 2.25 + 0.0625) / n)
+    assert L2(0.0).value(net, n) == 0.0
+
+
+def test_max_norm_caps_each_units_incoming_column():
+    # Dense weights are (n_in, n_out): unit j's incoming weights are column j.
+    w = np.array([[3.0, 0.6, 0.0], [4.0, 0.8, -3.0]])        # column norms 5, 1, 3
+    net = Sequential([Dense(2, 3)]).build((2,), F64, rng=0)
+    net.layers[0].set_params(W=w.copy(), b=np.array([10.0, -10.0, 10.0]))
+    MaxNorm(2.0).apply(net)
+    capped = net.layers[0].params["W"]
+    np.testing.assert_allclose(np.linalg.norm(capped, axis=0), [2.0, 1.0, 2.0])
+    np.testing.assert_allclose(capped[:, 0], w[:, 0] * 2 / 5)      # direction kept
+    np.testing.assert_array_equal(capped[:, 1], w[:, 1])           # inside the ball: untouched
+    np.testing.assert_array_equal(net.layers[0].params["b"], [10.0, -10.0, 10.0])
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: SGD(0.0), "eta"), (lambda: SGD(-1), "eta"), (lambda: Momentum(0.1, 1.0), "momentum"),
+    (lambda: L2(-0.1), "strength"), (lambda: MaxNorm(0), "max-norm"),
+    (lambda: get_optimizer("lbfgs", 0.1), "unknown optimizer"),
+    (lambda: get_optimizer("sgd", 0.1, momentum=0.9), "optimizer 'sgd'"),
+])
+def test_bad_settings_are_config_errors(make, match):
+    with pytest.raises(ConfigError, match=match):
+        make()
+
+
+# -- checkpointed state --------------------------------------------------------------------
+
+OPTIMIZERS = [lambda: SGD(0.1), lambda: Momentum(0.1, 0.9), lambda: Nesterov(0.1, 0.8),
+              lambda: AdaGrad(0.1), lambda: RMSprop(0.01), lambda: Adam(0.01)]
+
+
+def _random_grads(net, rng):
+    for layer, name in net.parameters():
+        layer.grads[name] = rng.standard_normal(layer.params[name].shape)
+
+
+@pytest.mark.parametrize("make", OPTIMIZERS, ids=lambda f: f().name)
+def test_state_dict_round_trip_continues_identically(make):
+    rng = np.random.default_rng(0)
+    net = mlp([3, 4, 2], backend=F64, rng=0)
+    opt = make()
+    for _ in range(3):
+        _random_grads(net, rng)
+        opt.step(net)
+    scalars, arrays = opt.state_dict()
+    assert scalars["t"] == 3
+    assert len(arrays) == 4 * len(opt.slots)
+
+    twin_net = mlp([3, 4, 2], backend=F64, rng=0)
+    for (a, k), (b, _) in zip(net.parameters(), twin_net.parameters()):
+        b.params[k][...] = a.params[k]
+    twin = make()
+    twin.load_state_dict(scalars, arrays, F64)
+
+    # the snapshot must not alias the live state: keep stepping the original first
+    grads = [np.random.default_rng(s).standard_normal((1,)) for s in range(4)]
+    for g in grads:
+        for layer, name in net.parameters():
+            layer.grads[name] = g * np.ones_like(layer.params[name])
+        opt.step(net)
+    for g in grads:
+        for layer, name in twin_net.parameters():
+            layer.grads[name] = g * np.ones_like(layer.params[name])
+        twin.step(twin_net)
+    for (a, k), (b, _) in zip(net.parameters(), twin_net.parameters()):
+        np.testing.assert_array_equal(a.params[k], b.params[k])
+    assert twin.t == opt.t == 7
