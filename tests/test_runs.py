@@ -1,0 +1,186 @@
+"""Run directories: their files, the summary's status on every ending, scoring, plots."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from nablanet.config import TrainConfig
+from nablanet.data import Dataset
+from nablanet.errors import ConfigError, DataError, DivergenceError, ModelFileError
+from nablanet.net import mlp
+from nablanet.plots import plot_curves
+from nablanet.runs import MetricsWriter, RunDir, score, to_json, train_run
+from nablanet.training import Trainer
+from test_cli_data import write_blocks_idx
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(autouse=True)
+def one_blas_thread():
+    """Tiny GEMMs on a busy machine run far faster on one BLAS thread than on several."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def blocks(tmp_path_factory):
+    return write_blocks_idx(tmp_path_factory.mktemp("data") / "blocks")
+
+
+def small(blocks, **overrides) -> TrainConfig:
+    values = dict(dataset=str(blocks), validation_size=50, hidden=[20], epochs=2, lmbda=0.5)
+    return TrainConfig(**{**values, **overrides})
+
+
+def test_a_run_writes_every_file_with_its_keys(tmp_path, blocks):
+    summary = train_run(small(blocks), tmp_path / "run")
+    run = RunDir(tmp_path / "run")
+    assert run.read_summary() == json.loads(to_json(summary))
+    assert summary["status"] == "completed" and summary["epochs_run"] == 2
+    for key in ("test_accuracy", "test_errors", "best_epoch", "median_epoch_seconds", "seed",
+                "message", "final_validation_accuracy", "best_validation_accuracy",
+                "wall_seconds", "last_test_accuracy", "peak_rss_mb"):
+        assert key in summary
+    assert summary["test_errors"] == round((1 - summary["test_accuracy"]) * 100)
+    rows = run.read_metrics()
+    assert [r["epoch"] for r in rows] == [0, 1]
+    assert {"epoch", "seconds", "train_cost", "train_accuracy", "validation_cost",
+            "validation_accuracy", "eta"} <= set(rows[0])
+    assert run.read_config() == small(blocks).resolve(784)
+    for model in ("best", "last"):
+        assert (run.path / model / "weights.safetensors").is_file()
+    assert (run.last / "training_state.json").is_file()
+    for png in ("cost.png", "accuracy.png"):
+        assert (run.path / png).read_bytes()[:8] == PNG
+
+
+def test_test_accuracy_is_that_of_the_best_model_on_disk(tmp_path, blocks):
+    from nablanet.io import load_model
+    from nablanet.config import load_splits
+
+    summary = train_run(small(blocks, epochs=3), tmp_path)
+    test = load_splits(str(blocks), validation_size=50).test
+    best, cost, meta = load_model(tmp_path / "best")
+    assert meta["epoch"] == summary["best_epoch"]
+    s = score(best, cost, test)
+    assert (s.accuracy, s.errors) == (summary["test_accuracy"], summary["test_errors"])
+    last, cost, _ = load_model(tmp_path / "last")
+    assert score(last, cost, test).accuracy == summary["last_test_accuracy"]
+
+
+def test_an_error_while_loading_data_marks_the_run_failed(tmp_path):
+    with pytest.raises(DataError):
+        train_run(TrainConfig(dataset=str(tmp_path / "absent")), tmp_path / "run")
+    summary = RunDir(tmp_path / "run").read_summary()
+    assert summary["status"] == "failed" and "missing" in summary["message"]
+
+
+def test_an_interrupt_is_recorded_and_the_run_resumes_bit_identically(tmp_path, blocks,
+                                                                      monkeypatch):
+    config = small(blocks, epochs=4, dropout=0.2, optimizer="momentum", eta=0.1)
+    train_run(config, tmp_path / "whole")
+    original = Trainer._run_epoch
+
+    def interrupt_in_third_epoch(self, *args):
+        if self.next_epoch == 2:
+            raise KeyboardInterrupt
+        return original(self, *args)
+
+    monkeypatch.setattr(Trainer, "_run_epoch", interrupt_in_third_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(config, tmp_path / "cut")
+    summary = RunDir(tmp_path / "cut").read_summary()
+    assert summary["status"] == "failed" and "interrupted during epoch 3" in summary["message"]
+    assert "--resume" in summary["message"]
+    monkeypatch.setattr(Trainer, "_run_epoch", original)
+
+    resumed = train_run(config, tmp_path / "cut", resume=True)
+    assert resumed["status"] == "completed" and resumed["resumed_from_epoch"] == 2
+    for name in ("last/weights.safetensors", "best/weights.safetensors"):
+        assert (tmp_path / "cut" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+    assert strip(RunDir(tmp_path / "cut").read_metrics()) == strip(
+        RunDir(tmp_path / "whole").read_metrics())
+
+
+def test_divergence_after_a_good_epoch_keeps_best_and_records_diverged(tmp_path, blocks,
+                                                                       monkeypatch):
+    original = Trainer._run_epoch
+
+    def poison_second_epoch(self, *args):
+        original(self, *args)
+        if self.next_epoch == 1:
+            self.net.layers[0].params["W"][0, 0] = np.nan
+
+    monkeypatch.setattr(Trainer, "_run_epoch", poison_second_epoch)
+    with pytest.raises(DivergenceError, match="diverged at epoch 1"):
+        train_run(small(blocks, epochs=4), tmp_path)
+    summary = RunDir(tmp_path).read_summary()
+    assert summary["status"] == "diverged" and summary["epochs_run"] == 2
+    assert summary["best_epoch"] == 0 and summary["test_accuracy"] is not None
+    rows = RunDir(tmp_path).read_metrics()
+    assert rows[1]["train_cost"] is None                 # NaN written as JSON null
+    from nablanet.io import load_model
+    _, _, meta = load_model(tmp_path / "best")
+    assert meta["epoch"] == 0
+
+
+def test_start_fresh_clears_an_old_run_but_refuses_a_foreign_folder(tmp_path, blocks):
+    train_run(small(blocks, epochs=1), tmp_path / "run")
+    (tmp_path / "run" / "notes.txt").write_text("mine")
+    RunDir(tmp_path / "run").start_fresh()
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.toml", "notes.txt"]
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "best").mkdir()
+    with pytest.raises(ConfigError, match="not empty and holds no run"):
+        RunDir(tmp_path / "foreign").start_fresh()
+
+
+def test_resume_needs_a_checkpoint_and_more_epochs(tmp_path, blocks):
+    with pytest.raises(ConfigError, match="not a run directory"):
+        train_run(small(blocks), tmp_path, resume=True)
+    train_run(small(blocks, epochs=1), tmp_path / "run")
+    before = RunDir(tmp_path / "run").summary_path.read_bytes()
+    with pytest.raises(ConfigError, match="already trained 1 of 1 epochs"):
+        train_run(small(blocks, epochs=1), tmp_path / "run", resume=True)
+    assert RunDir(tmp_path / "run").summary_path.read_bytes() == before   # left untouched
+
+
+def test_model_dir_names_what_is_missing(tmp_path):
+    with pytest.raises(ModelFileError, match="no such run or model directory"):
+        RunDir(tmp_path / "absent").model_dir()
+    with pytest.raises(ModelFileError, match="no best/ model"):
+        RunDir(tmp_path).model_dir()
+
+
+def test_metrics_writer_appends_one_flushed_line_per_epoch(tmp_path):
+    writer = MetricsWriter(tmp_path / "metrics.jsonl")
+    writer.on_epoch_end(None, 0, {"epoch": 0, "train_cost": np.float32(1.5)})
+    assert (tmp_path / "metrics.jsonl").read_text() == '{"epoch": 0, "train_cost": 1.5}\n'
+    writer.on_epoch_end(None, 1, {"epoch": 1, "train_cost": math.inf})
+    assert RunDir(tmp_path).read_metrics() == [{"epoch": 0, "train_cost": 1.5},
+                                               {"epoch": 1, "train_cost": None}]
+
+
+def test_score_counts_errors_and_rejects_labels_beyond_the_outputs():
+    net = mlp([2, 3], "sigmoid", "softmax", rng=0)
+    x = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]], dtype=np.float32)
+    predicted = net.classify(x)
+    labels = predicted.copy()
+    labels[0] = (labels[0] + 1) % 3
+    s = score(net, None, Dataset(x, labels))
+    assert (s.errors, s.n, s.cost) == (1, 3, None) and s.accuracy == pytest.approx(2 / 3)
+    with pytest.raises(DataError, match="label 3 at row 1 is out of range for a network with 3"):
+        score(net, None, Dataset(x, np.array([0, 3, 1])))
+
+
+def test_plots_leave_gaps_for_diverged_epochs(tmp_path):
+    rows = [{"epoch": 0, "train_cost": 1.0, "validation_cost": 1.2, "train_accuracy": 0.5,
+             "validation_accuracy": 0.4},
+            {"epoch": 1, "train_cost": None, "validation_cost": float("nan")}]
+    paths = plot_curves(rows, tmp_path, best_epoch=0)
+    assert [p.name for p in paths] == ["cost.png", "accuracy.png"]
+    assert all(p.read_bytes()[:8] == PNG for p in paths)
