@@ -17,7 +17,7 @@ import numpy as np
 
 from ..backend import make_rng, to_host, xp_of
 from ..costs import Cost, get_cost, output_delta
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..layers import Linear
 from ..net import Sequential
 from ..optimizers import Optimizer
@@ -52,6 +52,9 @@ class Trainer:
             callbacks.append(DivergenceGuard())
         self.callbacks: list[Callback] = sorted(callbacks, key=lambda c: c.priority)
         self.monitor = tuple(monitor)
+        unknown = [k for k in self.monitor if k not in MONITOR_ALL]
+        if unknown:
+            raise ConfigError(f"cannot monitor {unknown[0]!r}; choose from {', '.join(MONITOR_ALL)}")
         self.rng = make_rng(rng)
         self.eval_chunk = eval_chunk
         self.history = History()
@@ -168,8 +171,9 @@ class Trainer:
             if data is None or not wanted:
                 continue
             cost, accuracy = self.evaluate(data)
-            out[f"{prefix}_cost"] = cost
-            if accuracy is not None:
+            if f"{prefix}_cost" in wanted:
+                out[f"{prefix}_cost"] = cost
+            if accuracy is not None and f"{prefix}_accuracy" in wanted:
                 out[f"{prefix}_accuracy"] = accuracy
         return out
 
