@@ -23,7 +23,7 @@ import safetensors.numpy
 
 from .backend import Backend, get_backend, to_host
 from .costs import COSTS, Cost, get_cost
-from .errors import ConfigError, ModelFileError, NablanetError
+from .errors import ModelFileError, NablanetError
 from .layers import LAYERS
 from .net import Sequential
 from .utils.atomic import atomic_write_bytes
@@ -61,7 +61,11 @@ def load_model(directory, *, backend: Backend | None = None, dtype: str | None =
                              f"(format is {config.get('format')!r})")
     if config.get("version") != VERSION:
         raise ModelFileError(f"{directory / CONFIG}: unsupported version {config.get('version')!r}")
-    backend = backend or get_backend("cpu", dtype or config.get("dtype", "float32"))
+    stored = config.get("dtype", "float32")
+    if backend is None and dtype is None and stored not in ("float32", "float64"):
+        raise ModelFileError(f"{directory / CONFIG}: unsupported dtype {stored!r} "
+                             "(float32 or float64)")
+    backend = backend or get_backend("cpu", dtype or stored)
     net = build_net(config.get("net"), backend, where=directory / CONFIG)
     tensors = _read_tensors(directory / WEIGHTS)
     install_weights(net, tensors, where=directory / WEIGHTS)
@@ -94,7 +98,7 @@ def build_net(spec, backend: Backend, where="config") -> Sequential:
             raise ModelFileError(f"{where}: layer {i} has unknown type {kind!r}")
         try:
             layers.append(cls(**kwargs))
-        except (TypeError, ConfigError) as exc:
+        except (TypeError, ValueError) as exc:     # ConfigError is a ValueError too
             raise ModelFileError(f"{where}: layer {i} ({kind}): {exc}") from None
     try:
         # Weights are overwritten by install_weights; the seed only fills the shapes.
@@ -178,7 +182,12 @@ def _replace_directory(target: Path, files: dict[str, bytes]) -> Path:
                 if extra.name not in files and extra.is_file():
                     shutil.copy2(extra, fresh / extra.name)
             os.replace(target, old)
-        os.replace(fresh, target)
+        try:
+            os.replace(fresh, target)
+        except BaseException:
+            if old.exists():                     # put the previous model back
+                os.replace(old, target)
+            raise
     finally:
         shutil.rmtree(fresh, ignore_errors=True)
         shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,301 @@
+"""Model files: round trips, loading that never executes code, one clear ModelFileError for
+every kind of damage, and atomic replacement of a saved model."""
+import io as _io
+import json
+import os
+import pickle
+
+import numpy as np
+import pytest
+import safetensors.numpy
+
+import nablanet.io
+from nablanet import ModelFileError, Sequential, get_backend, mlp
+from nablanet.io import load_model, load_training_state, save_model, save_training_state
+from nablanet.layers import Dense, Dropout, LeakyReLU, Softmax, Tanh
+
+
+def _net(dtype="float32"):
+    layers = [Dropout(0.2), Dense(5, 6, init="glorot"), LeakyReLU(0.05), Dropout(0.5),
+              Dense(6, 4), Tanh(), Dense(4, 3), Softmax()]
+    return Sequential(layers).build((5,), get_backend("cpu", dtype), rng=3)
+
+
+@pytest.fixture
+def saved(tmp_path):
+    """A saved model directory and the net it came from."""
+    net = _net()
+    return save_model(tmp_path / "model", net, "log-likelihood", metadata={"epoch": 7}), net
+
+
+def _x(n=10):
+    return np.random.default_rng(0).standard_normal((n, 5)).astype(np.float32)
+
+
+def _config(directory):
+    return json.loads((directory / "config.json").read_text())
+
+
+def _write_config(directory, config):
+    (directory / "config.json").write_text(json.dumps(config))
+
+
+# -- round trips ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_round_trip_gives_identical_predictions(tmp_path, dtype):
+    net = _net(dtype)
+    save_model(tmp_path / "m", net, "log-likelihood", metadata={"epoch": 7, "note": "hi"})
+    loaded, cost, meta = load_model(tmp_path / "m")
+    assert loaded.backend.dtype == net.backend.dtype
+    np.testing.assert_array_equal(loaded.predict(_x()), net.predict(_x()))
+    assert cost.name == "log-likelihood"
+    assert meta == {"epoch": 7, "note": "hi"}
+    assert loaded.config() == net.config()          # LeakyReLU's α, dropout p, init names
+
+
+def test_a_model_can_be_loaded_in_another_dtype(saved):
+    directory, net = saved
+    loaded, _, _ = load_model(directory, dtype="float64")
+    assert loaded.layers[1].params["W"].dtype == np.float64
+    np.testing.assert_allclose(loaded.predict(_x()), net.predict(_x()), rtol=1e-5)
+
+
+def test_a_model_saved_without_a_cost_loads_with_none(tmp_path):
+    save_model(tmp_path / "m", mlp([2, 3], rng=0))
+    assert load_model(tmp_path / "m")[1] is None
+
+
+def test_the_files_are_plain_json_and_safetensors(saved):
+    directory, net = saved
+    config = _config(directory)
+    assert config["format"] == "nablanet-model" and config["dtype"] == "float32"
+    tensors = safetensors.numpy.load_file(str(directory / "weights.safetensors"))
+    np.testing.assert_array_equal(tensors["layer1.W"], net.layers[1].params["W"])
+    assert set(tensors) == {"layer1.W", "layer1.b", "layer4.W", "layer4.b", "layer6.W",
+                            "layer6.b"}
+
+
+def test_training_state_round_trip_survives_a_model_overwrite(tmp_path):
+    net = mlp([2, 3], rng=0)
+    state = ({"next_epoch": 4, "history": [{"epoch": 0, "cost": float("nan")}]},
+             {"optimizer/velocity.0": np.arange(6.0).reshape(2, 3)})
+    save_model(tmp_path / "last", net)
+    save_training_state(tmp_path / "last", state)
+    save_model(tmp_path / "last", net)          # a later epoch's model keeps the state beside it
+    scalars, arrays = load_training_state(tmp_path / "last")
+    assert scalars["next_epoch"] == 4 and np.isnan(scalars["history"][0]["cost"])
+    np.testing.assert_array_equal(arrays["optimizer/velocity.0"], state[1]["optimizer/velocity.0"])
+
+
+# -- loading never executes code -------------------------------------------------------------
+
+class _Trap:
+    """Unpickling this would create a file: proof that code ran."""
+
+    path = None
+
+    def __reduce__(self):
+        return (open, (str(self.path), "w"))
+
+
+def test_a_pickle_as_weights_is_refused_and_not_executed(saved, tmp_path):
+    directory, _ = saved
+    _Trap.path = tmp_path / "pwned"
+    (directory / "weights.safetensors").write_bytes(pickle.dumps({"layer1.W": _Trap()}))
+    with pytest.raises(ModelFileError, match="weights.safetensors: truncated or malformed"):
+        load_model(directory)
+    assert not _Trap.path.exists()
+
+
+def test_an_npy_object_array_as_weights_is_refused(saved, tmp_path):
+    directory, _ = saved
+    _Trap.path = tmp_path / "pwned"
+    buffer = _io.BytesIO()
+    np.save(buffer, np.array([_Trap()], dtype=object), allow_pickle=True)
+    (directory / "weights.safetensors").write_bytes(buffer.getvalue())
+    with pytest.raises(ModelFileError, match="weights.safetensors"):
+        load_model(directory)
+    assert not _Trap.path.exists()
+
+
+@pytest.mark.parametrize("payload", [os.urandom(64), b"", b"\xff" * 8 + b"{}",
+                                     (10**6).to_bytes(8, "little") + b'{"a": 1}'],
+                         ids=["random", "empty", "huge-header-length", "header-past-end"])
+def test_garbage_weights_are_a_model_file_error(saved, payload):
+    directory, _ = saved
+    (directory / "weights.safetensors").write_bytes(payload)
+    with pytest.raises(ModelFileError, match="weights.safetensors"):
+        load_model(directory)
+
+
+@pytest.mark.parametrize("keep", [0.3, 0.9, 0.999])
+def test_truncated_weights_are_a_model_file_error(saved, keep):
+    directory, _ = saved
+    path = directory / "weights.safetensors"
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * keep)])
+    with pytest.raises(ModelFileError, match="truncated or malformed"):
+        load_model(directory)
+
+
+# -- damaged config.json: each problem named ------------------------------------------------------
+
+def _damage(config, what):
+    layers = config["net"]["layers"]
+    if what == "format":
+        config["format"] = "keras"
+    elif what == "version":
+        config["version"] = 99
+    elif what == "unknown-layer":
+        layers[2]["type"] = "os.system"
+    elif what == "unknown-kwarg":
+        layers[1]["activation"] = "relu"
+    elif what == "bad-kwarg-value":
+        layers[0]["p"] = 1.5
+    elif what == "bad-kwarg-type":
+        layers[0]["p"] = "half"
+    elif what == "size-mismatch":
+        layers[4]["n_in"] = 7
+    elif what == "no-layers":
+        config["net"]["layers"] = []
+    elif what == "layer-not-object":
+        layers[2] = "Tanh"
+    elif what == "bad-input-shape":
+        config["net"]["input_shape"] = [-5]
+    elif what == "not-sequential":
+        config["net"]["type"] = "Graph"
+    elif what == "unknown-cost":
+        config["cost"] = {"name": "hinge"}
+    elif what == "bad-dtype":
+        config["dtype"] = "int8"
+    return config
+
+
+DAMAGE = {
+    "format": "not a nablanet model", "version": "unsupported version 99",
+    "unknown-layer": "layer 2 has unknown type 'os.system'",
+    "unknown-kwarg": "layer 1 \\(Dense\\).*activation",
+    "bad-kwarg-value": "layer 0 \\(Dropout\\).*dropout probability",
+    "bad-kwarg-type": "layer 0 \\(Dropout\\)",
+    "size-mismatch": "cannot take 6 inputs",
+    "no-layers": "'layers' must be a non-empty list",
+    "layer-not-object": "layer 2 is not an object",
+    "bad-input-shape": "input_shape", "not-sequential": "Sequential",
+    "unknown-cost": "unknown cost", "bad-dtype": "dtype",
+}
+
+
+@pytest.mark.parametrize("what", list(DAMAGE))
+def test_damaged_config_is_a_model_file_error_naming_the_problem(saved, what):
+    directory, _ = saved
+    _write_config(directory, _damage(_config(directory), what))
+    with pytest.raises(ModelFileError, match=DAMAGE[what]) as info:
+        load_model(directory)
+    assert "config.json" in str(info.value)
+
+
+@pytest.mark.parametrize("text, match", [("{not json", "malformed JSON"),
+                                         ("[1, 2]", "expected a JSON object"),
+                                         (b"\xff\xfe", "malformed JSON")])
+def test_malformed_config_json(saved, text, match):
+    directory, _ = saved
+    path = directory / "config.json"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(ModelFileError, match=match):
+        load_model(directory)
+
+
+@pytest.mark.parametrize("missing", ["config.json", "weights.safetensors"])
+def test_missing_file(saved, missing):
+    directory, _ = saved
+    (directory / missing).unlink()
+    with pytest.raises(ModelFileError, match=f"{missing}: file not found"):
+        load_model(directory)
+
+
+def _rewrite_tensors(directory, change):
+    path = directory / "weights.safetensors"
+    tensors = safetensors.numpy.load_file(str(path))
+    change(tensors)
+    path.write_bytes(safetensors.numpy.save(tensors))
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda t: t.pop("layer4.b"), r"missing \['layer4.b'\], unexpected none"),
+    (lambda t: t.update({"layer9.W": np.zeros((2, 2), np.float32)}),
+     r"missing none, unexpected \['layer9.W'\]"),
+    (lambda t: t.update({"layer1.W": np.zeros((6, 5), np.float32)}),
+     r"layer1.W has shape \(6, 5\), architecture needs \(5, 6\)"),
+    (lambda t: t.update({"layer6.b": np.zeros(3, np.int32)}), "layer6.b has non-float dtype"),
+], ids=["missing", "extra", "shape", "dtype"])
+def test_tensors_that_do_not_match_the_architecture(saved, change, match):
+    directory, _ = saved
+    _rewrite_tensors(directory, change)
+    with pytest.raises(ModelFileError, match=match):
+        load_model(directory)
+
+
+# -- atomic replacement ----------------------------------------------------------------------------
+
+def _assert_untouched(directory, net):
+    loaded, _, meta = load_model(directory)
+    assert meta == {"epoch": 7}
+    np.testing.assert_array_equal(loaded.predict(_x()), net.predict(_x()))
+    leftovers = [p.name for p in directory.parent.iterdir() if p.name != directory.name]
+    assert leftovers == [], leftovers
+
+
+def test_failure_while_serialising_leaves_the_previous_model(saved, monkeypatch):
+    directory, net = saved
+
+    def fail(*args, **kwargs):
+        raise OSError("disk full")
+    monkeypatch.setattr(safetensors.numpy, "save", fail)
+    with pytest.raises(OSError, match="disk full"):
+        save_model(directory, _net(), "quadratic", metadata={"epoch": 8})
+    _assert_untouched(directory, net)
+
+
+def test_failure_half_way_through_writing_leaves_the_previous_model(saved, monkeypatch):
+    directory, net = saved
+    real = nablanet.io.atomic_write_bytes
+    calls = []
+
+    def fail_second(path, data):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return real(path, data)
+    monkeypatch.setattr(nablanet.io, "atomic_write_bytes", fail_second)
+    with pytest.raises(OSError, match="disk full"):
+        save_model(directory, _net(), "quadratic", metadata={"epoch": 8})
+    assert len(calls) == 2
+    _assert_untouched(directory, net)
+
+
+def test_failure_at_the_final_swap_leaves_the_previous_model(saved, monkeypatch):
+    """The new directory is moved in last; if that rename fails, the old one must come back."""
+    directory, net = saved
+    real = os.replace
+
+    def fail_swap_in(src, dst):
+        if str(src).endswith(".new"):
+            raise OSError("rename failed")
+        return real(src, dst)
+    monkeypatch.setattr(os, "replace", fail_swap_in)
+    with pytest.raises(OSError, match="rename failed"):
+        save_model(directory, _net(), "quadratic", metadata={"epoch": 8})
+    monkeypatch.setattr(os, "replace", real)
+    _assert_untouched(directory, net)
+
+
+def test_saving_over_a_model_replaces_it(saved):
+    directory, _ = saved
+    other = _net("float32")
+    other.layers[1].params["W"] += 1
+    save_model(directory, other, "quadratic", metadata={"epoch": 8})
+    loaded, cost, meta = load_model(directory)
+    assert cost.name == "quadratic" and meta == {"epoch": 8}
+    np.testing.assert_array_equal(loaded.predict(_x()), other.predict(_x()))
+    assert [p.name for p in directory.parent.iterdir()] == [directory.name]
