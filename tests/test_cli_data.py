@@ -42,3 +42,33 @@ def test_blocks_data_set_has_every_class_and_mnist_shape(tmp_path):
     assert train.x.shape == (300, 784) and test.x.shape == (100, 784)
     assert set(train.y) == set(range(10))
     assert 0 <= train.x.min() and train.x.max() == 1.0
+
+
+class Result:
+    """What one in-process ``nablanet`` call returned and printed."""
+
+    def __init__(self, code: int, out: str, err: str):
+        self.code, self.out, self.err = code, out, err
+
+    @property
+    def error_lines(self) -> list[str]:
+        return [line for line in self.err.splitlines() if line.startswith("nablanet: error:")]
+
+
+def nablanet(capsys, *argv) -> Result:
+    """Run ``nablanet ARGV`` in this process (``main``), capturing its output."""
+    from nablanet.cli.main import main
+
+    capsys.readouterr()
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return Result(code, out, err)
+
+
+def assert_one_error_line(result: Result, match: str) -> None:
+    """Exit status 2 and the whole of stderr one ``nablanet: error:`` line containing ``match``."""
+    import re
+
+    assert result.code == 2, result.err
+    assert result.err.count("\n") == 1 and len(result.error_lines) == 1, result.err
+    assert re.search(match, result.error_lines[0]), result.error_lines[0]

@@ -1,0 +1,131 @@
+"""Helpers the subcommands share: the one-line error parser, the training flags, models."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..config import CHOICES, FIELDS, MNIST, TrainConfig
+
+DEFAULTS = TrainConfig()
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line, ``nablanet: error: ...``, exit 2."""
+
+    def error(self, message):
+        self.exit(2, f"nablanet: error: {message} (see '{self.prog} --help')\n")
+
+
+def int_list(text: str) -> list[int]:
+    """``"100,30"`` → [100, 30] (an argparse type)."""
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def add_data_flags(parser, *, validation: bool = True) -> None:
+    parser.add_argument("--dataset", metavar="mnist|DIR",
+                        help="'mnist' (default) or a folder holding the four IDX files "
+                             "(train-images-idx3-ubyte[.gz], ...)")
+    parser.add_argument("--data-dir", metavar="DIR",
+                        help="where MNIST is looked for (default: $NABLANET_DATA, then the cache)")
+    if validation:
+        parser.add_argument("--validation-size", type=int, metavar="N",
+                            help="training examples held out at the end for validation "
+                                 f"(default {DEFAULTS.validation_size})")
+
+
+def add_training_flags(parser) -> None:
+    """Every TrainConfig setting as a flag; each defaults to None, meaning "not given"."""
+    d = DEFAULTS
+    add_data_flags(parser)
+    net = parser.add_argument_group("network")
+    shape = net.add_mutually_exclusive_group()
+    shape.add_argument("--hidden", type=int_list, action="append", metavar="N[,N...]",
+                       help=f"hidden layer widths, repeatable or a comma list (default "
+                            f"{','.join(map(str, d.hidden))})")
+    shape.add_argument("--sizes", type=int_list, metavar="N,N,...",
+                       help="every layer width, inputs to outputs, e.g. 784,30,10")
+    net.add_argument("--classes", type=int, metavar="K",
+                     help=f"output units when --sizes is not given (default {d.classes})")
+    _choice(net, "--activation", "hidden units", d.activation)
+    _choice(net, "--output", "output units", "softmax for log-likelihood, else sigmoid")
+    _choice(net, "--init", "weight initialisation", d.init)
+    net.add_argument("--dropout", type=float, metavar="P",
+                     help=f"dropout probability of hidden units (default {d.dropout})")
+    net.add_argument("--input-dropout", type=float, metavar="P",
+                     help=f"dropout probability of input units (default {d.input_dropout})")
+
+    cost = parser.add_argument_group("cost and regularisation")
+    _choice(cost, "--cost", "cost function", d.cost)
+    cost.add_argument("--lmbda", "--lambda", dest="lmbda", type=float, metavar="λ",
+                      help=f"L2 strength, weight decay λ/2n Σw² (default {d.lmbda})")
+    cost.add_argument("--l1", type=float, metavar="λ₁", help=f"L1 strength (default {d.l1})")
+    cost.add_argument("--max-norm", type=float, metavar="C",
+                      help="cap each unit's incoming weight norm at C (default: none)")
+
+    opt = parser.add_argument_group("optimisation")
+    opt.add_argument("--eta", type=float, metavar="η", help=f"learning rate (default {d.eta})")
+    opt.add_argument("--batch-size", type=int, metavar="M",
+                     help=f"mini-batch size (default {d.batch_size})")
+    opt.add_argument("--epochs", type=int, metavar="N", help=f"epochs (default {d.epochs})")
+    _choice(opt, "--optimizer", "update rule", d.optimizer)
+    opt.add_argument("--momentum", type=float, metavar="μ",
+                     help=f"momentum coefficient for momentum/nesterov (default {d.momentum})")
+    _choice(opt, "--schedule", "learning-rate schedule", d.schedule)
+    opt.add_argument("--schedule-patience", type=int, metavar="N",
+                     help=f"halve-on-plateau: epochs without improvement before η halves "
+                          f"(default {d.schedule_patience})")
+    opt.add_argument("--step-every", type=int, metavar="N",
+                     help=f"step: halve η every N epochs (default {d.step_every})")
+    opt.add_argument("--early-stopping", type=int, metavar="N",
+                     help="stop after N epochs without a better validation accuracy (default: off)")
+    opt.add_argument("--growing-patience", action=argparse.BooleanOptionalAction, default=None,
+                     help="early stopping's patience grows to 2 × the epoch of each new best")
+
+    hw = parser.add_argument_group("reproducibility and hardware")
+    hw.add_argument("--seed", type=int, metavar="S", help=f"random seed (default {d.seed})")
+    _choice(hw, "--device", "where to compute", d.device)
+    _choice(hw, "--dtype", "floating-point type", d.dtype)
+
+
+def training_flags(args) -> dict:
+    """The TrainConfig settings given on the command line (hidden flattened)."""
+    flags = {key: getattr(args, key) for key in FIELDS if getattr(args, key, None) is not None}
+    if "hidden" in flags:
+        flags["hidden"] = [width for group in flags["hidden"] for width in group]
+    return flags
+
+
+def add_model_argument(parser) -> None:
+    parser.add_argument("run", metavar="RUN", type=Path,
+                        help="a run directory (or a model directory holding config.json)")
+    parser.add_argument("--model", choices=("best", "last"), default="best",
+                        help="which of the run's models (default: best, by validation accuracy)")
+
+
+def load_run_model(run: Path, which: str = "best"):
+    """(net, cost, model directory) for ``RUN [--model best|last]``."""
+    from ..io import load_model
+    from ..runs import RunDir
+
+    directory = RunDir(run).model_dir(which)
+    net, cost, _ = load_model(directory)
+    return net, cost, directory
+
+
+def info(args, message: str) -> None:
+    """A progress or status line on stderr, unless ``--quiet``."""
+    if not getattr(args, "quiet", False):
+        print(message, file=sys.stderr, flush=True)
+
+
+def _choice(group, flag: str, what: str, default: str) -> None:
+    key = flag.lstrip("-").replace("-", "_")
+    group.add_argument(flag, choices=CHOICES[key], help=f"{what} (default {default})")
+
+
+__all__ = ["DEFAULTS", "MNIST", "Parser", "add_data_flags", "add_model_argument",
+           "add_training_flags", "info", "int_list", "load_run_model", "training_flags"]

@@ -1,0 +1,56 @@
+"""``nablanet evaluate RUN``: accuracy, errors and cost of a saved model on a data set.
+
+The data set is the run's own (from its config.toml) unless ``--dataset`` names
+another; the model is the run's ``best/`` (by validation accuracy) or ``last/``.
+"""
+from __future__ import annotations
+
+import json
+
+from ..config import MNIST, TrainConfig, load_splits
+from ..errors import DataError
+from ..runs import RunDir, score
+from .common import add_data_flags, add_model_argument, info, load_run_model
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("evaluate", help="test accuracy of a trained model",
+                              description="Print the accuracy, number of errors and cost of a "
+                                          "run's model on the test (or another) split.")
+    add_model_argument(p)
+    add_data_flags(p, validation=False)
+    p.add_argument("--split", choices=("test", "validation", "train"), default="test",
+                   help="which split to score (default test)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead")
+    p.add_argument("--quiet", action="store_true", help="no 'model:' line on stderr")
+    return p
+
+
+def run(args) -> int:
+    net, cost, model_dir = load_run_model(args.run, args.model)
+    config = _run_config(args.run)
+    dataset = args.dataset or config.dataset
+    data_dir = args.data_dir or (config.data_dir if dataset == config.dataset else None)
+    # The held-out validation rows matter only when they are the split asked for.
+    validation_size = 0 if args.split == "test" else config.validation_size
+    splits = load_splits(dataset, data_dir=data_dir, validation_size=validation_size)
+    data = getattr(splits, args.split)
+    if data is None:
+        raise DataError(f"{dataset}: has no {args.split} split")
+    info(args, f"model: {model_dir}")
+    s = score(net, cost, data)
+    if args.json:
+        print(json.dumps({"model": str(model_dir), "dataset": dataset, "split": args.split,
+                          "accuracy": s.accuracy, "errors": s.errors, "examples": s.n,
+                          "cost": s.cost}))
+        return 0
+    print(f"{args.split} accuracy: {s.accuracy:.2%} ({s.errors} errors of {s.n})")
+    if s.cost is not None:
+        print(f"{args.split} cost: {s.cost:.4f} ({cost.name}, without regularisation)")
+    return 0
+
+
+def _run_config(path) -> TrainConfig:
+    """The run's settings (for its data set), or the defaults for a bare model directory."""
+    run = RunDir(path)
+    return run.read_config() if run.config_path.is_file() else TrainConfig(dataset=MNIST)

@@ -1,0 +1,257 @@
+"""``nablanet reproduce nielsen-ch3``: Nielsen's chapter 1 and 3 MNIST table, several seeds.
+
+Six configurations — 30 and 100 hidden sigmoid units × {quadratic cost η = 3.0,
+cross-entropy η = 0.5, cross-entropy with L2 λ = 5 η = 0.5} — trained with
+mini-batches of 10 for 30 epochs on Nielsen's 50 000/10 000 split, plus his best
+single run of chapter 3 (100 hidden, cross-entropy, λ = 5, η = 0.1, 60 epochs:
+98.04 % validation accuracy). Weights start from N(0, 1) by default, Nielsen's
+``large_weight_initializer`` that these runs of the book use.
+
+Every configuration-seed pair is an ordinary run directory ``OUT/NAME/seed-S``;
+one already completed with the same settings is reused, not trained again.
+The table compares our median test error (of the model with the best
+validation accuracy) with the threshold for each row; ``reproduce.json`` holds
+every number.
+"""
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import CHOICES, TrainConfig
+from ..errors import ConfigError, NablanetError
+from ..runs import RunDir, to_json, train_run
+from ..utils.atomic import atomic_write_bytes
+from .common import add_data_flags, info
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    label: str
+    hidden: int
+    cost: str
+    eta: float
+    lmbda: float = 0.0
+    epoch_factor: int = 1                      # × --epochs (the 60-epoch row is 2 × 30)
+    threshold_error: float | None = None       # % test error the median must not exceed
+    published_accuracy: float | None = None    # % validation accuracy of Nielsen's one run
+
+
+NIELSEN_CH3 = (
+    Experiment("h30-quadratic", "hidden 30,  quadratic,     η=3.0", 30, "quadratic", 3.0,
+               threshold_error=5.53),
+    Experiment("h30-cross-entropy", "hidden 30,  cross-entropy, η=0.5", 30, "cross-entropy",
+               0.5, threshold_error=4.86),
+    Experiment("h30-cross-entropy-l2", "hidden 30,  cross-entropy, λ=5, η=0.5", 30,
+               "cross-entropy", 0.5, 5.0, threshold_error=4.03),
+    Experiment("h100-quadratic", "hidden 100, quadratic,     η=3.0", 100, "quadratic", 3.0,
+               threshold_error=3.74),
+    Experiment("h100-cross-entropy", "hidden 100, cross-entropy, η=0.5", 100, "cross-entropy",
+               0.5, threshold_error=3.00),
+    Experiment("h100-cross-entropy-l2", "hidden 100, cross-entropy, λ=5, η=0.5", 100,
+               "cross-entropy", 0.5, 5.0, threshold_error=2.56),
+    Experiment("h100-cross-entropy-l2-eta0.1", "hidden 100, cross-entropy, λ=5, η=0.1", 100,
+               "cross-entropy", 0.1, 5.0, epoch_factor=2, published_accuracy=98.04),
+)
+TABLES = {"nielsen-ch3": NIELSEN_CH3}
+#: BLAS/OpenMP thread counts, pinned to 1 in workers: N processes × 1 thread beats oversubscription
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                     "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("reproduce", help="re-run a published table over several seeds",
+                              description=__doc__.split("\n\n")[1].replace("\n", " "))
+    p.add_argument("table", choices=sorted(TABLES), metavar="TABLE",
+                   help=f"one of: {', '.join(sorted(TABLES))}")
+    p.add_argument("--seeds", type=int, default=3, metavar="N", help="seeds 0..N-1 (default 3)")
+    p.add_argument("--epochs", type=int, default=30, metavar="N",
+                   help="epochs per run (default 30; the η=0.1 row trains twice as long)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="runs trained at once, in N processes of one BLAS thread each")
+    p.add_argument("--out", type=Path, default=Path("runs/nielsen-ch3"), metavar="DIR",
+                   help="where the run directories and reproduce.json go (default runs/nielsen-ch3)")
+    p.add_argument("--only", action="append", metavar="NAME",
+                   help="run only these rows (repeatable): "
+                        + ", ".join(e.name for e in NIELSEN_CH3))
+    add_data_flags(p)
+    p.add_argument("--init", choices=CHOICES["init"], default="normal",
+                   help="weight initialisation (default normal, as in the book)")
+    p.add_argument("--rerun", action="store_true", help="train again even where a run completed")
+    p.add_argument("--check", action="store_true",
+                   help="exit 1 when a median test error is above its threshold")
+    p.add_argument("--quiet", action="store_true", help="no line per finished run")
+    return p
+
+
+def run(args) -> int:
+    experiments = _selected(TABLES[args.table], args.only)
+    if args.seeds < 1 or args.jobs < 1:
+        raise ConfigError(f"--seeds and --jobs must be ≥ 1, got {args.seeds} and {args.jobs}")
+    tasks = [(e, seed, _config(e, seed, args), args.out / e.name / f"seed-{seed}")
+             for e in experiments for seed in range(args.seeds)]
+    todo = [t for t in tasks if args.rerun or not _finished(t[2], t[3])]
+    # Longest first, so N workers do not end waiting on one 60-epoch run started last.
+    todo.sort(key=lambda t: -t[2].epochs * sum(t[2].hidden))
+    info(args, f"{len(tasks)} runs ({len(tasks) - len(todo)} already done) into {args.out}")
+    summaries = {t[3]: RunDir(t[3]).read_summary() for t in tasks if t not in todo}
+    start = time.perf_counter()
+    for done, (task, summary) in enumerate(_execute(todo, args.jobs), start=1):
+        summaries[task[3]] = summary
+        info(args, f"[{done}/{len(todo)}] {task[0].name} seed {task[1]}: {_brief(summary)} "
+                   f"({time.perf_counter() - start:.0f} s)")
+    rows = [_row(e, [(seed, d, summaries[d]) for ex, seed, _, d in tasks if ex is e],
+                 args.epochs * e.epoch_factor) for e in experiments]
+    report = {"table": args.table, "dataset": args.dataset or "mnist", "seeds": args.seeds,
+              "epochs": args.epochs, "init": args.init, "rows": rows}
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(args.out / "reproduce.json", to_json(report, indent=2).encode() + b"\n")
+    print(format_table(report))
+    failed = [r for row in rows for r in row["runs"] if r["status"] not in _DONE]
+    if failed:
+        print(f"nablanet: error: {len(failed)} run(s) did not finish: "
+              + "; ".join(f"{r['directory']}: {r['status']} ({r['message']})" for r in failed),
+              file=sys.stderr)
+        return 1
+    above = [row["name"] for row in rows if row["within_threshold"] is False]
+    return 1 if args.check and above else 0
+
+
+# -- the runs ------------------------------------------------------------------------------------
+def _selected(table, only):
+    if not only:
+        return table
+    names = {e.name for e in table}
+    unknown = [n for n in only if n not in names]
+    if unknown:
+        raise ConfigError(f"unknown row {unknown[0]!r}; choose from {', '.join(sorted(names))}")
+    return tuple(e for e in table if e.name in only)
+
+
+def _config(e: Experiment, seed: int, args) -> TrainConfig:
+    data = {k: v for k, v in (("dataset", args.dataset), ("data_dir", args.data_dir),
+                              ("validation_size", args.validation_size)) if v is not None}
+    return TrainConfig(hidden=[e.hidden], cost=e.cost, eta=e.eta, lmbda=e.lmbda, batch_size=10,
+                       epochs=args.epochs * e.epoch_factor, init=args.init, seed=seed, **data)
+
+
+_DONE = ("completed", "early-stopped")
+
+
+def _finished(config: TrainConfig, directory: Path) -> bool:
+    """Whether ``directory`` holds a finished run of exactly ``config``."""
+    run = RunDir(directory)
+    try:
+        stored = run.read_config()
+        return (run.read_summary().get("status") in _DONE
+                and config.resolve(stored.sizes[0]) == stored)
+    except (NablanetError, OSError, TypeError, IndexError):
+        return False
+
+
+def _execute(tasks, jobs: int):
+    """Yield (task, summary) as runs finish: in this process, or in ``jobs`` workers."""
+    if jobs == 1 or len(tasks) <= 1:
+        for task in tasks:
+            yield task, run_one(task[2].to_dict(), str(task[3]))
+        return
+    # spawn, not fork: each worker imports NumPy afresh and so reads the thread limits.
+    context = multiprocessing.get_context("spawn")
+    with _single_threaded_blas(), ProcessPoolExecutor(min(jobs, len(tasks)), context) as pool:
+        futures = {pool.submit(run_one, t[2].to_dict(), str(t[3])): t for t in tasks}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
+def run_one(config_values: dict, directory: str) -> dict:
+    """Train one run (in a worker process or here); return its summary, failed or not."""
+    try:
+        return train_run(TrainConfig(**config_values), directory)
+    except (NablanetError, OSError):
+        return RunDir(directory).read_summary()      # status and message are recorded there
+
+
+@contextlib.contextmanager
+def _single_threaded_blas():
+    """Set the BLAS/OpenMP thread variables to 1 for the workers started inside."""
+    saved = {k: os.environ.get(k) for k in _THREAD_VARIABLES}
+    os.environ.update({k: "1" for k in _THREAD_VARIABLES})
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+# -- the table -----------------------------------------------------------------------------------
+def _row(e: Experiment, runs, epochs: int) -> dict:
+    entries = []
+    for seed, directory, s in runs:
+        accuracy = s.get("test_accuracy")
+        entries.append({"seed": seed, "directory": str(directory), "status": s.get("status"),
+                        "message": s.get("message", ""), "test_accuracy": accuracy,
+                        "test_error": None if accuracy is None else 100 * (1 - accuracy),
+                        "best_validation_accuracy": s.get("best_validation_accuracy"),
+                        "best_epoch": s.get("best_epoch"),
+                        "median_epoch_seconds": s.get("median_epoch_seconds")})
+    row = {"name": e.name, "label": e.label, "hidden": e.hidden, "cost": e.cost, "eta": e.eta,
+           "lmbda": e.lmbda, "epochs": epochs, "runs": entries}
+    if e.published_accuracy is not None:
+        values = [100 * r["best_validation_accuracy"] for r in entries
+                  if r["best_validation_accuracy"] is not None]
+        row.update(metric="validation_accuracy", published=e.published_accuracy,
+                   median=statistics.median(values) if values else None,
+                   best=max(values) if values else None, within_threshold=None)
+    else:
+        values = [r["test_error"] for r in entries if r["test_error"] is not None]
+        median = statistics.median(values) if values else None
+        row.update(metric="test_error", threshold=e.threshold_error, median=median,
+                   best=min(values) if values else None,
+                   within_threshold=None if median is None else median <= e.threshold_error)
+    return row
+
+
+def format_table(report: dict) -> str:
+    """The rows as text: each seed's number, the median, and the threshold beside it."""
+    lines = [f"{report['table']}: {report['dataset']}, mini-batch 10, {report['epochs']} epochs, "
+             f"init {report['init']}, seeds 0..{report['seeds'] - 1}; test error (%) of "
+             "the model with the best validation accuracy",
+             f"{'':40} {'seeds':<22} {'median':>7} {'threshold':>10}"]
+    for row in report["rows"]:
+        seeds = " ".join(_pct(r["test_error"] if row["metric"] == "test_error"
+                              else _scale(r["best_validation_accuracy"])) for r in row["runs"])
+        if row["metric"] == "test_error":
+            verdict = {True: "ok", False: "ABOVE", None: "-"}[row["within_threshold"]]
+            lines.append(f"{row['label']:40} {seeds:<22} {_pct(row['median']):>7} "
+                         f"{row['threshold']:>10.2f}  {verdict}")
+        else:
+            lines.append(f"{row['label']}, {row['epochs']} epochs: validation accuracy (%) "
+                         f"{seeds}; median {_pct(row['median'])}, best {_pct(row['best'])} "
+                         f"(published single run {row['published']:.2f})")
+    return "\n".join(lines)
+
+
+def _brief(summary: dict) -> str:
+    if summary.get("status") not in _DONE:
+        return f"{summary.get('status')}: {summary.get('message')}"
+    return (f"test error {100 * (1 - summary['test_accuracy']):.2f}%, best epoch "
+            f"{summary['best_epoch']}, {summary['median_epoch_seconds']:.1f} s/epoch")
+
+
+def _scale(fraction):
+    return None if fraction is None else 100 * fraction
+
+
+def _pct(value) -> str:
+    return "  -  " if value is None else f"{value:5.2f}"

@@ -1,0 +1,84 @@
+"""``nablanet train``: train a network and write a run directory (see :mod:`nablanet.runs`).
+
+Settings come from the defaults (the default MNIST network of ``make run``), then
+``--config FILE.toml``, then the flags given on the command line. ``--resume RUN``
+continues RUN from its ``last/`` checkpoint with RUN's own settings (only
+``--epochs`` and ``--data-dir`` may change), ending bit-identical to a run that
+was never interrupted.
+"""
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from ..config import TrainConfig
+from ..errors import ConfigError
+from ..runs import RunDir, train_run
+from .common import add_training_flags, info, training_flags
+
+#: settings a resumed run may change without changing what it computes
+RESUME_MAY_CHANGE = ("epochs", "data_dir")
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser(
+        "train", help="train a network; writes a run directory",
+        description="Train a fully connected network (default: Nielsen's 784-100-10 sigmoid "
+                    "net, cross-entropy, η=0.5, λ=5, mini-batches of 10, 30 epochs) and write "
+                    "config.toml, metrics.jsonl, summary.json, best/, last/ and plots.")
+    add_training_flags(p)
+    run = p.add_argument_group("run")
+    run.add_argument("--config", type=Path, metavar="FILE.toml",
+                     help="settings as TOML (the flags' names with underscores, e.g. "
+                          "batch_size = 10); flags on the command line override it")
+    run.add_argument("--out", type=Path, metavar="DIR",
+                     help="run directory (default runs/<date>-<time>)")
+    run.add_argument("--resume", type=Path, metavar="RUN",
+                     help="continue RUN from its last/ checkpoint (e.g. with a larger --epochs)")
+    run.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+    return p
+
+
+def run(args) -> int:
+    flags = training_flags(args)
+    if args.resume is not None:
+        config, directory = _resumed(args, flags)
+    else:
+        base = TrainConfig.from_toml(args.config) if args.config else TrainConfig()
+        config = base.merged_with(flags)
+        directory = args.out if args.out is not None else default_run_dir()
+    info(args, f"run directory: {directory}")
+    summary = train_run(config, directory, resume=args.resume is not None,
+                        progress=None if args.quiet else sys.stderr)
+    if summary["status"] == "early-stopped":
+        info(args, f"stopped early: {summary['message']}")
+    if summary.get("last_test_accuracy") is not None:
+        info(args, f"best epoch {summary['best_epoch']}; last model's test accuracy "
+                   f"{summary['last_test_accuracy']:.2%} ({summary['last_test_errors']} errors)")
+    print(f"test accuracy: {summary['test_accuracy']:.2%} ({summary['test_errors']} errors)")
+    return 0
+
+
+def _resumed(args, flags: dict) -> tuple[TrainConfig, Path]:
+    if args.out is not None or args.config is not None:
+        raise ConfigError("--resume continues RUN in place with its own config.toml; "
+                          "drop --out and --config")
+    changed = sorted(set(flags) - set(RESUME_MAY_CHANGE))
+    if changed:
+        given = ", ".join("--" + key.replace("_", "-") for key in changed)
+        raise ConfigError(f"--resume keeps the run's settings; only --epochs and --data-dir "
+                          f"may change (got {given})")
+    run = RunDir(args.resume)
+    run.require_resumable()
+    return run.read_config().merged_with(flags), run.path
+
+
+def default_run_dir(root: Path = Path("runs")) -> Path:
+    """runs/<date>-<time>, with a suffix when two runs start in the same second."""
+    stem = datetime.now().strftime("%Y%m%d-%H%M%S")
+    candidate, n = root / stem, 1
+    while candidate.exists():
+        n += 1
+        candidate = root / f"{stem}-{n}"
+    return candidate

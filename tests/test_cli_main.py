@@ -1,0 +1,81 @@
+"""The ``nablanet`` entry point: version, dispatch, one-line errors, missing subcommands."""
+import importlib
+
+import pytest
+
+import nablanet
+from nablanet.cli import main as cli_main
+from nablanet.errors import DataError
+from test_cli_data import assert_one_error_line, nablanet as run_cli
+
+
+def test_version(capsys):
+    result = run_cli(capsys, "--version")
+    assert result.code == 0 and result.out.strip() == f"nablanet {nablanet.__version__}"
+
+
+def test_help_lists_every_installed_command(capsys):
+    result = run_cli(capsys, "--help")
+    assert result.code == 0
+    for name in cli_main.command_modules():
+        assert name in result.out
+    assert {"train", "evaluate", "predict", "reproduce"} <= set(cli_main.command_modules())
+
+
+def test_no_command_is_a_usage_error(capsys):
+    assert_one_error_line(run_cli(capsys), r"required: COMMAND")
+
+
+def test_unknown_command(capsys):
+    assert_one_error_line(run_cli(capsys, "fly"), r"invalid choice: 'fly'")
+
+
+def test_a_missing_command_module_is_skipped_but_a_missing_dependency_is_not(monkeypatch):
+    real = importlib.import_module
+
+    def without(missing):
+        def fake(name, *args):
+            if name == missing:
+                raise ModuleNotFoundError(f"No module named {missing!r}", name=missing)
+            return real(name, *args)
+        return fake
+
+    monkeypatch.setattr(importlib, "import_module", without("nablanet.cli.demo"))
+    assert "demo" not in cli_main.command_modules()
+    assert "train" in cli_main.command_modules()
+
+    def broken(name, *args):
+        if name == "nablanet.cli.predict":
+            raise ModuleNotFoundError("No module named 'somedep'", name="somedep")
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", broken)
+    with pytest.raises(ModuleNotFoundError, match="somedep"):
+        cli_main.command_modules()
+
+
+def test_errors_become_one_line_and_exit_status_2(capsys, monkeypatch):
+    train = importlib.import_module("nablanet.cli.train")
+
+    def fails(args):
+        raise DataError("first line\nsecond line")
+
+    monkeypatch.setattr(train, "run", fails)
+    assert_one_error_line(run_cli(capsys, "train"), r"^nablanet: error: first line second line$")
+
+
+def test_an_unwritable_run_directory_is_an_os_error_line(capsys, tmp_path):
+    (tmp_path / "file").write_text("")
+    result = run_cli(capsys, "train", "--out", tmp_path / "file" / "run", "--quiet")
+    assert_one_error_line(result, r"exists and is not a directory|Not a directory")
+
+
+def test_interrupt_exits_130(capsys, monkeypatch):
+    train = importlib.import_module("nablanet.cli.train")
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train, "run", interrupted)
+    result = run_cli(capsys, "train")
+    assert result.code == 130 and result.err == "nablanet: interrupted\n"

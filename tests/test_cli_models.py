@@ -1,0 +1,173 @@
+"""``nablanet evaluate`` and ``nablanet predict`` on a trained run, and their bad inputs."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from nablanet.config import load_splits
+from nablanet.io import load_model
+from nablanet.runs import RunDir
+from test_cli_data import assert_one_error_line, nablanet, write_blocks_idx
+
+
+@pytest.fixture(autouse=True)
+def one_blas_thread():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """(run directory, data directory): 3 epochs on the blocks, trained once for the module."""
+    from nablanet.cli.main import main
+
+    root = tmp_path_factory.mktemp("trained")
+    data = write_blocks_idx(root / "blocks")
+    code = main(["train", "--dataset", str(data), "--validation-size", "50", "--hidden", "20",
+                 "--epochs", "3", "--cost", "log-likelihood", "--out", str(root / "run"),
+                 "--quiet"])
+    assert code == 0
+    return root / "run", data
+
+
+@pytest.fixture
+def test_x(trained):
+    return load_splits(str(trained[1]), validation_size=0).test.x
+
+
+def copy_run(trained, tmp_path):
+    return shutil.copytree(trained[0], tmp_path / "run")
+
+
+def test_evaluate_prints_the_summarys_test_accuracy(capsys, trained):
+    run, _ = trained
+    summary = RunDir(run).read_summary()
+    result = nablanet(capsys, "evaluate", run)
+    assert result.code == 0, result.err
+    assert result.out.splitlines()[0] == (f"test accuracy: {summary['test_accuracy']:.2%} "
+                                          f"({summary['test_errors']} errors of 100)")
+    assert f"test cost: {summary['test_cost']:.4f} (log-likelihood" in result.out
+    assert result.err == f"model: {run / 'best'}\n"
+
+
+def test_evaluate_the_last_model_as_json(capsys, trained):
+    run, _ = trained
+    result = nablanet(capsys, "evaluate", run, "--model", "last", "--json", "--quiet")
+    report = json.loads(result.out)
+    summary = RunDir(run).read_summary()
+    assert report["accuracy"] == summary["last_test_accuracy"] and report["examples"] == 100
+    assert report["model"] == str(run / "last")
+
+
+def test_evaluate_a_model_directory_on_another_data_set(capsys, trained, tmp_path):
+    other = write_blocks_idx(tmp_path / "other", seed=5)
+    result = nablanet(capsys, "evaluate", trained[0] / "best", "--dataset", other, "--quiet")
+    assert result.code == 0 and result.out.startswith("test accuracy: ")
+
+
+def test_evaluate_another_split(capsys, trained):
+    result = nablanet(capsys, "evaluate", trained[0], "--split", "validation", "--quiet")
+    assert result.out.startswith("validation accuracy: ") and "of 50)" in result.out
+
+
+def test_predict_rows_of_an_npy_file(capsys, trained, test_x):
+    run, _ = trained
+    np.save(run.parent / "five.npy", test_x[:5])
+    result = nablanet(capsys, "predict", run, "--input", run.parent / "five.npy", "--quiet")
+    assert result.code == 0, result.err
+    net, _, _ = load_model(run / "best")
+    expected = net.classify(test_x[:5])
+    lines = result.out.splitlines()
+    assert len(lines) == 5
+    for row, (line, cls) in enumerate(zip(lines, expected)):
+        assert line.startswith(f"row {row}: class {cls}   ({cls}: ")
+
+
+def test_predict_json_probabilities_are_the_softmax_outputs(capsys, trained, test_x, tmp_path):
+    run, _ = trained
+    np.savetxt(tmp_path / "two.csv", test_x[:2], delimiter=",")
+    result = nablanet(capsys, "predict", run, "--input", tmp_path / "two.csv", "--top", 10,
+                      "--json", "--quiet")
+    rows = [json.loads(line) for line in result.out.splitlines()]
+    net, _, _ = load_model(run / "best")
+    outputs = net.predict(test_x[:2])
+    for row, probs in zip(rows, outputs):
+        assert row["class"] == int(probs.argmax()) and len(row["top"]) == 10
+        assert sum(p for _, p in row["top"]) == pytest.approx(1.0, abs=1e-5)
+        assert row["top"][0][1] == pytest.approx(float(probs.max()), rel=1e-6)
+
+
+def test_predict_uint8_images_and_a_png(capsys, trained, test_x, tmp_path):
+    from matplotlib.image import imsave
+
+    run, _ = trained
+    pixels = np.round(test_x[:2] * 255).astype(np.uint8)
+    np.save(tmp_path / "images.npy", pixels.reshape(2, 28, 28))
+    imsave(tmp_path / "digit.png", pixels[0].reshape(28, 28), cmap="gray", vmin=0, vmax=255)
+    from_npy = nablanet(capsys, "predict", run, "--input", tmp_path / "images.npy", "--quiet")
+    from_png = nablanet(capsys, "predict", run, "--input", tmp_path / "digit.png", "--quiet")
+    assert from_npy.code == from_png.code == 0
+    assert from_png.out.splitlines()[0].split("(")[0] == from_npy.out.splitlines()[0].split("(")[0]
+
+
+def test_predict_warns_when_inputs_look_like_unscaled_pixels(capsys, trained, test_x, tmp_path):
+    np.save(tmp_path / "raw.npy", test_x[:1] * 255)
+    result = nablanet(capsys, "predict", trained[0], "--input", tmp_path / "raw.npy", "--quiet")
+    assert result.code == 0 and "warning: " in result.err and "[0, 1]" in result.err
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda x: x[:3, :100], r"expected 784 features per example, got 100"),
+    (lambda x: np.where(np.arange(784) == 5, np.nan, x[:3]), r"3 non-finite values .* first in row 0"),
+    (lambda x: x[:0], r"0 examples"),
+])
+def test_predict_bad_arrays(capsys, trained, test_x, tmp_path, make, match):
+    np.save(tmp_path / "x.npy", make(test_x))
+    assert_one_error_line(nablanet(capsys, "predict", trained[0], "--input", tmp_path / "x.npy",
+                                   "--quiet"), match)
+
+
+def test_predict_unsupported_or_missing_file(capsys, trained, tmp_path):
+    (tmp_path / "x.txt").write_text("1,2")
+    assert_one_error_line(nablanet(capsys, "predict", trained[0], "--input", tmp_path / "x.txt",
+                                   "--quiet"), r"unsupported file type '.txt'")
+    assert_one_error_line(nablanet(capsys, "predict", trained[0], "--input", tmp_path / "no.npy",
+                                   "--quiet"), r"no such file")
+
+
+def test_truncated_weights_file(capsys, trained, tmp_path):
+    run = copy_run(trained, tmp_path)
+    weights = run / "best" / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    assert_one_error_line(nablanet(capsys, "evaluate", run, "--quiet"),
+                          r"weights.safetensors: truncated or malformed safetensors file")
+
+
+def test_model_config_that_does_not_match_the_weights(capsys, trained, tmp_path):
+    run = copy_run(trained, tmp_path)
+    config_path = run / "best" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["net"]["layers"][0]["n_out"] = 21                 # the weights are 784 × 20
+    config["net"]["layers"][2]["n_in"] = 21
+    config_path.write_text(json.dumps(config))
+    assert_one_error_line(nablanet(capsys, "evaluate", run, "--quiet"),
+                          r"layer0.W has shape \(784, 20\), architecture needs \(784, 21\)")
+    assert_one_error_line(nablanet(capsys, "predict", run, "--input", "x.npy", "--quiet"),
+                          r"layer0.W has shape")
+
+
+def test_not_a_run(capsys, tmp_path):
+    assert_one_error_line(nablanet(capsys, "evaluate", tmp_path / "nothing"),
+                          r"no such run or model directory")
+    assert_one_error_line(nablanet(capsys, "evaluate", tmp_path), r"no best/ model")
+
+
+def test_evaluate_labels_beyond_the_models_outputs(capsys, trained, tmp_path):
+    def put_a_twelve(labels):
+        labels[0] = 12
+    data = write_blocks_idx(tmp_path / "bad", labels_edit=put_a_twelve)
+    assert_one_error_line(nablanet(capsys, "evaluate", trained[0], "--dataset", data,
+                                   "--split", "train", "--quiet"),
+                          r"label 12 at row 0 is out of range")
