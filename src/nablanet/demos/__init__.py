@@ -12,7 +12,10 @@ import importlib
 from ..errors import ConfigError
 
 #: command-line name -> (module in this package, one-line description)
-DEMOS: dict[str, tuple[str, str]] = {}
+DEMOS: dict[str, tuple[str, str]] = {
+    "step-size": ("step_size", "gradient descent with steps 0.1, 0.5 and 0.7 f′(x)"),
+    "xor": ("xor", "a perceptron fails on XOR, a 2-2-1 sigmoid net succeeds"),
+}
 
 
 def get_demo(name: str):
