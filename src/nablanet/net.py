@@ -53,10 +53,12 @@ class Sequential:
 
     def set_rng(self, rng: np.random.Generator) -> None:
         """Give stochastic layers (dropout) the generator they draw from."""
+        stochastic = [layer for layer in self.layers if layer.stochastic]
+        if not stochastic:
+            return      # seeding a GPU generator draws from ``rng``: only do it when needed
         draw = device_rng(self.backend, rng)
-        for layer in self.layers:
-            if layer.stochastic:
-                layer.rng = draw
+        for layer in stochastic:
+            layer.rng = draw
 
     @property
     def built(self) -> bool:

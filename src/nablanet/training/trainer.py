@@ -94,7 +94,6 @@ class Trainer:
         self.n_train = n = len(train)
         if n == 0:
             raise DataError("the training set is empty")
-        self.net.set_rng(self.rng)
         self.status = "running"
         for cb in self.callbacks:
             cb.on_train_begin(self)
@@ -126,6 +125,9 @@ class Trainer:
         return self.history
 
     def _run_epoch(self, x, targets, n: int) -> None:
+        # Dropout draws from self.rng (CPU) or from a GPU generator seeded from it here, at
+        # each epoch, so a run resumed from a checkpoint draws the same masks on either.
+        self.net.set_rng(self.rng)
         order = self.rng.permutation(n)
         if x.__class__ is not np.ndarray:            # data on a GPU: index on the device
             order = xp_of(x).asarray(order)
