@@ -82,12 +82,14 @@ class CrossEntropy(Cost):
 
     def value(self, a, y):
         xp = xp_of(a)
-        a = xp.clip(a, _EPS, 1 - _EPS)
+        eps = max(_EPS, float(xp.finfo(a.dtype).eps))   # 1 − 1e-12 is 1.0 in float32
+        a = xp.clip(a, eps, 1 - eps)
         return -float((y * xp.log(a) + (1 - y) * xp.log1p(-a)).sum())
 
     def gradient(self, a, y):
         xp = xp_of(a)
-        a = xp.clip(a, _EPS, 1 - _EPS)
+        eps = max(_EPS, float(xp.finfo(a.dtype).eps))
+        a = xp.clip(a, eps, 1 - eps)
         return (a - y) / (a * (1 - a))
 
 
