@@ -15,6 +15,10 @@ from ..errors import ConfigError
 DEMOS: dict[str, tuple[str, str]] = {
     "step-size": ("step_size", "gradient descent with steps 0.1, 0.5 and 0.7 f′(x)"),
     "xor": ("xor", "a perceptron fails on XOR, a 2-2-1 sigmoid net succeeds"),
+    "universal-approximation": ("universal_approximation",
+                                "one sigmoid hidden layer fits a function; error vs units"),
+    "vanishing-gradient": ("vanishing_gradient",
+                           "speed of learning of each hidden layer, sigmoid and ReLU"),
 }
 
 
