@@ -41,15 +41,17 @@ class Cost:
         labels = xp.asarray(labels)
         if labels.ndim == 1 and labels.dtype.kind in "iu":
             # A label ≥ K would fail deep in indexing; −1 would silently mean class K − 1.
-            if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < n_outputs:
+            low, high = (int(labels.min()), int(labels.max())) if len(labels) else (0, 0)
+            if not 0 <= low <= high < n_outputs:
                 raise DataError(f"class labels must be in [0, {n_outputs}) for a net with "
-                                f"{n_outputs} outputs, got {int(labels.min())}..{int(labels.max())}")
+                                f"{n_outputs} outputs, got {low}..{high}")
             y = xp.zeros((labels.shape[0], n_outputs), dtype=backend.dtype)
             y[xp.arange(labels.shape[0]), labels] = 1
             return y
         y = labels.astype(backend.dtype, copy=False).reshape(labels.shape[0], -1)
         if y.shape[1] != n_outputs:
-            raise DataError(f"targets have {y.shape[1]} columns but the net has {n_outputs} outputs")
+            raise DataError(f"targets have {y.shape[1]} columns but the net has "
+                            f"{n_outputs} outputs")
         return y
 
     def config(self) -> dict:

@@ -54,7 +54,8 @@ class Trainer:
         self.monitor = tuple(monitor)
         unknown = [k for k in self.monitor if k not in MONITOR_ALL]
         if unknown:
-            raise ConfigError(f"cannot monitor {unknown[0]!r}; choose from {', '.join(MONITOR_ALL)}")
+            raise ConfigError(f"cannot monitor {unknown[0]!r}; "
+                              f"choose from {', '.join(MONITOR_ALL)}")
         self.rng = make_rng(rng)
         self.eval_chunk = eval_chunk
         self.history = History()
