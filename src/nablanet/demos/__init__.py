@@ -19,6 +19,12 @@ DEMOS: dict[str, tuple[str, str]] = {
                                 "one sigmoid hidden layer fits a function; error vs units"),
     "vanishing-gradient": ("vanishing_gradient",
                            "speed of learning of each hidden layer, sigmoid and ReLU"),
+    "double-descent": ("double_descent",
+                       "test error vs number of random features across p = n"),
+    "early-stopping": ("early_stopping",
+                       "training vs validation curves; stop at the best validation cost"),
+    "weight-decay": ("weight_decay", "training vs validation curves and ‖w‖ with L2 decay"),
+    "init": ("init", "N(0, 1) vs N(0, 1/n_in) weights: the distribution of z, learning curves"),
 }
 
 

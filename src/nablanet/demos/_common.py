@@ -36,41 +36,44 @@ def heading(text: str) -> None:
     print(f"\n== {text} ==")
 
 
-def classification_data(rng, n_train: int, n_validation: int, n_test: int = 0):
-    """(train, validation, test, source): an MNIST subset when the files can be found
-    without downloading, else scikit-learn's 8×8 digits, else Gaussian blobs.
+def classification_data(rng, n_train: int, n_validation: int = 0, n_test: int = 0):
+    """(train, validation, test, source): random subsets of MNIST when the files can be
+    found without downloading, else of scikit-learn's 8×8 digits, else Gaussian blobs.
 
-    ``source`` names what was used, and every demo prints it.
+    A size of 0 gives ``None`` for that set; ``source`` names what was used (every demo
+    prints it).
     """
     from ..data import load_mnist, mnist_available
 
+    wanted = (n_train, n_validation, n_test)
     if mnist_available():
-        train, validation, test = load_mnist(download=False)
-        pick = rng.permutation(len(train))[:n_train]
-        val = rng.permutation(len(validation))[:n_validation]
-        tst = rng.permutation(len(test))[:n_test]
-        return (Dataset(train.x[pick], train.y[pick], "train"),
-                Dataset(validation.x[val], validation.y[val], "validation"),
-                Dataset(test.x[tst], test.y[tst], "test") if n_test else None,
-                f"MNIST subset ({n_train} train, {n_validation} validation"
-                + (f", {n_test} test)" if n_test else ")"))
-    try:
-        from sklearn.datasets import load_digits
-        d = load_digits()
-        x, y, source = (d.data / 16.0).astype(np.float32), d.target, "scikit-learn 8x8 digits"
-    except ImportError:
-        x, y = _blobs(rng, 3000, 64, 10)
-        source = "synthetic Gaussian blobs (64 features, 10 classes)"
-    order = rng.permutation(len(x))
-    n_train = min(n_train, len(x) // 2)
-    n_validation = min(n_validation, (len(x) - n_train) // 2 if n_test else len(x) - n_train)
-    n_test = min(n_test, len(x) - n_train - n_validation)
-    cut = np.cumsum([n_train, n_validation, n_test])
-    parts = np.split(order, cut)[:3]
-    sets = [Dataset(x[p], y[p], name) for p, name in zip(parts, ("train", "validation", "test"))]
-    return (sets[0], sets[1], sets[2] if n_test else None,
-            f"{source} (MNIST not found; {n_train} train, {n_validation} validation"
-            + (f", {n_test} test)" if n_test else ")"))
+        splits = load_mnist(download=False)
+        sets = [_subset(data, size, rng) for data, size in zip(splits, wanted)]
+        source = "MNIST subset"
+    else:
+        try:
+            from sklearn.datasets import load_digits
+            digits = load_digits()
+            x, y = (digits.data / 16.0).astype(np.float32), digits.target
+            source = "scikit-learn 8x8 digits (MNIST not found)"
+        except ImportError:
+            x, y = _blobs(rng, 3000, 64, 10)
+            source = "synthetic Gaussian blobs, 64 features (MNIST and scikit-learn not found)"
+        # Shrink the request proportionally when the fallback has fewer examples.
+        scale = min(1.0, 0.9 * len(x) / sum(wanted))
+        wanted = tuple(int(size * scale) for size in wanted)
+        parts = np.split(rng.permutation(len(x)), np.cumsum(wanted))[:3]
+        sets = [Dataset(x[p], y[p], name) if len(p) else None
+                for p, name in zip(parts, ("train", "validation", "test"))]
+    sizes = ", ".join(f"{len(d)} {d.name}" for d in sets if d is not None)
+    return (*sets, f"{source} ({sizes})")
+
+
+def _subset(data, size: int, rng):
+    if not size:
+        return None
+    pick = rng.permutation(len(data))[:size]
+    return Dataset(data.x[pick], data.y[pick], data.name)
 
 
 def _blobs(rng, n, d, k):

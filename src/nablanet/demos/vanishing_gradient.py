@@ -48,7 +48,7 @@ class SpeedOfLearning(Callback):
 
 def run(out_dir, *, rng=None, quick: bool = False) -> dict:
     rng = np.random.default_rng(rng)
-    train, _, _, source = classification_data(rng, 1000, 100)
+    train, _, _, source = classification_data(rng, 1000)
     n_in, n_out = train.n_features, 10
     print(f"data: {source}")
     results: dict = {"source": source, "at_init": {}, "training": {}}
