@@ -1,0 +1,94 @@
+"""Saving and loading RBMs and deep belief nets: ``config.json`` + ``weights.safetensors``.
+
+The same safe format as :mod:`nablanet.io` (JSON architecture, raw tensors, no
+pickle, atomic directory swap), with its own format tag so a model directory says
+what it holds. Tensors are named ``rbm{i}.W``, ``rbm{i}.b_visible``,
+``rbm{i}.b_hidden``. A fine-tuned (unrolled) net is an ordinary
+:class:`~nablanet.net.Sequential` and is saved with :func:`nablanet.io.save_model`.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import safetensors.numpy
+
+from ..backend import Backend, get_backend, to_host
+from ..errors import ConfigError, ModelFileError, NablanetError
+from ..io import CONFIG, WEIGHTS, _read_json, _read_tensors, _replace_directory
+from .dbn import DBN
+from .rbm import RBM
+
+FORMAT = "nablanet-rbm"
+VERSION = 1
+_RBM_KEYS = ("n_visible", "n_hidden", "visible", "hidden", "n_labels")
+
+
+def save_rbm(directory, model: RBM | DBN, metadata: dict | None = None) -> Path:
+    """Write an :class:`RBM` or a :class:`DBN` (its RBMs, bottom first) atomically."""
+    rbms = [model] if isinstance(model, RBM) else list(model.rbms)
+    config = {"format": FORMAT, "version": VERSION, "type": type(model).__name__,
+              "rbms": [{k: r.config()[k] for k in _RBM_KEYS} for r in rbms],
+              "epochs_trained": [r.epochs_trained for r in rbms],
+              "dtype": np.dtype(rbms[0].backend.dtype).name, "metadata": metadata or {}}
+    tensors = {f"rbm{i}.{name}": np.ascontiguousarray(to_host(p))
+               for i, r in enumerate(rbms) for name, p in r.params.items()}
+    return _replace_directory(Path(directory), {
+        CONFIG: json.dumps(config, indent=2).encode(),
+        WEIGHTS: safetensors.numpy.save(tensors)})
+
+
+def load_rbm(directory, *, backend: Backend | None = None) -> tuple[RBM | DBN, dict]:
+    """Load what :func:`save_rbm` wrote; returns ``(model, metadata)``."""
+    directory = Path(directory)
+    where = directory / CONFIG
+    config = _read_json(where)
+    if config.get("format") != FORMAT:
+        raise ModelFileError(f"{where}: not a saved RBM or DBN (format is "
+                             f"{config.get('format')!r})")
+    if config.get("version") != VERSION:
+        raise ModelFileError(f"{where}: unsupported version {config.get('version')!r}")
+    kind, specs = config.get("type"), config.get("rbms")
+    if kind not in ("RBM", "DBN") or not isinstance(specs, list) or not specs \
+            or (kind == "RBM" and len(specs) != 1):
+        raise ModelFileError(f"{where}: 'type' must be RBM or DBN with a list of RBMs")
+    try:
+        backend = backend or get_backend("cpu", config.get("dtype", "float32"))
+    except NablanetError as exc:
+        raise ModelFileError(f"{where}: {exc}") from None
+    tensors = _read_tensors(directory / WEIGHTS)
+    rbms = []
+    for i, spec in enumerate(specs):
+        if not isinstance(spec, dict) or set(spec) != set(_RBM_KEYS):
+            raise ModelFileError(f"{where}: RBM {i} must have exactly the keys {_RBM_KEYS}")
+        try:
+            rbm = RBM(**spec, backend=backend, rng=0)
+        except (TypeError, ConfigError) as exc:
+            raise ModelFileError(f"{where}: RBM {i}: {exc}") from None
+        _install(rbm, tensors, f"rbm{i}.", directory / WEIGHTS)
+        trained = config.get("epochs_trained")
+        if isinstance(trained, list) and len(trained) == len(specs):
+            rbm.epochs_trained = int(trained[i])
+        rbms.append(rbm)
+    expected = {f"rbm{i}.{n}" for i in range(len(rbms)) for n in rbms[0].params}
+    extra = sorted(set(tensors) - expected)
+    if extra:
+        raise ModelFileError(f"{directory / WEIGHTS}: unexpected tensors {extra}")
+    try:
+        model = rbms[0] if kind == "RBM" else DBN.from_rbms(rbms)
+    except ConfigError as exc:
+        raise ModelFileError(f"{where}: {exc}") from None
+    return model, config.get("metadata") or {}
+
+
+def _install(rbm: RBM, tensors: dict, prefix: str, where) -> None:
+    for name, param in rbm.params.items():
+        key = prefix + name
+        if key not in tensors:
+            raise ModelFileError(f"{where}: missing tensor {key}")
+        value = tensors[key]
+        if value.shape != param.shape or value.dtype.kind != "f":
+            raise ModelFileError(f"{where}: {key} has shape {value.shape} ({value.dtype}), "
+                                 f"the architecture needs {param.shape} float")
+        rbm.set_params(**{name: value})

@@ -1,0 +1,293 @@
+"""RBM correctness on models small enough to enumerate (6 visible × 4 hidden units:
+2⁶ × 2⁴ joint states), and the RBM's contracts: bad input, the update rule, training."""
+import itertools
+
+import numpy as np
+import pytest
+from scipy.integrate import quad
+from scipy.special import expit, logsumexp
+
+from nablanet import ConfigError, DataError, get_backend
+from nablanet.models.ais import exact_log_partition
+from nablanet.models.rbm import RBM, ContrastiveDivergence
+
+
+def states(n):
+    return np.array(list(itertools.product([0.0, 1.0], repeat=n)))
+
+
+def tiny_rbm(n_visible=6, n_hidden=4, std=2.0, seed=0, **kwargs):
+    """An RBM with large weights (so Gibbs chains mix slowly and CD-1 is visibly biased)."""
+    rbm = RBM(n_visible, n_hidden, backend=get_backend("cpu", "float64"), init_std=std,
+              rng=seed, **kwargs)
+    rng = np.random.default_rng(seed + 100)
+    rbm.set_params(b_visible=0.5 * rng.standard_normal(n_visible),
+                   b_hidden=0.5 * rng.standard_normal(n_hidden))
+    return rbm
+
+
+def joint_energies(rbm):
+    """E(v, h) for every visible row × hidden column."""
+    V, H = states(rbm.n_visible), states(rbm.n_hidden)
+    return np.array([rbm.energy(np.repeat(v[None], len(H), 0), H) for v in V])
+
+
+def exact_gradient(rbm, data):
+    """∂/∂θ of the mean log-likelihood: ⟨·⟩_data − ⟨·⟩_model, the model term by enumeration."""
+    W, a, b = rbm.W, rbm.b_visible, rbm.b_hidden
+    V = states(rbm.n_visible)
+    log_p = -rbm.free_energy(V)
+    p = np.exp(log_p - logsumexp(log_p))
+    ph_model, ph_data = expit(V @ W + b), expit(data @ W + b)
+    return {"W": data.T @ ph_data / len(data) - (V * p[:, None]).T @ ph_model,
+            "b_visible": data.mean(0) - p @ V,
+            "b_hidden": ph_data.mean(0) - p @ ph_model}
+
+
+def distance(g, h):
+    return float(np.sqrt(sum(((g[k] - h[k]) ** 2).sum() for k in g)))
+
+
+def training_patterns(n_visible=6, n_patterns=16, repeat=1250, seed=1):
+    patterns = (np.random.default_rng(seed).random((n_patterns, n_visible)) < 0.5).astype(float)
+    return np.repeat(patterns, repeat, axis=0)
+
+
+# -- energies and the partition function ------------------------------------------------
+def test_free_energy_matches_enumeration_over_hidden_states():
+    rbm = tiny_rbm()
+    E = joint_energies(rbm)
+    np.testing.assert_allclose(rbm.free_energy(states(6)), -logsumexp(-E, axis=1), atol=1e-10)
+
+
+def test_exact_log_partition_matches_enumeration_of_all_joint_states():
+    for shape in ((6, 4), (4, 6)):      # enumerates the hidden, then the visible layer
+        rbm = tiny_rbm(*shape)
+        assert exact_log_partition(rbm) == pytest.approx(logsumexp(-joint_energies(rbm)), abs=1e-9)
+
+
+def test_conditionals_match_the_joint_distribution():
+    rbm = tiny_rbm()
+    E = joint_energies(rbm)                              # rows v, columns h
+    H, V = states(4), states(6)
+    p_h_given_v = np.exp(-E - logsumexp(-E, axis=1, keepdims=True))
+    np.testing.assert_allclose(rbm.hidden_mean(V), p_h_given_v @ H, atol=1e-10)
+    p_v_given_h = np.exp(-E - logsumexp(-E, axis=0, keepdims=True))
+    np.testing.assert_allclose(rbm.visible_mean(H), p_v_given_h.T @ V, atol=1e-10)
+
+
+def test_gaussian_visible_free_energy_sums_out_binary_hidden_units():
+    rbm = tiny_rbm(3, 4, std=0.5, visible="gaussian")
+    v = np.random.default_rng(0).standard_normal((5, 3))
+    H = states(4)
+    E = np.array([rbm.energy(np.repeat(x[None], 16, 0), H) for x in v])
+    np.testing.assert_allclose(rbm.free_energy(v), -logsumexp(-E, axis=1), atol=1e-10)
+    # and log Z: Σ_h ∫ e^{−E(v,h)} dv in closed form, checked by quadrature for one unit
+    one = tiny_rbm(1, 2, std=0.5, visible="gaussian")
+    z = quad(lambda x: np.exp(-one.free_energy(np.array([[x]]))[0]), -30, 30)[0]
+    assert exact_log_partition(one) == pytest.approx(np.log(z), abs=1e-8)
+
+
+def test_gaussian_hidden_free_energy_integrates_out_linear_units():
+    rbm = tiny_rbm(6, 2, std=0.5, hidden="gaussian")
+    for v in states(6)[[0, 5, 63]]:
+        log_z = 0.0
+        for j in range(2):                      # the units are independent given v
+            def weight(h, j=j):
+                hid = np.zeros((1, 2))
+                hid[0, j] = h
+                return np.exp(-rbm.energy(v[None], hid)[0] - v @ rbm.b_visible)
+            log_z += np.log(quad(weight, -40, 40)[0])
+        assert rbm.free_energy(v[None])[0] == pytest.approx(-(v @ rbm.b_visible) - log_z,
+                                                            abs=1e-8)
+
+
+# -- the learning signal -------------------------------------------------------------------
+def test_cd_k_gradient_approaches_the_exact_gradient_as_k_grows():
+    rbm = tiny_rbm()
+    data = training_patterns()                    # 20 000 chains, 16 distinct patterns
+    exact = exact_gradient(rbm, data)
+    errors = {k: distance(rbm.gradient(data, k=k, sample_visible=True, rng=k), exact)
+              for k in (1, 2, 5, 25)}
+    assert errors[1] > errors[2] > errors[5]
+    assert errors[25] < 0.05                      # the sampling noise of 20 000 chains
+    assert errors[1] > 10 * errors[25]
+
+
+def test_cd_with_reconstruction_probabilities_matches_its_definition():
+    # CD-1 with p(v|h₀) in place of a sampled v₁ (guide §3.2), averaged over many chains.
+    rbm = tiny_rbm(std=0.5)
+    data = training_patterns(n_patterns=4, repeat=5000)
+    g = rbm.gradient(data, k=1, rng=0)
+    W, a, b = rbm.W, rbm.b_visible, rbm.b_hidden
+    ph0 = expit(data @ W + b)
+    H = states(4)
+    # E over h₀ ~ p(h|v₀) of v₁ = σ(a + Wh₀) and its hidden probabilities
+    p_h = np.prod(np.where(H[None] == 1, ph0[:, None], 1 - ph0[:, None]), axis=2)   # n × 16
+    v1 = expit(H @ W.T + a)                                                          # 16 × 6
+    ph1 = expit(v1 @ W + b)
+    expected_neg = np.einsum("nk,ki,kj->ij", p_h, v1, ph1) / len(data)
+    expected = data.T @ ph0 / len(data) - expected_neg
+    np.testing.assert_allclose(g["W"], expected, atol=0.02)
+
+
+def test_persistent_chains_sample_the_model_so_pcd_gradient_is_unbiased():
+    rbm = tiny_rbm()
+    data = training_patterns(n_patterns=16, repeat=125)     # 2 000 persistent chains
+    exact = exact_gradient(rbm, data)
+    for step in range(30):                                  # burn-in of the chains
+        rbm.gradient(data, persistent=True, rng=step)
+    runs = [rbm.gradient(data, persistent=True, rng=100 + s) for s in range(40)]
+    mean = {k: np.mean([g[k] for g in runs], axis=0) for k in exact}
+    cd1 = rbm.gradient(data, k=1, sample_visible=True, rng=0)
+    assert distance(mean, exact) < 0.05
+    assert distance(cd1, exact) > 5 * distance(mean, exact)
+
+
+def exact_log_likelihood(rbm, data):
+    return float(-rbm.free_energy(data).mean() - exact_log_partition(rbm))
+
+
+@pytest.mark.parametrize("persistent", [False, True])
+def test_training_raises_the_exact_log_likelihood(persistent):
+    data = training_patterns(n_patterns=5, repeat=40, seed=3)
+    rbm = RBM(6, 8, backend=get_backend("cpu", "float64"), init_std=0.1, rng=0)
+    before = exact_log_likelihood(rbm, data)
+    # No momentum: persistent chains must keep up with the weights (Tieleman 2008).
+    cd = ContrastiveDivergence(k=1, persistent=persistent, learning_rate=0.05, batch_size=20,
+                               weight_cost=0.0, momentum=0.0, final_momentum=0.0, n_chains=100)
+    rbm.fit(data, 320, cd=cd, rng=0, monitor=())
+    after = exact_log_likelihood(rbm, data)
+    best = np.log(1 / 5)                        # five equally likely patterns: −1.61
+    assert before < -4.0
+    assert after > -2.3                          # most of the way from −4.15 to −1.61
+    assert after < best + 1e-9
+
+
+def test_update_rule_is_momentum_plus_epsilon_times_gradient_minus_weight_cost():
+    rbm = tiny_rbm()
+    W0 = rbm.W.copy()
+    rng = np.random.default_rng(0)
+    for name in rbm.params:
+        rbm.velocity[name][...] = rng.standard_normal(rbm.params[name].shape)
+        rbm.grads[name][...] = rng.standard_normal(rbm.params[name].shape)
+    v0 = {k: v.copy() for k, v in rbm.velocity.items()}
+    b0 = rbm.b_hidden.copy()
+    rbm._update(0.1, 0.01, 0.9)
+    dW = 0.9 * v0["W"] + 0.1 * (rbm.grads["W"] - 0.01 * W0)
+    np.testing.assert_allclose(rbm.W, W0 + dW)
+    db = 0.9 * v0["b_hidden"] + 0.1 * rbm.grads["b_hidden"]          # no weight cost on biases
+    np.testing.assert_allclose(rbm.b_hidden, b0 + db)
+
+
+def test_pseudo_log_likelihood_estimate_is_unbiased_and_exact_version_matches_definition():
+    rbm = tiny_rbm(std=0.5)
+    v = states(6)[::5]
+    exact = rbm.pseudo_log_likelihood(v, exact=True)
+    by_hand = 0.0
+    for i in range(6):
+        flipped = v.copy()
+        flipped[:, i] = 1 - flipped[:, i]
+        by_hand += np.log(expit(rbm.free_energy(flipped) - rbm.free_energy(v))).sum()
+    assert exact == pytest.approx(by_hand / len(v))
+    many = np.repeat(v, 2000, axis=0)
+    assert rbm.pseudo_log_likelihood(many, rng=0) == pytest.approx(exact, abs=0.05)
+
+
+# -- training in float32 on the default backend -----------------------------------------------
+def bars(n=600, seed=0):
+    """4×4 images of one horizontal or vertical bar: a classic RBM toy set."""
+    rng = np.random.default_rng(seed)
+    images = np.zeros((n, 4, 4), np.float32)
+    which = rng.integers(0, 8, n)
+    for k, w in enumerate(which):
+        if w < 4:
+            images[k, w, :] = 1
+        else:
+            images[k, :, w - 4] = 1
+    return images.reshape(n, 16)
+
+
+def test_float32_training_lowers_reconstruction_error_and_is_reproducible():
+    x = bars()
+    runs = []
+    for _ in range(2):
+        rbm = RBM(16, 8, rng=0)
+        history = rbm.fit(x, 15, cd=ContrastiveDivergence(learning_rate=0.2, batch_size=20),
+                          rng=1, monitor=("reconstruction_error", "pseudo_log_likelihood"))
+        runs.append(rbm.W.copy())
+    assert rbm.W.dtype == np.float32
+    errors = history["train_reconstruction_error"]
+    assert errors[-1] < 0.5 * errors[0]
+    assert history["train_pseudo_log_likelihood"][-1] > history["train_pseudo_log_likelihood"][0]
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_sampling_from_a_trained_rbm_gives_bar_images():
+    x = bars()
+    rbm = RBM(16, 8, rng=0)
+    rbm.fit(x, 30, cd=ContrastiveDivergence(k=3, persistent=True, learning_rate=0.1,
+                                            batch_size=20), rng=0, monitor=())
+    fantasies = rbm.sample(50, steps=200, rng=0)
+    assert fantasies.shape == (50, 16)
+    # a bar image has exactly 4 bright pixels all in one row or one column
+    images = fantasies.reshape(50, 4, 4) > 0.5
+    is_bar = [(img.sum() == 4) and (img.all(axis=0).any() or img.all(axis=1).any())
+              for img in images]
+    assert np.mean(is_bar) > 0.7
+
+
+def test_label_units_form_a_softmax_group_and_can_be_clamped():
+    rbm = RBM(8, 5, n_labels=3, rng=0, init_std=1.0)
+    p = rbm.visible_mean(np.random.default_rng(0).random((4, 5)).astype(np.float32))
+    np.testing.assert_allclose(p[:, 5:].sum(axis=1), 1, rtol=1e-6)
+    clamp = np.eye(3, dtype=np.float32)[[2, 0]]
+    v, _ = rbm.gibbs(np.zeros((2, 8), np.float32), 5, np.random.default_rng(0), labels=clamp)
+    np.testing.assert_array_equal(v[:, 5:], clamp)
+
+
+# -- bad input --------------------------------------------------------------------------------
+def test_non_binary_data_needs_binarize_or_probabilities():
+    rbm = RBM(4, 2, rng=0)
+    x = np.array([[0.0, 0.3, 1.0, 0.7]] * 10, np.float32)
+    with pytest.raises(DataError, match="binarize=True"):
+        rbm.fit(x, 1)
+    assert set(np.unique(rbm.prepare(x, binarize=True))) == {0.0, 1.0}
+    assert set(np.unique(rbm.prepare(x, binarize="sample", rng=0))) <= {0.0, 1.0}
+    np.testing.assert_array_equal(rbm.prepare(x, probabilities=True), x)
+    rbm.fit(x, 1, probabilities=True, cd=ContrastiveDivergence(batch_size=5))
+    with pytest.raises(DataError, match=r"\[0, 1\]"):
+        rbm.fit(2 * x, 1, probabilities=True)
+    with pytest.raises(ConfigError):
+        rbm.prepare(x, binarize=True, probabilities=True)
+    with pytest.raises(ConfigError):
+        rbm.prepare(x, binarize="round")
+
+
+def test_wrong_shapes_and_non_finite_data_are_data_errors():
+    rbm = RBM(4, 2, rng=0)
+    with pytest.raises(DataError, match="4 visible"):
+        rbm.fit(np.zeros((3, 5), np.float32), 1)
+    with pytest.raises(DataError, match="NaN"):
+        rbm.fit(np.full((3, 4), np.nan, np.float32), 1)
+    # Gaussian visible units accept any finite values
+    RBM(4, 2, visible="gaussian", rng=0).fit(
+        np.random.default_rng(0).standard_normal((10, 4)), 1, monitor=())
+
+
+@pytest.mark.parametrize("kwargs", [dict(k=0), dict(learning_rate=0), dict(weight_cost=-1),
+                                    dict(momentum=1.0), dict(batch_size=0), dict(n_chains=0)])
+def test_invalid_training_settings_are_config_errors(kwargs):
+    with pytest.raises(ConfigError):
+        ContrastiveDivergence(**kwargs)
+
+
+def test_invalid_architectures_are_config_errors():
+    with pytest.raises(ConfigError):
+        RBM(0, 3)
+    with pytest.raises(ConfigError, match="visible units"):
+        RBM(4, 3, visible="poisson")
+    with pytest.raises(ConfigError):
+        RBM(4, 3, n_labels=4)
+    with pytest.raises(ConfigError):
+        RBM(4, 3).set_params(W=np.zeros((3, 4)))

@@ -1,0 +1,71 @@
+"""Saving and loading RBMs and DBNs: JSON + safetensors, round trip and damaged files."""
+import json
+
+import numpy as np
+import pytest
+
+from nablanet import ModelFileError
+from nablanet.models.dbn import DBN
+from nablanet.models.persistence import load_rbm, save_rbm
+from nablanet.models.rbm import RBM
+
+
+def test_rbm_round_trip_keeps_weights_units_and_free_energies(tmp_path):
+    rbm = RBM(12, 5, hidden="gaussian", rng=0, init_std=0.3)
+    rbm.epochs_trained = 7
+    save_rbm(tmp_path / "m", rbm, metadata={"note": "x"})
+    loaded, meta = load_rbm(tmp_path / "m")
+    assert isinstance(loaded, RBM) and loaded.hidden == "gaussian"
+    assert meta == {"note": "x"} and loaded.epochs_trained == 7
+    v = (np.random.default_rng(0).random((4, 12)) < 0.5).astype(np.float32)
+    np.testing.assert_array_equal(loaded.free_energy(v), rbm.free_energy(v))
+    assert not list(tmp_path.glob("*.new")) and not list(tmp_path.glob(".m*"))
+
+
+def test_dbn_with_label_units_round_trip(tmp_path):
+    dbn = DBN([10, 6, 8], n_labels=3, rng=0)
+    save_rbm(tmp_path / "dbn", dbn)
+    loaded, _ = load_rbm(tmp_path / "dbn")
+    assert isinstance(loaded, DBN) and loaded.sizes == [10, 6, 8] and loaded.n_labels == 3
+    x = np.random.default_rng(1).random((5, 10)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.label_free_energies(x), dbn.label_free_energies(x))
+
+
+def test_damaged_files_raise_model_file_errors(tmp_path):
+    save_rbm(tmp_path / "m", RBM(4, 3, rng=0))
+    weights = tmp_path / "m" / "weights.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError, match="truncated"):
+        load_rbm(tmp_path / "m")
+
+    save_rbm(tmp_path / "m", RBM(4, 3, rng=0))
+    config = tmp_path / "m" / "config.json"
+    spec = json.loads(config.read_text())
+    spec["rbms"][0]["n_hidden"] = 5                 # no longer matches the tensors
+    config.write_text(json.dumps(spec))
+    with pytest.raises(ModelFileError, match="shape"):
+        load_rbm(tmp_path / "m")
+
+    spec["rbms"][0]["n_hidden"] = 3
+    spec["rbms"][0]["visible"] = "__import__('os')"
+    config.write_text(json.dumps(spec))
+    with pytest.raises(ModelFileError, match="visible units"):
+        load_rbm(tmp_path / "m")
+
+    config.write_text("{not json")
+    with pytest.raises(ModelFileError, match="malformed"):
+        load_rbm(tmp_path / "m")
+    with pytest.raises(ModelFileError, match="not found"):
+        load_rbm(tmp_path / "missing")
+
+
+def test_mismatched_stack_in_a_file_is_a_model_file_error(tmp_path):
+    dbn = DBN([6, 4, 3], rng=0)
+    save_rbm(tmp_path / "d", dbn)
+    config = tmp_path / "d" / "config.json"
+    spec = json.loads(config.read_text())
+    spec["rbms"][1]["n_visible"] = 5
+    config.write_text(json.dumps(spec))
+    with pytest.raises(ModelFileError):
+        load_rbm(tmp_path / "d")
