@@ -1,0 +1,131 @@
+"""Deep autoencoders: unrolling (W up, Wᵀ down, linear code), fine-tuning by backprop with
+targets y = x, PCA, the denoising variant, saving, and the PNGs."""
+import numpy as np
+import pytest
+
+from nablanet import ConfigError, DataError
+from nablanet.io import load_model, save_model
+from nablanet.layers import Dense, Dropout, Linear, Sigmoid
+from nablanet.models.autoencoder import PCA, DeepAutoencoder, squared_error_per_image
+from nablanet.models.plots_rbm import save_code_scatter, save_filters, save_grid, \
+    save_reconstructions
+from nablanet.models.rbm import ContrastiveDivergence
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def curve_images(n=600, d=36, seed=0):
+    """Intensities in [0, 1] that lie near a 2-D nonlinear manifold (blurred bumps at a
+    random position and width), with their positions as two 'classes'."""
+    rng = np.random.default_rng(seed)
+    centre, width = rng.random(n), 0.05 + 0.15 * rng.random(n)
+    grid = np.linspace(0, 1, d)
+    x = np.exp(-0.5 * ((grid[None] - centre[:, None]) / width[:, None]) ** 2)
+    return x.astype(np.float32), (centre > 0.5).astype(np.int64)
+
+
+@pytest.fixture(scope="module")
+def pretrained():
+    x, _ = curve_images()
+    ae = DeepAutoencoder((36, 24, 12, 2), rng=0)
+    ae.pretrain(x, 8, cd=ContrastiveDivergence(learning_rate=0.1, batch_size=20), rng=0)
+    return ae, x
+
+
+def test_unrolled_autoencoder_mirrors_the_rbm_stack(pretrained):
+    ae, x = pretrained
+    net = ae.unroll()
+    kinds = [type(layer) for layer in net.layers]
+    assert kinds == [Dense, Sigmoid, Dense, Sigmoid, Dense, Linear,        # encoder, linear code
+                     Dense, Sigmoid, Dense, Sigmoid, Dense, Sigmoid]       # decoder
+    assert ae.code_end == 6
+    rbms = ae.dbn.rbms
+    np.testing.assert_array_equal(net.layers[0].params["W"], rbms[0].W)
+    np.testing.assert_array_equal(net.layers[6].params["W"], rbms[2].W.T)
+    np.testing.assert_array_equal(net.layers[10].params["b"], rbms[0].b_visible)
+    # before fine-tuning the code is the top RBM's E[h | v] and decoding is the mean-field down pass
+    codes = ae.encode(x[:50])
+    np.testing.assert_allclose(codes, ae.dbn.up(x[:50]), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ae.decode(codes), ae.dbn.down(codes, 3), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("cost", ["cross-entropy", "quadratic"])
+def test_fine_tuning_lowers_the_reconstruction_error(pretrained, cost):
+    ae, x = pretrained
+    ae.unroll()
+    before = ae.reconstruction_error(x)
+    from nablanet.optimizers import Momentum
+    history = ae.fine_tune(x[:500], 15, validation=x[500:], cost=cost,
+                           optimizer=Momentum(0.05 if cost == "quadratic" else 0.01, 0.9),
+                           batch_size=20, rng=0)
+    after = ae.reconstruction_error(x)
+    assert after < 0.6 * before
+    assert history["validation_cost"][-1] < history["validation_cost"][0]
+    # the pretrained RBMs are untouched by fine-tuning (the net holds copies)
+    assert not np.array_equal(ae.net.layers[0].params["W"], ae.dbn.rbms[0].W)
+
+
+def test_a_2d_code_beats_pca_with_2_components_on_a_curved_manifold(pretrained):
+    ae, x = pretrained
+    ae.unroll()
+    from nablanet.optimizers import Momentum
+    ae.fine_tune(x, 40, optimizer=Momentum(0.01, 0.9), batch_size=20, rng=0)
+    pca = PCA(2).fit(x)
+    assert ae.reconstruction_error(x) < 0.7 * pca.reconstruction_error(x)   # 0.55 vs 1.17
+
+
+def test_pca_is_the_best_linear_reconstruction():
+    x, _ = curve_images(300)
+    errors = [PCA(k).fit(x).reconstruction_error(x) for k in (1, 2, 5, 36)]
+    assert errors == sorted(errors, reverse=True) and errors[-1] < 1e-8
+    pca = PCA(5).fit(x)
+    np.testing.assert_allclose(pca.components_ @ pca.components_.T, np.eye(5), atol=1e-10)
+    sklearn = pytest.importorskip("sklearn.decomposition")
+    theirs = sklearn.PCA(5).fit(x)
+    ours = pca.reconstruct(x)
+    np.testing.assert_allclose(ours, theirs.inverse_transform(theirs.transform(x)), atol=1e-4)
+    with pytest.raises(DataError):
+        PCA(50).fit(x)
+    with pytest.raises(ConfigError):
+        PCA(0)
+
+
+def test_denoising_autoencoder_corrupts_only_while_training(pretrained):
+    ae, x = pretrained
+    net = ae.unroll(input_dropout=0.3)
+    assert isinstance(net.layers[0], Dropout) and ae.code_end == 7
+    np.testing.assert_array_equal(ae.encode(x[:10]), ae.encode(x[:10]))     # deterministic
+    net.set_rng(np.random.default_rng(0))
+    noisy, _ = net.layers[0].forward(x[:10], train=True)
+    assert (noisy == 0).mean() > 0.2
+    ae.fine_tune(x, 2, batch_size=20, rng=0)
+
+
+def test_fine_tuned_autoencoder_saves_as_an_ordinary_model(tmp_path, pretrained):
+    ae, x = pretrained
+    ae.unroll()
+    save_model(tmp_path / "ae", ae.net, "cross-entropy", metadata={"code_end": ae.code_end})
+    net, _, meta = load_model(tmp_path / "ae")
+    again = DeepAutoencoder.from_net(net, meta["code_end"])
+    np.testing.assert_array_equal(again.encode(x[:20]), ae.encode(x[:20]))
+    with pytest.raises(ConfigError):
+        DeepAutoencoder.from_net(net, 99)
+
+
+def test_squared_error_per_image_is_summed_over_pixels_and_averaged_over_images():
+    x = np.zeros((2, 3))
+    assert squared_error_per_image(x, np.array([[1, 1, 0], [0, 0, 0.0]])) == 1.0
+    with pytest.raises(DataError):
+        squared_error_per_image(x, np.zeros((2, 4)))
+
+
+def test_pngs_are_written(tmp_path, pretrained):
+    ae, x = pretrained
+    ae.unroll()
+    paths = [save_filters(tmp_path / "filters.png", ae.dbn.rbms[0], n=24, image_shape=(6, 6)),
+             save_reconstructions(tmp_path / "rec.png", x, [ae.reconstruct(x[:10]), x[:10]],
+                                  n=10, image_shape=(6, 6), labels=("data", "ae", "copy")),
+             save_code_scatter(tmp_path / "codes.png", ae.encode(x), curve_images()[1]),
+             save_grid(tmp_path / "grid.png", x[:7], image_shape=(6, 6), n_cols=3, title="t")]
+    for path in paths:
+        assert path.read_bytes()[:8] == PNG

@@ -1,0 +1,103 @@
+"""Deep belief nets: greedy stacking, label units and clamped generation, unrolling and
+fine-tuning with the ordinary Trainer, and the errors for stacks that do not fit."""
+import numpy as np
+import pytest
+
+from nablanet import ConfigError, DataError
+from nablanet.data import Dataset
+from nablanet.layers import Dense, Sigmoid, Softmax
+from nablanet.models.dbn import DBN
+from nablanet.models.rbm import RBM, ContrastiveDivergence
+
+CD = ContrastiveDivergence(learning_rate=0.1, batch_size=20)
+
+
+def prototypes_data(n=800, n_classes=4, n_visible=32, noise=0.05, seed=0):
+    """Binary images: one random prototype per class with ``noise`` of the pixels flipped."""
+    rng = np.random.default_rng(seed)
+    protos = rng.random((n_classes, n_visible)) < 0.5
+    y = rng.integers(0, n_classes, n)
+    x = protos[y] ^ (rng.random((n, n_visible)) < noise)
+    return x.astype(np.float32), y, protos.astype(np.float32)
+
+
+def test_stacking_rbms_whose_sizes_do_not_match_is_a_config_error():
+    with pytest.raises(ConfigError, match="sizes must match"):
+        DBN.from_rbms([RBM(20, 10, rng=0), RBM(12, 6, rng=0)])
+    with pytest.raises(ConfigError, match="only the top"):
+        DBN.from_rbms([RBM(20, 10, n_labels=2, rng=0), RBM(10, 6, rng=0)])
+    with pytest.raises(ConfigError):
+        DBN([784])
+    with pytest.raises(ConfigError):
+        DBN([784, 0, 10])
+    with pytest.raises(ConfigError, match="2 values for 3 layers"):
+        DBN([8, 6, 4, 2]).pretrain(np.zeros((4, 8), np.float32), epochs=[1, 1])
+    ok = DBN.from_rbms([RBM(20, 10, rng=0), RBM(10 + 3, 6, n_labels=3, rng=0)])
+    assert ok.sizes == [20, 10, 6] and ok.n_labels == 3
+
+
+def test_each_layer_trains_on_the_hidden_probabilities_of_the_layer_below(monkeypatch):
+    seen = []
+    original = RBM.fit
+
+    def recording_fit(self, x, *args, **kwargs):
+        seen.append(np.array(x))
+        return original(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(RBM, "fit", recording_fit)
+    x, _, _ = prototypes_data(200)
+    dbn = DBN([32, 16, 8], rng=0)
+    dbn.pretrain(x, 2, cd=CD, rng=0)
+    np.testing.assert_array_equal(seen[0], x)
+    np.testing.assert_allclose(seen[1], dbn.rbms[0].transform(x), rtol=1e-6)
+    assert dbn.rbms[0].epochs_trained == 2 and dbn.rbms[1].epochs_trained == 2
+
+
+def test_unrolled_net_computes_the_stack_s_upward_probabilities():
+    x, _, _ = prototypes_data(100)
+    dbn = DBN([32, 16, 8], rng=0)
+    dbn.pretrain(x, 1, cd=CD, rng=0)
+    features = dbn.unroll(None)
+    assert [type(layer) for layer in features.layers] == [Dense, Sigmoid, Dense, Sigmoid]
+    np.testing.assert_allclose(features.predict(x), dbn.up(x), rtol=1e-5, atol=1e-6)
+    classifier = dbn.unroll(4, rng=0)
+    assert isinstance(classifier.layers[-1], Softmax) and classifier.output_shape == (4,)
+    # the net holds copies: training it leaves the generative weights alone
+    classifier.layers[0].params["W"][...] = 0
+    assert np.abs(dbn.rbms[0].W).max() > 0
+
+
+def test_pretrained_then_fine_tuned_dbn_classifies_with_the_trainer():
+    x, y, _ = prototypes_data(1000, noise=0.15)
+    dbn = DBN([32, 24, 16], rng=0)
+    dbn.pretrain(x, 5, cd=CD, rng=0)
+    net, history = dbn.fine_tune(Dataset(x[:800], y[:800]), 5,
+                                 validation=Dataset(x[800:], y[800:]), eta=0.1, rng=0)
+    assert history["validation_accuracy"][-1] > 0.95
+    assert (net.classify(x[800:]) == y[800:]).mean() == history["validation_accuracy"][-1]
+
+
+def test_generative_dbn_classifies_by_free_energy_and_generates_the_clamped_class():
+    x, y, protos = prototypes_data(1200, noise=0.05)
+    dbn = DBN([32, 24, 24], n_labels=4, rng=0)
+    dbn.pretrain(x, 15, labels=y, cd=CD, rng=0)
+    assert (dbn.classify(x[:400]) == y[:400]).mean() > 0.95
+    labels = np.repeat(np.arange(4), 25)
+    images = dbn.generate(labels, gibbs_steps=200, rng=0)
+    assert images.shape == (100, 32) and 0 <= images.min() and images.max() <= 1
+    # each generated image is nearest to the prototype of its clamped class
+    nearest = np.abs(images[:, None, :] - protos[None]).sum(axis=2).argmin(axis=1)
+    assert (nearest == labels).mean() > 0.9
+
+
+def test_label_errors():
+    x, y, _ = prototypes_data(40)
+    dbn = DBN([32, 8, 8], n_labels=4, rng=0)
+    with pytest.raises(DataError, match="needs the labels"):
+        dbn.pretrain(x, 1)
+    with pytest.raises(DataError, match="labels must lie"):
+        dbn.pretrain(x, 1, labels=y + 4)
+    with pytest.raises(DataError):
+        dbn.generate([7])
+    with pytest.raises(ConfigError, match="label units"):
+        DBN([32, 8]).generate([1])
