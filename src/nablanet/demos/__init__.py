@@ -24,6 +24,10 @@ DEMOS: dict[str, tuple[str, str]] = {
     "early-stopping": ("early_stopping",
                        "training vs validation curves; stop at the best validation cost"),
     "weight-decay": ("weight_decay", "training vs validation curves and ‖w‖ with L2 decay"),
+    "binary-addition": ("binary_addition",
+                        "a 2-3-1 recurrent net learns to add; 8-bit training, 32-bit test"),
+    "gradient-flow": ("gradient_flow",
+                      "gradient norm reaching each earlier time step: plain RNN vs LSTM"),
     "init": ("init", "N(0, 1) vs N(0, 1/n_in) weights: the distribution of z, learning curves"),
 }
 

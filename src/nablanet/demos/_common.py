@@ -3,6 +3,7 @@ data (an MNIST subset when the files are there, else a fallback that says so) an
 printed report."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -43,11 +44,11 @@ def classification_data(rng, n_train: int, n_validation: int = 0, n_test: int = 
     A size of 0 gives ``None`` for that set; ``source`` names what was used (every demo
     prints it).
     """
-    from ..data import load_mnist, mnist_available
+    from ..data import mnist_available
 
     wanted = (n_train, n_validation, n_test)
     if mnist_available():
-        splits = load_mnist(download=False)
+        splits = _mnist()
         sets = [_subset(data, size, rng) for data, size in zip(splits, wanted)]
         source = "MNIST subset"
     else:
@@ -67,6 +68,14 @@ def classification_data(rng, n_train: int, n_validation: int = 0, n_test: int = 
                 for p, name in zip(parts, ("train", "validation", "test"))]
     sizes = ", ".join(f"{len(d)} {d.name}" for d in sets if d is not None)
     return (*sets, f"{source} ({sizes})")
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist():
+    """MNIST, read and checksummed once per process (several demos may run in one)."""
+    from ..data import load_mnist
+
+    return load_mnist(download=False)
 
 
 def _subset(data, size: int, rng):

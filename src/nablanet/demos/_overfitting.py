@@ -38,7 +38,7 @@ def small_training_set(rng):
 
 def train(data, *, epochs: int, seed: int, init: str = "normal-scaled", penalties=(),
           callbacks=()):
-    """Train the 784-30-10 net; returns (trainer, history, weight norms per epoch)."""
+    """Train the n_in-30-10 net; returns (trainer, history, weight norms per epoch)."""
     train_set, validation = data[0], data[1]
     net = mlp([train_set.n_features, 30, 10], "sigmoid", "sigmoid", init=init, rng=seed)
     norms = WeightNorm()

@@ -22,7 +22,8 @@ def run(out_dir, *, rng=None, quick: bool = False) -> dict:
     test, source = data[2], data[3]
     seed = int(rng.integers(2**31))
     epochs = 40 if quick else 120
-    heading(f"early stopping — 784-30-10, η = 0.5, m = 10, {epochs} epochs at most")
+    heading(f"early stopping — {data[0].n_features}-30-10, η = 0.5, m = 10, "
+            f"{epochs} epochs at most")
     print(f"data: {source}")
     full, history, norms = train(data, epochs=epochs, seed=seed)
     stopper = EarlyStopping(patience=10, monitor="validation_cost")

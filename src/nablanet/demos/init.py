@@ -45,7 +45,7 @@ def run(out_dir, *, rng=None, quick: bool = False) -> dict:
     print(f"Nielsen's example (1000 inputs, half of them 1): std(z) = √501 = {np.sqrt(501):.1f}"
           f" vs √(3/2) = {np.sqrt(1.5):.2f}")
 
-    heading(f"learning curves: 784-30-10, cross-entropy, η = 0.1, m = 10, λ = {lam:g}, "
+    heading(f"learning curves: {train.n_features}-30-10, cross-entropy, η = 0.1, m = 10, λ = {lam:g}, "
             f"{n_train} training examples")
     for init, label in INITS.items():
         net = mlp([train.n_features, 30, 10], "sigmoid", "sigmoid", init=init, rng=seed)

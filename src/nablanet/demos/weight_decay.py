@@ -22,7 +22,8 @@ def run(out_dir, *, rng=None, quick: bool = False) -> dict:
     test, source = data[2], data[3]
     seed = int(rng.integers(2**31))
     epochs = 40 if quick else 150
-    heading(f"weight decay — 784-30-10 from N(0, 1) weights, η = 0.5, m = 10, {epochs} epochs")
+    heading(f"weight decay — {data[0].n_features}-30-10 from N(0, 1) weights, η = 0.5, m = 10, "
+            f"{epochs} epochs")
     print(f"data: {source}")
     results: dict = {"source": source, "runs": {}}
     print(f"{'λ':>5} {'train acc':>9} {'valid. acc':>10} {'test acc':>9} {'‖w‖':>8}")
