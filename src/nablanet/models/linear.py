@@ -30,8 +30,10 @@ from ..data.dataset import Dataset
 from ..errors import ConfigError, DataError
 from ..layers import Dense, Sigmoid, Softmax
 from ..net import Sequential
+from ..optim import Objective, minimize
 from ..optimizers import SGD
 from ..regularizers import L2
+from ..training import StepDecay, Trainer
 
 _F64 = "float64"
 
@@ -56,9 +58,19 @@ def _as_design(x, y=None, *, name: str = "data"):
         raise DataError(f"{name}: x has {len(x)} examples but y has "
                         f"{'no length' if y.ndim == 0 else len(y)}")
     if y.dtype.kind == "f" and not np.isfinite(y).all():
+        bad = ~np.isfinite(y).reshape(len(y), -1).all(axis=1)
         raise DataError(f"{name}: y has {int((~np.isfinite(y)).sum())} non-finite values "
-                        f"(NaN or inf), first in row {int(np.argmax(~np.isfinite(y).reshape(len(y), -1).any(axis=1)))}")
+                        f"(NaN or inf), first in row {int(np.argmax(bad))}")
     return x, y
+
+
+def _float_targets(y) -> np.ndarray:
+    """Regression targets as float64, or a DataError naming what was given."""
+    try:
+        return np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataError(f"regression targets y must be numbers, got "
+                        f"{np.asarray(y).dtype} values") from None
 
 
 def _one_layer(n_in: int, n_out: int, activation=None) -> Sequential:
@@ -124,7 +136,7 @@ class LinearRegression(_OneLayer):
                               f"{', '.join(self.METHODS)}")
         if float(self.l2) < 0:
             raise ConfigError(f"l2 must be ≥ 0, got {self.l2}")
-        x, y = _as_design(x, np.asarray(y, dtype=np.float64), name="training data")
+        x, y = _as_design(x, _float_targets(y), name="training data")
         targets = y[:, None] if y.ndim == 1 else y
         self.net_ = _one_layer(x.shape[1], targets.shape[1])
         if self.method == "lstsq":
@@ -153,8 +165,6 @@ class LinearRegression(_OneLayer):
         self.net_.layers[0].set_params(W=solution[:d], b=solution[d])
 
     def _fit_descent(self, x, targets) -> None:
-        from ..training import StepDecay, Trainer   # training imports models' neighbours
-
         online = self.method == "sgd"
         epochs = int(self.epochs)
         if epochs < 1:
@@ -175,7 +185,7 @@ class LinearRegression(_OneLayer):
 
     def score(self, x, y) -> float:
         """R² = 1 − Σ(y − o)² / Σ(y − ȳ)²."""
-        x, y = _as_design(x, np.asarray(y, dtype=np.float64))
+        x, y = _as_design(x, _float_targets(y))
         o = self.predict(x).reshape(y.shape)
         return float(1 - ((y - o) ** 2).sum() / ((y - y.mean(axis=0)) ** 2).sum())
 
@@ -306,12 +316,10 @@ class _OneLayerClassifier(_OneLayer):
         targets = self._targets(index, n_out)
         penalties = [L2(self.l2)] if self.l2 else []
         if self.solver == "lbfgs":
-            from ..optim import Objective, minimize
             objective = Objective(self.net_, self.cost, x, targets, penalties=penalties)
             self.result_ = minimize(objective, "l-bfgs", max_iter=self.max_iter, tol=self.tol)
             self.cost_ = self.result_.cost
         else:
-            from ..training import Trainer
             trainer = Trainer(self.net_, self.cost, SGD(self.eta), batch_size=self.batch_size,
                               penalties=penalties, monitor=("train_cost",),
                               rng=make_rng(self.rng))
