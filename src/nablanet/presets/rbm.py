@@ -1,0 +1,106 @@
+"""Energy-based presets: ``rbm``, ``dbn``, ``dbn-generative``, ``deep-autoencoder``
+(and ``deep-autoencoder-2d``), with the settings of the papers they come from.
+
+:data:`RECIPES` holds each preset's settings as plain JSON-able dicts (so a config
+file or a flag can override any of them); :func:`build` makes the untrained model;
+:func:`contrastive_divergence` turns a recipe's ``cd`` entry into the training
+rule; :data:`PUBLISHED` gives the numbers the sources report.
+
+Sources: Hinton & Salakhutdinov 2006 (Science; the MNIST code ``rbm.m``,
+``backprop.m``: ε = 0.1, weight cost 0.0002, momentum 0.5 then 0.9, batches of 100,
+50 epochs per layer; ε = 0.001 for the linear code layer), Hinton, Osindero & Teh
+2006 (the generative 784-500-500-2000 net with 10 label units), Salakhutdinov &
+Murray 2008 (AIS; test log-probabilities of CD-trained RBMs with 500 hidden units).
+"""
+from __future__ import annotations
+
+import copy
+
+from ..backend import Backend
+from ..errors import ConfigError
+from ..models.autoencoder import DeepAutoencoder
+from ..models.dbn import DBN
+from ..models.rbm import RBM, ContrastiveDivergence
+
+#: Hinton & Salakhutdinov's pretraining rule for every binary layer
+HS_CD = {"k": 1, "learning_rate": 0.1, "weight_cost": 0.0002, "momentum": 0.5,
+         "final_momentum": 0.9, "momentum_switch": 5, "batch_size": 100}
+
+RECIPES: dict[str, dict] = {
+    "rbm": {
+        "model": "rbm", "sizes": [784, 500], "epochs": 50, "cd": dict(HS_CD),
+        # Salakhutdinov & Murray binarise MNIST by one random draw per pixel.
+        "binarize": "sample",
+        "ais": {"n_chains": 100, "n_betas": 14_500},
+    },
+    "dbn": {
+        "model": "dbn", "sizes": [784, 500, 500, 2000], "epochs": 50, "cd": dict(HS_CD),
+        "binarize": False,        # intensities in [0, 1] used as probabilities (rbm.m)
+        "fine_tune": {"epochs": 100, "eta": 0.1, "momentum": 0.9, "batch_size": 100,
+                      "weight_decay": 0.0},
+    },
+    "dbn-generative": {
+        "model": "dbn", "sizes": [784, 500, 500, 2000], "n_labels": 10, "epochs": 50,
+        "cd": dict(HS_CD), "binarize": False,
+        "generate": {"gibbs_steps": 1000, "per_class": 100},
+    },
+    "deep-autoencoder": {
+        "model": "deep-autoencoder", "sizes": [784, 1000, 500, 250, 30], "epochs": 50,
+        "cd": dict(HS_CD), "cd_top": {**HS_CD, "learning_rate": 0.001}, "binarize": False,
+        "fine_tune": {"epochs": 200, "cost": "cross-entropy", "eta": 0.001, "momentum": 0.9,
+                      "batch_size": 100, "input_dropout": 0.0},
+    },
+}
+RECIPES["deep-autoencoder-2d"] = {**copy.deepcopy(RECIPES["deep-autoencoder"]),
+                                  "sizes": [784, 1000, 500, 250, 2]}
+
+PUBLISHED: dict[str, dict] = {
+    "rbm": {"test_log_likelihood": -125.53,
+            "source": "Salakhutdinov & Murray 2008, table 2: CD1(500), AIS estimate"},
+    "dbn": {"test_error": 0.012,
+            "source": "Hinton & Salakhutdinov 2006: 784-500-500-2000-10 pretrained, "
+                      "fine-tuned by backprop (1.2%)"},
+    "dbn-generative": {"test_error": 0.0125,
+                       "source": "Hinton, Osindero & Teh 2006: generative DBN after the "
+                                 "up-down fine-tuning (1.25%)"},
+    "deep-autoencoder": {"reconstruction_error": 3.00, "pca_reconstruction_error": 13.87,
+                         "source": "Hinton & Salakhutdinov 2006, MNIST 784-1000-500-250-30"},
+}
+PRESETS = tuple(RECIPES)
+
+
+def recipe(name: str, **overrides) -> dict:
+    """A deep copy of preset ``name``'s settings with top-level ``overrides`` applied."""
+    if name not in RECIPES:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(RECIPES)}")
+    settings = copy.deepcopy(RECIPES[name])
+    unknown = set(overrides) - set(settings)
+    if unknown:
+        raise ConfigError(f"preset {name!r} has no setting {sorted(unknown)}")
+    settings.update(copy.deepcopy(overrides))
+    return settings
+
+
+def contrastive_divergence(settings: dict) -> ContrastiveDivergence:
+    """The CD rule from a recipe's ``cd`` (or ``cd_top``) dict; unknown keys are errors."""
+    try:
+        return ContrastiveDivergence(**settings)
+    except TypeError as exc:
+        raise ConfigError(f"cd settings: {exc}") from None
+
+
+def build(name_or_settings: str | dict, *, backend: Backend | None = None, rng=None):
+    """The untrained model of a preset (an :class:`RBM`, :class:`DBN` or
+    :class:`DeepAutoencoder`)."""
+    settings = (recipe(name_or_settings) if isinstance(name_or_settings, str)
+                else name_or_settings)
+    model, sizes = settings["model"], settings["sizes"]
+    if model == "rbm":
+        if len(sizes) != 2:
+            raise ConfigError(f"an RBM has two layer sizes, got {sizes}")
+        return RBM(*sizes, backend=backend, rng=rng)
+    if model == "dbn":
+        return DBN(sizes, n_labels=settings.get("n_labels", 0), backend=backend, rng=rng)
+    if model == "deep-autoencoder":
+        return DeepAutoencoder(sizes, backend=backend, rng=rng)
+    raise ConfigError(f"unknown model kind {model!r}")
