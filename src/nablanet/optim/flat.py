@@ -172,6 +172,7 @@ class Objective:
 
         def product(v):
             self.n_products += 1
+            set_flat(net, theta)          # the caches belong to θ, whatever ran in between
             jv = self._r_forward(inputs, caches, unflatten(net, np.asarray(v)))
             u = self.output.backward(jv, out_cache) / self.n      # H_L J v (σ′ of δᴸ = a − y)
             net.zero_grads()
@@ -212,14 +213,13 @@ class Objective:
                 continue                          # |w| has no curvature away from 0
             if penalty.name != "l2":
                 raise ConfigError(f"no curvature known for penalty {penalty.name!r}")
-            marked = self.net
-            saved = get_flat(marked)
-            set_flat(marked, np.ones(self.size))  # ∂(λ/2n Σw²)/∂w at w = 1 is λ/n
-            marked.zero_grads()
-            for layer, name in marked.parameters():
-                layer.grads[name] = marked.backend.xp.zeros_like(layer.params[name])
-            penalty.add_gradient(marked, self.n_train)
-            diag += flat_grads(marked)
-            marked.zero_grads()
-            set_flat(marked, saved)
+            net = self.net
+            saved = get_flat(net)
+            set_flat(net, np.ones(self.size))     # ∂(λ/2n Σw²)/∂w at w = 1 is λ/n
+            for layer, name in net.parameters():
+                layer.grads[name] = net.backend.xp.zeros_like(layer.params[name])
+            penalty.add_gradient(net, self.n_train)
+            diag += flat_grads(net)
+            net.zero_grads()
+            set_flat(net, saved)
         return diag
