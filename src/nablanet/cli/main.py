@@ -14,7 +14,7 @@ from .. import __version__
 from ..errors import NablanetError
 from .common import Parser
 
-COMMANDS = ("train", "evaluate", "predict", "reproduce", "demo")
+COMMANDS = ("train", "evaluate", "predict", "reproduce", "demo", "generate", "pretrain")
 EXIT_ERROR, EXIT_INTERRUPTED = 2, 130
 
 
