@@ -79,3 +79,18 @@ def test_interrupt_exits_130(capsys, monkeypatch):
     monkeypatch.setattr(train, "run", interrupted)
     result = run_cli(capsys, "train")
     assert result.code == 130 and result.err == "nablanet: interrupted\n"
+
+
+def test_sigterm_while_training_is_handled_as_an_interrupt():
+    import os
+    import signal
+    import time
+
+    from nablanet.cli.train import terminate_as_interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        with terminate_as_interrupt():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)                        # the handler raises long before this ends
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -47,7 +47,7 @@ def test_runs_each_seed_into_a_run_directory_and_writes_the_report(capsys, block
         assert entry["test_error"] == pytest.approx(100 * (1 - summary["test_accuracy"]))
         config = RunDir(entry["directory"]).read_config()
         assert (config.cost, config.eta, config.hidden, config.init, config.output) == (
-            "quadratic", 3.0, [30], "normal", "sigmoid")
+            "quadratic", 3.0, [30], report["init"], "sigmoid")
     errors = sorted(r["test_error"] for r in quadratic["runs"])
     assert quadratic["median"] == pytest.approx(sum(errors) / 2)
     assert quadratic["within_threshold"] == (quadratic["median"] <= 5.53)

@@ -8,6 +8,8 @@ was never interrupted.
 """
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -49,8 +51,9 @@ def run(args) -> int:
         config = base.merged_with(flags)
         directory = args.out if args.out is not None else default_run_dir()
     info(args, f"run directory: {directory}")
-    summary = train_run(config, directory, resume=args.resume is not None,
-                        progress=None if args.quiet else sys.stderr)
+    with terminate_as_interrupt():
+        summary = train_run(config, directory, resume=args.resume is not None,
+                            progress=None if args.quiet else sys.stderr)
     if summary["status"] == "early-stopped":
         info(args, f"stopped early: {summary['message']}")
     if summary.get("last_test_accuracy") is not None:
@@ -72,6 +75,24 @@ def _resumed(args, flags: dict) -> tuple[TrainConfig, Path]:
     run = RunDir(args.resume)
     run.require_resumable()
     return run.read_config().merged_with(flags), run.path
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """Treat SIGTERM (``kill``, a job scheduler's stop) like Ctrl-C while a run trains, so
+    its summary says it was interrupted and how to resume instead of "running" forever."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:                      # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def default_run_dir(root: Path = Path("runs")) -> Path:
