@@ -65,15 +65,20 @@ class Layer:
         self.grads[name] = g if acc is None else acc + g
 
     def accumulate_matmul(self, name: str, a, b) -> None:
-        """∂C/∂θ += a @ b; the first term is written into a buffer reused every step."""
+        """∂C/∂θ += a @ b; the first term is written into a buffer reused every step.
+
+        θ may have more axes than a @ b (a conv kernel (O, C, kh, kw) is the GEMM's
+        (O, C·kh·kw)); the product is then written into θ's gradient reshaped.
+        """
         acc = self.grads[name]
         if acc is None:
             buffer = self._grad_buffers.get(name)
             if buffer is None:
                 buffer = self._grad_buffers[name] = self.backend.xp.empty_like(self.params[name])
-            self.grads[name] = self.backend.xp.matmul(a, b, out=buffer)
+            self.backend.xp.matmul(a, b, out=buffer.reshape(a.shape[0], b.shape[-1]))
+            self.grads[name] = buffer
         else:
-            acc += a @ b
+            acc += (a @ b).reshape(acc.shape)
 
     def zero_grads(self) -> None:
         for name in self.grads:

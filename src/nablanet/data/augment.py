@@ -1,0 +1,177 @@
+"""Data augmentation: more training digits from the ones we have (Nielsen ch. 6; Simard et al. 2003).
+
+* :func:`shift_images` / :func:`expand_by_shifts` — Nielsen's ``expand_mnist.py``:
+  every image plus its four one-pixel shifts (up, down, left, right), so 50 000
+  training images become 250 000.
+* :func:`random_affine` — rotation, translation, shear (skew) and scaling, a fresh
+  random map per image.
+* :func:`elastic_distortion` — Simard, Steinkraus & Platt (2003): a random
+  displacement field, Δx and Δy uniform in (−1, 1) at every pixel, smoothed by a
+  Gaussian of width σ and scaled by α; each pixel is then read from where the field
+  points (bilinear interpolation). σ ≈ 4 and α ≈ 34 for 28 × 28 digits.
+
+All of them take a batch of images (n, H, W) — or flat rows with ``image_shape`` —
+and a ``numpy.random.Generator``, warp the whole batch in one ``scipy.ndimage`` call,
+and return float arrays of the same shape. The batch index is a coordinate of the
+warp that is never moved, which is exact with linear interpolation (order 1); higher
+spline orders would blend neighbouring images, so they are not offered.
+
+Use them on the fly — a :class:`~nablanet.layers.augment.RandomDistortion` first layer
+distorts every mini-batch afresh while training (drawing from the trainer's seeded
+generator) and passes inputs through untouched at test time — or pre-expanded
+(:func:`expand`, :func:`expand_by_shifts`).
+"""
+from __future__ import annotations
+
+from math import prod
+
+import numpy as np
+
+from ..backend import xp_of
+from ..errors import ConfigError, DataError
+from .dataset import Dataset
+
+MNIST_SHAPE = (28, 28)
+
+
+# -- helpers -------------------------------------------------------------------------
+def _ndimage(xp):
+    """scipy.ndimage on the CPU, cupyx.scipy.ndimage for CuPy arrays (same API)."""
+    if xp is np:
+        import scipy.ndimage
+        return scipy.ndimage
+    import cupyx.scipy.ndimage
+    return cupyx.scipy.ndimage
+
+
+def _as_images(x, image_shape):
+    """(n, H, W) view of ``x`` (flat rows or images) and a function restoring x's shape."""
+    if x.ndim == 3:
+        return x, lambda images: images
+    if x.ndim != 2 or x.shape[1] != prod(image_shape):
+        raise DataError(f"expected images (n, H, W) or rows of {prod(image_shape)} pixels "
+                        f"(image_shape {tuple(image_shape)}), got an array of shape {x.shape}")
+    n = x.shape[0]
+    return x.reshape(n, *image_shape), lambda images: images.reshape(n, -1)
+
+
+def _uniform(rng, low, high, n, dtype=np.float64):
+    """n draws from U(low, high) via ``rng.random`` (NumPy and CuPy generators both have it)."""
+    return low + (high - low) * rng.random(n, dtype=dtype)
+
+
+def _warp(images, rows, cols):
+    """images[n] sampled at (rows[n], cols[n]) by bilinear interpolation, zeros outside."""
+    xp = xp_of(images)
+    n = images.shape[0]
+    index = xp.broadcast_to(xp.arange(n, dtype=rows.dtype)[:, None, None], rows.shape)
+    out = _ndimage(xp).map_coordinates(images, xp.stack([index, rows, cols]), order=1,
+                                       mode="constant", cval=0.0)
+    return out.astype(images.dtype, copy=False)
+
+
+# -- Nielsen's expansion ------------------------------------------------------------------
+def shift_images(x, dy: int, dx: int, image_shape=MNIST_SHAPE):
+    """Images moved by (dy, dx) pixels (positive: down, right); vacated pixels are 0."""
+    images, restore = _as_images(x, image_shape)
+    xp = xp_of(images)
+    out = xp.zeros_like(images)
+    h, w = images.shape[1:]
+    if abs(dy) < h and abs(dx) < w:
+        out[:, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+            images[:, max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    return restore(out)
+
+
+#: Nielsen's four one-pixel displacements (expand_mnist.py): up, down, left, right
+ONE_PIXEL_SHIFTS = ((-1, 0), (1, 0), (0, -1), (0, 1))
+
+
+def expand_by_shifts(data: Dataset, image_shape=MNIST_SHAPE, shifts=ONE_PIXEL_SHIFTS) -> Dataset:
+    """The originals followed by each shifted copy: n → 5n (50 000 → 250 000 for MNIST)."""
+    x = np.concatenate([data.x] + [shift_images(data.x, dy, dx, image_shape)
+                                   for dy, dx in shifts])
+    return Dataset(x, np.tile(data.y, 1 + len(shifts)) if data.y.ndim == 1
+                   else np.concatenate([data.y] * (1 + len(shifts))), f"{data.name} expanded")
+
+
+# -- random distortions ---------------------------------------------------------------------
+def random_affine(x, rng, *, rotation: float = 10.0, translation: float = 2.0,
+                  shear: float = 10.0, scale: tuple[float, float] = (0.9, 1.1),
+                  image_shape=MNIST_SHAPE):
+    """Each image under its own random affine map about the image centre.
+
+    Angles are drawn uniformly from ±``rotation`` and ±``shear`` degrees, the shift
+    from ±``translation`` pixels in each direction and the zoom from ``scale``. The
+    output pixel u is read from the input at A⁻¹(u − c − t) + c (inverse mapping, so
+    every output pixel gets a value).
+    """
+    _check_affine(rotation, translation, shear, scale)
+    images, restore = _as_images(x, image_shape)
+    xp = xp_of(images)
+    n, h, w = images.shape
+    theta = xp.deg2rad(_uniform(rng, -rotation, rotation, n))
+    phi = xp.deg2rad(_uniform(rng, -shear, shear, n))
+    zoom = _uniform(rng, scale[0], scale[1], n)
+    t = _uniform(rng, -translation, translation, (2, n))
+    # A = zoom · R(θ) · [[1, tan φ], [0, 1]] acting on (row, col); its inverse is applied.
+    cos, sin, tan = xp.cos(theta), xp.sin(theta), xp.tan(phi)
+    a = xp.stack([xp.stack([cos, cos * tan - sin]), xp.stack([sin, sin * tan + cos])])
+    a = a * zoom                                                  # (2, 2, n)
+    det = a[0, 0] * a[1, 1] - a[0, 1] * a[1, 0]
+    inv = xp.stack([xp.stack([a[1, 1], -a[0, 1]]), xp.stack([-a[1, 0], a[0, 0]])]) / det
+    centre = xp.asarray([(h - 1) / 2, (w - 1) / 2])
+    r, c = xp.meshgrid(xp.arange(h, dtype=xp.float64), xp.arange(w, dtype=xp.float64),
+                       indexing="ij")
+    u = xp.stack([r, c])[:, None] - centre[:, None, None, None] - t[:, :, None, None]
+    src = xp.einsum("ijn,jnhw->inhw", inv, u) + centre[:, None, None, None]
+    return restore(_warp(images, src[0], src[1]))
+
+
+def elastic_distortion(x, rng, *, alpha: float = 34.0, sigma: float = 4.0,
+                       image_shape=MNIST_SHAPE):
+    """Simard et al.'s elastic distortion: displacement U(−1, 1) ⊛ Gaussian(σ) · α per image."""
+    if not alpha >= 0 or not sigma > 0:
+        raise ConfigError(f"elastic distortion needs alpha ≥ 0 and sigma > 0, got "
+                          f"alpha={alpha}, sigma={sigma}")
+    images, restore = _as_images(x, image_shape)
+    xp = xp_of(images)
+    n, h, w = images.shape
+    field = _uniform(rng, -1.0, 1.0, (2, n, h, w))
+    # Smooth each image's field alone: no blur across the batch axis or between Δy and Δx.
+    field = _ndimage(xp).gaussian_filter(field, sigma=(0, 0, sigma, sigma), mode="constant")
+    r, c = xp.meshgrid(xp.arange(h, dtype=xp.float64), xp.arange(w, dtype=xp.float64),
+                       indexing="ij")
+    return restore(_warp(images, r + alpha * field[0], c + alpha * field[1]))
+
+
+def _check_affine(rotation, translation, shear, scale):
+    if min(rotation, translation, shear) < 0 or not 0 < scale[0] <= scale[1]:
+        raise ConfigError(f"affine ranges must be ≥ 0 with 0 < scale[0] ≤ scale[1], got "
+                          f"rotation={rotation}, translation={translation}, shear={shear}, "
+                          f"scale={scale}")
+    if shear >= 90:
+        raise ConfigError(f"shear must be below 90 degrees, got {shear}")
+
+
+DISTORTIONS = {"affine": random_affine, "elastic": elastic_distortion}
+
+
+def distort(x, rng, kind: str = "elastic", **options):
+    """One random distortion of every image in ``x``: ``kind`` is 'affine' or 'elastic'."""
+    try:
+        fn = DISTORTIONS[kind]
+    except KeyError:
+        raise ConfigError(f"unknown distortion {kind!r}; choose one of "
+                          f"{', '.join(DISTORTIONS)}") from None
+    return fn(x, rng, **options)
+
+
+def expand(data: Dataset, rng, copies: int = 1, kind: str = "elastic", **options) -> Dataset:
+    """A pre-expanded training set: the originals followed by ``copies`` distorted copies."""
+    if int(copies) < 0:
+        raise ConfigError(f"copies must be ≥ 0, got {copies}")
+    rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+    parts = [data.x] + [distort(data.x, rng, kind, **options) for _ in range(int(copies))]
+    return Dataset(np.concatenate(parts), np.concatenate([data.y] * (1 + int(copies))),
+                   f"{data.name} + {copies} {kind}")

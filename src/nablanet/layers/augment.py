@@ -1,0 +1,69 @@
+"""On-the-fly data augmentation as an input layer: new distortions every mini-batch.
+
+Like dropout it has two explicit paths: while training (``train=True``) each batch
+is distorted afresh with :mod:`nablanet.data.augment` (random affine maps or Simard's
+elastic distortions), drawing from the generator the trainer seeds; at test time
+(``train=False``) inputs pass through untouched. Placed first, it needs no backward
+pass: no gradient flows below the data, so backward returns None and backprop stops.
+"""
+from __future__ import annotations
+
+from math import prod
+
+import numpy as np
+
+from ..data.augment import DISTORTIONS, MNIST_SHAPE, distort
+from ..errors import ConfigError
+from .base import Layer, register
+
+
+@register
+class RandomDistortion(Layer):
+    """Distort each training batch (``kind`` 'affine' or 'elastic', keyword ``options``).
+
+    Inputs are single-channel images: flat rows of H·W pixels (``image_shape`` gives
+    H, W), (H, W) or (1, H, W) per example.
+    """
+
+    stochastic = True
+
+    def __init__(self, kind: str = "elastic", image_shape=MNIST_SHAPE, **options):
+        super().__init__()
+        if kind not in DISTORTIONS:
+            raise ConfigError(f"unknown distortion {kind!r}; choose one of "
+                              f"{', '.join(DISTORTIONS)}")
+        self.kind, self.options = kind, dict(options)
+        self.image_shape = tuple(int(s) for s in image_shape)
+        if "scale" in self.options:
+            self.options["scale"] = tuple(self.options["scale"])
+        # Fail at construction, not mid-training: distort one blank image once.
+        try:
+            distort(np.zeros((1, prod(self.image_shape))), np.random.default_rng(0), kind,
+                    image_shape=self.image_shape, **self.options)
+        except TypeError as exc:
+            raise ConfigError(f"RandomDistortion({kind!r}): {exc}") from None
+
+    def config(self):
+        return {"kind": self.kind, "image_shape": list(self.image_shape),
+                **{k: list(v) if isinstance(v, tuple) else v for k, v in self.options.items()}}
+
+    def build(self, input_shape, backend, rng):
+        self.backend = backend
+        shape = tuple(input_shape)
+        if shape in ((prod(self.image_shape),), self.image_shape, (1, *self.image_shape)):
+            return shape
+        if len(shape) in (2, 3) and (len(shape) == 2 or shape[0] == 1):
+            self.image_shape = shape[-2:]
+            return shape
+        raise ConfigError(f"RandomDistortion takes single-channel images, got per-example "
+                          f"shape {shape} (image_shape {self.image_shape})")
+
+    def forward(self, x, train=False):
+        if not train:
+            return x, None
+        flat = x.reshape(len(x), -1)
+        out = distort(flat, self.rng, self.kind, image_shape=self.image_shape, **self.options)
+        return out.reshape(x.shape).astype(x.dtype, copy=False), None
+
+    def backward(self, dy, cache):
+        return None

@@ -1,0 +1,134 @@
+"""Convolutional nets from the lectures: LeNet-5 and Nielsen's chapter-6 ladder.
+
+Every builder returns a built :class:`~nablanet.net.Sequential` that takes MNIST as it
+arrives, flat rows of 784 pixels (its first layer is ``Reshape((1, 28, 28))``), and ends
+in a softmax for the log-likelihood cost. :data:`RECIPES` holds the training settings
+that go with each net, in :class:`~nablanet.config.TrainConfig`'s names, and
+:data:`PUBLISHED` the test accuracy the source reports.
+
+Where max-pooling meets a monotone activation the pool comes first, as in Nielsen's
+``network3.ConvPoolLayer`` (σ(max z) = max σ(z)): the same function, on a quarter of
+the numbers.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from ..backend import Backend
+from ..layers import ACTIVATIONS, Dense, Dropout, Softmax
+from ..layers.conv import Conv2D
+from ..layers.pool import AvgPool2D, MaxPool2D
+from ..layers.shape import Flatten, Reshape
+from ..net import Sequential
+
+MNIST_IMAGE = (1, 28, 28)
+
+
+def lenet5(*, activation: str = "relu", pool: str = "max", backend: Backend | None = None,
+           rng=None) -> Sequential:
+    """LeNet-5's layer sizes (LeCun, Bottou, Bengio & Haffner 1998, fig. 2).
+
+    C1: 6 maps 5×5 (padding 2 stands in for the paper's 32×32 input) → S2: 2×2
+    pooling → C3: 16 maps 5×5 → S4: 2×2 → C5: 120 units → F6: 84 → 10 softmax
+    outputs. The paper's scaled tanh, trainable subsampling, partial C3 connection
+    table and RBF outputs are replaced by today's usual choices (ReLU, max-pooling,
+    full connections, softmax); ``activation="tanh", pool="avg"`` is closer to 1998.
+    """
+    act = ACTIVATIONS[activation]
+    init = "he" if activation in ("relu", "leaky-relu") else "glorot"
+    pool_cls = {"max": MaxPool2D, "avg": AvgPool2D}[pool]
+    layers = [Reshape(MNIST_IMAGE),
+              Conv2D(1, 6, 5, padding=2, init=init), *_pooled(act(), pool_cls(2)),
+              Conv2D(6, 16, 5, init=init), *_pooled(act(), pool_cls(2)),
+              Flatten(),
+              Dense(400, 120, init=init), act(),
+              Dense(120, 84, init=init), act(),
+              Dense(84, 10, init="glorot"), Softmax()]
+    return Sequential(layers).build((784,), backend, rng)
+
+
+def _pooled(activation, pool) -> list:
+    """Activation and pooling in the cheaper order when they commute (max and monotone σ)."""
+    return [pool, activation] if isinstance(pool, MaxPool2D) else [activation, pool]
+
+
+def nielsen_ch6(conv_layers: int = 2, *, activation: str = "relu", fully_connected=(100,),
+                dropout: float = 0.0, backend: Backend | None = None, rng=None) -> Sequential:
+    """The nets of Nielsen's chapter 6 ("Deep learning", network3.py).
+
+    ``conv_layers`` conv-pool layers (20 then 40 maps of 5×5, each followed by 2×2
+    max-pooling), then fully connected layers of ``fully_connected`` units, then 10
+    softmax outputs. With ``dropout`` p, the inputs of every fully connected layer and
+    of the softmax layer are dropped with probability p, as network3 does.
+    ``conv_layers=0`` is the chapter's starting point, 784-100-10.
+    """
+    act = ACTIVATIONS[activation]
+    layers: list = []
+    shape_in = 784
+    if conv_layers:
+        layers.append(Reshape(MNIST_IMAGE))
+        channels = 1
+        for maps in (20, 40)[:conv_layers]:
+            layers += [Conv2D(channels, maps, 5), MaxPool2D(2), act()]
+            channels = maps
+        layers.append(Flatten())
+        side = 28
+        for _ in range(conv_layers):
+            side = (side - 4) // 2
+        shape_in = channels * side * side
+    widths = [*fully_connected, 10]
+    for i, width in enumerate(widths):
+        if dropout:
+            layers.append(Dropout(dropout))
+        layers += [Dense(shape_in, width), act() if i < len(widths) - 1 else Softmax()]
+        shape_in = width
+    return Sequential(layers).build((784,), backend, rng)
+
+
+def _ladder(conv_layers, activation, fully_connected=(100,), dropout=0.0) -> Callable:
+    def build(*, backend: Backend | None = None, rng=None) -> Sequential:
+        return nielsen_ch6(conv_layers, activation=activation, fully_connected=fully_connected,
+                           dropout=dropout, backend=backend, rng=rng)
+    return build
+
+
+#: name → builder(*, backend=None, rng=None) returning a built Sequential
+PRESETS: dict[str, Callable[..., Sequential]] = {
+    "lenet5": lenet5,
+    # Nielsen ch. 6, in the order the chapter climbs its ladder
+    "nielsen-ch6-fc": _ladder(0, "sigmoid"),
+    "nielsen-ch6-conv": _ladder(1, "sigmoid"),
+    "nielsen-ch6-conv2": _ladder(2, "sigmoid"),
+    "nielsen-ch6-relu": _ladder(2, "relu"),
+    "nielsen-ch6-expanded": _ladder(2, "relu"),
+    "nielsen-ch6-fc2": _ladder(2, "relu", (100, 100)),
+    "nielsen-ch6-dropout": _ladder(2, "relu", (1000, 1000), dropout=0.5),
+}
+
+# network3 adds ½λ‖w‖²/(n/m) to the mini-batch mean cost; TrainConfig's L2 term is
+# λ'/2n ‖w‖², so its λ' is Nielsen's λ times the mini-batch size m: 0.1 · 10 = 1.0.
+_NIELSEN = {"cost": "log-likelihood", "batch_size": 10, "lmbda": 0.0, "optimizer": "sgd"}
+
+#: name → training settings (TrainConfig keys); "expand" means Nielsen's 5× shifted data
+RECIPES: dict[str, dict] = {
+    "lenet5": {"cost": "log-likelihood", "batch_size": 64, "optimizer": "momentum",
+               "momentum": 0.9, "eta": 0.01, "lmbda": 5.0, "epochs": 15, "expand": False},
+    "nielsen-ch6-fc": {**_NIELSEN, "eta": 0.1, "epochs": 60, "expand": False},
+    "nielsen-ch6-conv": {**_NIELSEN, "eta": 0.1, "epochs": 60, "expand": False},
+    "nielsen-ch6-conv2": {**_NIELSEN, "eta": 0.1, "epochs": 60, "expand": False},
+    "nielsen-ch6-relu": {**_NIELSEN, "eta": 0.03, "lmbda": 1.0, "epochs": 60, "expand": False},
+    "nielsen-ch6-expanded": {**_NIELSEN, "eta": 0.03, "lmbda": 1.0, "epochs": 60,
+                             "expand": True},
+    "nielsen-ch6-fc2": {**_NIELSEN, "eta": 0.03, "lmbda": 1.0, "epochs": 60, "expand": True},
+    "nielsen-ch6-dropout": {**_NIELSEN, "eta": 0.03, "epochs": 40, "expand": True},
+}
+
+#: name → test accuracy the source reports (LeCun et al. 1998 table; Nielsen ch. 6)
+PUBLISHED: dict[str, float] = {
+    "lenet5": 0.9905, "nielsen-ch6-fc": 0.9780, "nielsen-ch6-conv": 0.9878,
+    "nielsen-ch6-conv2": 0.9906, "nielsen-ch6-relu": 0.9923, "nielsen-ch6-expanded": 0.9937,
+    "nielsen-ch6-fc2": 0.9943, "nielsen-ch6-dropout": 0.9960,
+}
+#: Nielsen's ensemble of five dropout nets, plurality vote: 99.67% (33 errors of 10 000)
+PUBLISHED_ENSEMBLE = {"name": "nielsen-ch6-dropout", "members": 5, "combine": "vote",
+                      "accuracy": 0.9967, "errors": 33}
