@@ -221,3 +221,25 @@ def test_make_run_default_command_for_one_epoch_on_mnist(capsys, tmp_path, monke
             summary["test_examples"]) == (50_000, 10_000, 10_000)
     assert summary["test_accuracy"] > 0.93                       # Nielsen: ~95% after one epoch
     assert summary["peak_rss_mb"] < 600
+
+
+def test_blas_threads_are_limited_while_training(capsys, blocks, tmp_path, monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import nablanet.cli.train as train_command
+
+    seen, real = [], train_command.train_run
+
+    def spy(*args, **kwargs):
+        seen.append({i["num_threads"] for i in threadpoolctl.threadpool_info()
+                     if i["user_api"] == "blas"})
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_command, "train_run", spy)
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        assert train(capsys, blocks, tmp_path / "a", "--epochs", 1, "--quiet").code == 0
+        assert train(capsys, blocks, tmp_path / "b", "--epochs", 1, "--quiet",
+                     "--blas-threads", 0).code == 0
+        after = {i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"}
+    assert seen == [{1}, {2}] and after == {2}                 # restored when the run ends
+    assert_one_error_line(train(capsys, blocks, tmp_path / "c", "--quiet", "--blas-threads", -1),
+                          r"--blas-threads must be ≥ 0")

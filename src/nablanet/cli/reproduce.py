@@ -31,7 +31,7 @@ from ..config import CHOICES, TrainConfig
 from ..errors import ConfigError, NablanetError
 from ..runs import RunDir, to_json, train_run
 from ..utils.atomic import atomic_write_bytes
-from .common import add_data_flags, info
+from .common import add_blas_threads_flag, add_data_flags, blas_threads, info
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,7 @@ def add_parser(subparsers):
     p.add_argument("--check", action="store_true",
                    help="exit 1 when a median test error is above its threshold")
     p.add_argument("--quiet", action="store_true", help="no line per finished run")
+    add_blas_threads_flag(p)
     return p
 
 
@@ -106,7 +107,7 @@ def run(args) -> int:
     info(args, f"{len(tasks)} runs ({len(tasks) - len(todo)} already done) into {args.out}")
     summaries = {t[3]: RunDir(t[3]).read_summary() for t in tasks if t not in todo}
     start = time.perf_counter()
-    for done, (task, summary) in enumerate(_execute(todo, args.jobs), start=1):
+    for done, (task, summary) in enumerate(_execute(todo, args.jobs, args.blas_threads), start=1):
         summaries[task[3]] = summary
         info(args, f"[{done}/{len(todo)}] {task[0].name} seed {task[1]}: {_brief(summary)} "
                    f"({time.perf_counter() - start:.0f} s)")
@@ -159,11 +160,13 @@ def _finished(config: TrainConfig, directory: Path) -> bool:
         return False
 
 
-def _execute(tasks, jobs: int):
-    """Yield (task, summary) as runs finish: in this process, or in ``jobs`` workers."""
+def _execute(tasks, jobs: int, threads: int):
+    """Yield (task, summary) as runs finish: here with ``threads`` BLAS threads, or in
+    ``jobs`` worker processes of one BLAS thread each."""
     if jobs == 1 or len(tasks) <= 1:
-        for task in tasks:
-            yield task, run_one(task[2].to_dict(), str(task[3]))
+        with blas_threads(threads):
+            for task in tasks:
+                yield task, run_one(task[2].to_dict(), str(task[3]))
         return
     # spawn, not fork: each worker imports NumPy afresh and so reads the thread limits.
     context = multiprocessing.get_context("spawn")

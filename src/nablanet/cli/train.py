@@ -17,7 +17,8 @@ from pathlib import Path
 from ..config import TrainConfig
 from ..errors import ConfigError
 from ..runs import RunDir, train_run
-from .common import add_training_flags, info, training_flags
+from .common import (add_blas_threads_flag, add_training_flags, blas_threads, info,
+                     training_flags)
 
 #: settings a resumed run may change without changing what it computes
 RESUME_MAY_CHANGE = ("epochs", "data_dir")
@@ -39,6 +40,7 @@ def add_parser(subparsers):
     run.add_argument("--resume", type=Path, metavar="RUN",
                      help="continue RUN from its last/ checkpoint (e.g. with a larger --epochs)")
     run.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+    add_blas_threads_flag(run)
     return p
 
 
@@ -51,7 +53,7 @@ def run(args) -> int:
         config = base.merged_with(flags)
         directory = args.out if args.out is not None else default_run_dir()
     info(args, f"run directory: {directory}")
-    with terminate_as_interrupt():
+    with terminate_as_interrupt(), blas_threads(args.blas_threads):
         summary = train_run(config, directory, resume=args.resume is not None,
                             progress=None if args.quiet else sys.stderr)
     if summary["status"] == "early-stopped":
