@@ -94,3 +94,9 @@ def test_sigterm_while_training_is_handled_as_an_interrupt():
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(5)                        # the handler raises long before this ends
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "predict", "reproduce"])
+def test_every_command_has_help(capsys, command):
+    result = run_cli(capsys, command, "--help")
+    assert result.code == 0 and result.out.startswith(f"usage: nablanet {command}")
