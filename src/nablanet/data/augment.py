@@ -102,9 +102,10 @@ def random_affine(x, rng, *, rotation: float = 10.0, translation: float = 2.0,
     """Each image under its own random affine map about the image centre.
 
     Angles are drawn uniformly from ±``rotation`` and ±``shear`` degrees, the shift
-    from ±``translation`` pixels in each direction and the zoom from ``scale``. The
-    output pixel u is read from the input at A⁻¹(u − c − t) + c (inverse mapping, so
-    every output pixel gets a value).
+    from ±``translation`` pixels in each direction and the zoom from ``scale``; a
+    positive angle turns the digit counter-clockwise as displayed. The output pixel u
+    is read from the input at A⁻¹(u − c − t) + c (inverse mapping, so every output
+    pixel gets a value).
     """
     _check_affine(rotation, translation, shear, scale)
     images, restore = _as_images(x, image_shape)

@@ -1,0 +1,139 @@
+"""Data augmentation: Nielsen's shifts, affine maps, elastic distortions, the on-the-fly layer."""
+import numpy as np
+import pytest
+
+from nablanet import ConfigError, DataError, Sequential, get_backend
+from nablanet.data import Dataset
+from nablanet.data.augment import (elastic_distortion, expand, expand_by_shifts, random_affine,
+                                   shift_images)
+from nablanet.io import load_model, save_model
+from nablanet.layers import Dense, RandomDistortion, Softmax
+
+
+def digits(n=6, seed=0):
+    """Blocky random 'digits': a bright rectangle per image on a dark 28 × 28 background."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros((n, 28, 28), dtype=np.float32)
+    for i in range(n):
+        r, c = rng.integers(6, 12, 2)
+        x[i, r:r + 10, c:c + 6] = 1.0
+    return x
+
+
+def test_shift_moves_pixels_and_fills_with_zeros():
+    x = np.arange(9, dtype=np.float32).reshape(1, 3, 3)
+    np.testing.assert_array_equal(shift_images(x, 1, 0, (3, 3))[0],
+                                  [[0, 0, 0], [0, 1, 2], [3, 4, 5]])
+    np.testing.assert_array_equal(shift_images(x, 0, -1, (3, 3))[0],
+                                  [[1, 2, 0], [4, 5, 0], [7, 8, 0]])
+    flat = x.reshape(1, 9)
+    assert shift_images(flat, 1, 1, (3, 3)).shape == (1, 9)
+
+
+def test_expand_by_shifts_is_nielsens_five_fold_set():
+    x = digits(4).reshape(4, 784)
+    data = Dataset(x, np.arange(4))
+    big = expand_by_shifts(data)
+    assert len(big) == 20
+    np.testing.assert_array_equal(big.x[:4], x)                 # originals first
+    np.testing.assert_array_equal(big.y, np.tile(np.arange(4), 5))
+    up = big.x[4:8].reshape(4, 28, 28)
+    np.testing.assert_array_equal(up[:, :-1], x.reshape(4, 28, 28)[:, 1:])
+
+
+def test_identity_affine_leaves_images_unchanged():
+    x = digits()
+    out = random_affine(x, np.random.default_rng(0), rotation=0, translation=0, shear=0,
+                        scale=(1, 1))
+    np.testing.assert_allclose(out, x, atol=1e-6)
+
+
+def test_pure_translation_matches_a_shift():
+    """A translation of exactly one pixel down is shift_images(x, 1, 0)."""
+    x = digits()
+
+    class Fixed:                     # a generator whose draws hit the top of every range
+        def random(self, size, dtype=np.float64):
+            return np.ones(size, dtype=dtype)
+
+    out = random_affine(x, Fixed(), rotation=0, shear=0, scale=(1, 1), translation=1.0)
+    np.testing.assert_allclose(out, shift_images(x, 1, 1), atol=1e-6)
+
+
+def test_rotation_by_plus_90_degrees_turns_counter_clockwise_like_rot90():
+    x = digits()
+
+    class Fixed:
+        def __init__(self):
+            self.calls = 0
+
+        def random(self, size, dtype=np.float64):
+            self.calls += 1          # first draw: rotation angle (top of the range)
+            return np.ones(size, dtype) if self.calls == 1 else np.full(size, 0.5, dtype)
+
+    out = random_affine(x, Fixed(), rotation=90, shear=0, scale=(1, 1), translation=1.0)
+    np.testing.assert_allclose(out, np.rot90(x, k=1, axes=(1, 2)), atol=1e-5)
+
+
+@pytest.mark.parametrize("distort", [random_affine, elastic_distortion])
+def test_distortions_are_seeded_per_image_and_keep_shape(distort):
+    x = digits(8)
+    a = distort(x, np.random.default_rng(1))
+    b = distort(x, np.random.default_rng(1))
+    c = distort(x, np.random.default_rng(2))
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+    assert a.shape == x.shape and a.dtype == np.float32
+    assert np.abs(a - x).mean() > 0.01                       # it really moved something
+    # every image gets its own map: two copies of one digit come out different
+    twins = distort(np.stack([x[0], x[0]]), np.random.default_rng(3))
+    assert not np.allclose(twins[0], twins[1])
+
+
+def test_elastic_distortion_scales_with_alpha_and_is_smooth_in_sigma():
+    x = digits(8)
+    small = elastic_distortion(x, np.random.default_rng(0), alpha=2.0, sigma=4.0)
+    large = elastic_distortion(x, np.random.default_rng(0), alpha=34.0, sigma=4.0)
+    assert np.abs(small - x).mean() < np.abs(large - x).mean()
+    assert np.allclose(elastic_distortion(x, np.random.default_rng(0), alpha=0.0), x)
+    # Each image is warped alone: blank images stay blank whatever their neighbours hold.
+    batch = np.concatenate([x[:2], np.zeros((2, 28, 28), np.float32)])
+    assert (elastic_distortion(batch, np.random.default_rng(0))[2:] == 0).all()
+
+
+def test_expand_adds_distorted_copies():
+    data = Dataset(digits(5).reshape(5, 784), np.arange(5))
+    big = expand(data, 0, copies=2, kind="affine")
+    assert len(big) == 15
+    np.testing.assert_array_equal(big.x[:5], data.x)
+    assert not np.allclose(big.x[5:10], data.x)
+
+
+def test_bad_arguments():
+    x = digits(2)
+    with pytest.raises(ConfigError, match="alpha"):
+        elastic_distortion(x, np.random.default_rng(0), sigma=0)
+    with pytest.raises(ConfigError, match="scale"):
+        random_affine(x, np.random.default_rng(0), scale=(1.2, 0.8))
+    with pytest.raises(DataError, match="784"):
+        random_affine(np.zeros((2, 100)), np.random.default_rng(0))
+    with pytest.raises(ConfigError, match="unknown distortion"):
+        expand(Dataset(x.reshape(2, -1), [0, 1]), 0, kind="swirl")
+    with pytest.raises(ConfigError, match="RandomDistortion"):
+        RandomDistortion("elastic", sigmaa=3)
+
+
+def test_distortion_layer_trains_on_fresh_distortions_and_tests_on_originals(tmp_path):
+    net = Sequential([RandomDistortion("elastic", alpha=20.0), Dense(None, 3),
+                      Softmax()]).build((784,), get_backend(), rng=0)
+    x = digits(4).reshape(4, 784)
+    net.set_rng(np.random.default_rng(5))
+    first, _ = net.layers[0].forward(x, train=True)
+    second, _ = net.layers[0].forward(x, train=True)
+    assert not np.allclose(first, x) and not np.allclose(first, second)
+    np.testing.assert_array_equal(net.layers[0].forward(x, train=False)[0], x)
+    assert net.layers[0].backward(np.ones_like(x), None) is None
+    save_model(tmp_path / "m", net)
+    loaded, _, _ = load_model(tmp_path / "m")
+    assert loaded.layers[0].config() == net.layers[0].config()
+    np.testing.assert_array_equal(loaded.predict(x), net.predict(x))

@@ -1,0 +1,97 @@
+"""Confusion matrix, per-class and top-k accuracy, McNemar's test, and the two PNGs."""
+import numpy as np
+import pytest
+
+from nablanet import DataError
+from nablanet.evaluation import (compare, confusion_matrix, format_confusion_matrix,
+                                 mcnemar_table, mcnemar_test, per_class_accuracy,
+                                 plot_confusion_matrix, plot_misclassified, top_k_accuracy)
+
+
+def test_confusion_matrix_counts_true_rows_against_predicted_columns():
+    cm = confusion_matrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 0, 2], n_classes=4)
+    np.testing.assert_array_equal(cm, [[1, 1, 0, 0], [0, 1, 0, 0], [1, 0, 2, 0], [0, 0, 0, 0]])
+    acc = per_class_accuracy(cm)
+    np.testing.assert_allclose(acc[:3], [0.5, 1.0, 2 / 3])
+    assert np.isnan(acc[3])                                   # no examples of class 3
+    text = format_confusion_matrix(cm)
+    assert "66.67%" in text and len(text.splitlines()) == 5
+
+
+def test_confusion_matrix_matches_scikit_learn():
+    metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(0)
+    y, p = rng.integers(0, 10, 500), rng.integers(0, 10, 500)
+    np.testing.assert_array_equal(confusion_matrix(y, p, 10),
+                                  metrics.confusion_matrix(y, p, labels=range(10)))
+
+
+def test_top_k_accuracy():
+    scores = np.array([[0.1, 0.5, 0.4], [0.7, 0.2, 0.1], [0.2, 0.3, 0.5]])
+    y = np.array([2, 0, 0])
+    assert top_k_accuracy(scores, y, 1) == pytest.approx(1 / 3)
+    assert top_k_accuracy(scores, y, 2) == pytest.approx(2 / 3)
+    assert top_k_accuracy(scores, y, 3) == 1.0
+    with pytest.raises(DataError, match="k must be"):
+        top_k_accuracy(scores, y, 4)
+
+
+# -- McNemar: the lecture's two tables ------------------------------------------------------------
+# Rows: A wrong / A right; columns: B wrong / B right. In both tables A makes 30 errors and
+# B 40 of 10 000 (0.30% against 0.40%): whether that is a real difference depends on how
+# the errors overlap.
+
+def test_lecture_table_one_is_significant():
+    result = mcnemar_test([[29, 1], [11, 9959]])
+    assert result.table[0].sum() == 30 and result.table[:, 0].sum() == 40
+    assert result.only_b_right == 1 and result.only_a_right == 11
+    assert result.p_exact == pytest.approx(0.006, abs=0.0005)    # 2·13/2¹² = 0.00635
+    assert result.p_exact == pytest.approx(26 / 4096)
+    assert result.chi2 == pytest.approx((11 - 1 - 1) ** 2 / 12)
+    assert result.significant
+
+
+def test_lecture_table_two_is_not_significant():
+    result = mcnemar_test([[15, 15], [25, 9945]])
+    assert result.table[0].sum() == 30 and result.table[:, 0].sum() == 40
+    assert result.p_exact == pytest.approx(0.15, abs=0.01)
+    assert result.chi2 == pytest.approx(81 / 40)
+    assert result.p_chi2 == pytest.approx(0.1547, abs=1e-3)
+    assert not result.significant
+    assert "not significant" in result.summary()
+
+
+def test_mcnemar_from_predictions():
+    y = np.zeros(100, dtype=int)
+    a = y.copy()
+    b = y.copy()
+    a[:3] = 1                                # A wrong on 0..2
+    b[2:20] = 1                              # B wrong on 2..19
+    table = mcnemar_table(a == y, b == y)
+    np.testing.assert_array_equal(table, [[1, 2], [17, 80]])
+    result = compare(y, a, b)
+    np.testing.assert_array_equal(result.table, table)
+    assert result.significant                # 2 against 17 disagreements
+    assert compare(y, a, a).p_exact == 1.0   # identical classifiers: no evidence
+
+
+def test_mcnemar_bad_input():
+    with pytest.raises(DataError, match="2×2"):
+        mcnemar_test([[1, 2, 3], [4, 5, 6]])
+    with pytest.raises(DataError, match="same examples"):
+        mcnemar_table([True, False], [True])
+
+
+# -- pictures -------------------------------------------------------------------------------------
+
+def test_pngs_are_written(tmp_path):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 10, 50)
+    scores = rng.random((50, 10))
+    cm = confusion_matrix(y, scores.argmax(1), 10)
+    path = plot_confusion_matrix(cm, tmp_path / "confusion.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    grid = plot_misclassified(rng.random((50, 784)), y, scores, tmp_path / "sub" / "wrong.png",
+                              max_images=12)
+    assert grid.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(tmp_path.glob(".*tmp"))                   # atomic: no temporary left
