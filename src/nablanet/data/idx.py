@@ -123,7 +123,7 @@ def load_idx_pair(images_path: str | os.PathLike, labels_path: str | os.PathLike
     if len(images) != len(labels):
         raise DataError(f"{Path(images_path).name} has {len(images)} images but "
                         f"{Path(labels_path).name} has {len(labels)} labels")
-    x = scale_pixels(images.reshape(len(images), -1), dtype)
+    x = scale_pixels(images.reshape(len(images), prod(images.shape[1:])), dtype)  # -1 fails for n = 0
     return Dataset(x, labels.astype(np.int64), name)
 
 

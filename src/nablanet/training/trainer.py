@@ -106,9 +106,10 @@ class Trainer:
                 metrics = {"epoch": epoch, "seconds": seconds, "eta": self.optimizer.eta}
                 metrics.update(self._monitor(train, validation))
                 self.next_epoch = epoch + 1
+                # Recorded before the callbacks run, so a checkpoint's history includes it.
+                self.history.append(metrics)
                 for cb in self.callbacks:
                     cb.on_epoch_end(self, epoch, metrics)
-                self.history.append(metrics)
                 if self.stopping:
                     break
             if self.status == "running":
