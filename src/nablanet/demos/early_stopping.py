@@ -18,10 +18,10 @@ from ._overfitting import small_training_set, train
 
 def run(out_dir, *, rng=None, quick: bool = False) -> dict:
     rng = np.random.default_rng(rng)
-    data = small_training_set(rng)
+    data = small_training_set(rng, quick)
     test, source = data[2], data[3]
     seed = int(rng.integers(2**31))
-    epochs = 40 if quick else 120
+    epochs = 30 if quick else 120
     heading(f"early stopping — {data[0].n_features}-30-10, η = 0.5, m = 10, "
             f"{epochs} epochs at most")
     print(f"data: {source}")

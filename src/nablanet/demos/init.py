@@ -22,9 +22,9 @@ INITS = {"normal": "N(0, 1)", "normal-scaled": "N(0, 1/n_in)"}
 
 def run(out_dir, *, rng=None, quick: bool = False) -> dict:
     rng = np.random.default_rng(rng)
-    n_train = 3000 if quick else 10000
-    train, validation, _, source = classification_data(rng, n_train, 2000)
-    epochs = 6 if quick else 15
+    n_train = 2000 if quick else 10000
+    train, validation, _, source = classification_data(rng, n_train, 1000 if quick else 2000)
+    epochs = 4 if quick else 15
     lam = 5.0 * n_train / 50000                # Nielsen's λ = 5 for n = 50 000, same λ/n
     heading("initial weights N(0, 1) vs N(0, 1/n_in): z = w·x + b of the first hidden layer")
     print(f"data: {source}")

@@ -18,10 +18,10 @@ LAMBDAS = (0.0, 0.1, 1.0)
 
 def run(out_dir, *, rng=None, quick: bool = False) -> dict:
     rng = np.random.default_rng(rng)
-    data = small_training_set(rng)
+    data = small_training_set(rng, quick)
     test, source = data[2], data[3]
     seed = int(rng.integers(2**31))
-    epochs = 40 if quick else 150
+    epochs = 30 if quick else 150
     heading(f"weight decay — {data[0].n_features}-30-10 from N(0, 1) weights, η = 0.5, m = 10, "
             f"{epochs} epochs")
     print(f"data: {source}")
