@@ -1,0 +1,356 @@
+"""One training epoch of the same MLP in nablanet, PyTorch, scikit-learn and a per-example loop.
+
+The network: 784-100-10, sigmoid hidden units, softmax output with the
+log-likelihood cost (PyTorch's CrossEntropyLoss on logits, scikit-learn's log
+loss), plain SGD with η = 0.1, float32, 60 000 synthetic MNIST-shaped examples
+(the same arrays for every framework). Each figure is the best of ``--repeats``
+epochs. In the same run it measures the float32 GEMM ceiling (``np.matmul`` of
+two 2048 × 2048 matrices) and nablanet's achieved GFLOP/s at batch 1024, and it
+prints the BLAS kernel NumPy runs, then PASS/FAIL lines for the acceptance targets.
+
+    .venv/bin/python benchmarks/mlp_epoch.py [--repeats 3] [--batch-sizes 10 128 1024]
+
+The per-example reference is Nielsen's network2 ``update_mini_batch`` (one
+backprop per example on column vectors, gradients summed); it is timed on a
+fraction of the epoch (``--reference-examples``) and scaled to 60 000.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import sys
+import warnings
+
+import numpy as np
+
+from _common import (best_of, environment_lines, format_table, gemm_gflops,
+                     synthetic_classification, verdict)
+
+SIZES = (784, 100, 10)
+ETA = 0.1
+N_EXAMPLES = 60_000
+SEED = 0
+
+# Training FLOPs per example (elementwise work ignored): the forward GEMMs, the
+# weight-gradient GEMMs (same size), and ∂C/∂a¹ of layer 2 only — no framework
+# computes ∂C/∂x for the input layer.
+FORWARD_FLOPS = 2 * sum(a * b for a, b in zip(SIZES[:-1], SIZES[1:]))
+FLOPS_PER_EXAMPLE = 2 * FORWARD_FLOPS + 2 * SIZES[1] * SIZES[2]
+
+# Acceptance targets (reported, never tuned here).
+TARGET_VS_TORCH = {10: 0.25, 128: 0.6}
+TARGET_VS_SKLEARN = {10: 0.5, 128: 0.5}
+TARGET_VS_PER_EXAMPLE = 0.1          # ≥ 10× faster
+TARGET_GEMM_FRACTION = 0.6           # at batch 1024
+GEMM_BATCH = 1024
+
+
+# -- nablanet --------------------------------------------------------------------------
+def nablanet_epoch(data, batch_size: int):
+    """A fresh net and Trainer (untimed); the returned callable runs ``fit(data, 1)``."""
+    from nablanet.net import mlp
+    from nablanet.optimizers import SGD
+    from nablanet.training import Trainer
+
+    net = mlp(list(SIZES), "sigmoid", "softmax", rng=SEED)
+    trainer = Trainer(net, "log-likelihood", SGD(ETA), batch_size=batch_size,
+                      monitor=(), rng=SEED)
+    return lambda: trainer.fit(data, 1)
+
+
+# -- PyTorch ---------------------------------------------------------------------------
+def torch_epoch(x, y, batch_size: int):
+    """The idiomatic loop: a shuffled permutation, index each mini-batch, step."""
+    import torch
+
+    torch.manual_seed(SEED)
+    model = torch.nn.Sequential(torch.nn.Linear(SIZES[0], SIZES[1]), torch.nn.Sigmoid(),
+                                torch.nn.Linear(SIZES[1], SIZES[2]))
+    loss_fn = torch.nn.CrossEntropyLoss()
+    optimizer = torch.optim.SGD(model.parameters(), lr=ETA)
+    generator = torch.Generator().manual_seed(SEED)
+    n = len(x)
+
+    def run():
+        order = torch.randperm(n, generator=generator)
+        for i in range(0, n, batch_size):
+            batch = order[i:i + batch_size]
+            optimizer.zero_grad()
+            loss = loss_fn(model(x[batch]), y[batch])
+            loss.backward()
+            optimizer.step()
+    return run
+
+
+# -- scikit-learn ------------------------------------------------------------------------
+def sklearn_epoch(x, y, batch_size: int, fitted: list | None = None):
+    """One ``fit`` epoch of MLPClassifier with plain SGD (no momentum, no L2, no early stop)."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    clf = MLPClassifier(hidden_layer_sizes=(SIZES[1],), activation="logistic", solver="sgd",
+                        batch_size=batch_size, learning_rate_init=ETA, momentum=0,
+                        nesterovs_momentum=False, alpha=0, max_iter=1, shuffle=True, tol=0,
+                        n_iter_no_change=1000, random_state=SEED)
+
+    def run():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)   # max_iter=1 is the point
+            clf.fit(x, y)
+        if fitted is not None:
+            fitted.append(clf)
+    return run
+
+
+# -- the per-example reference -------------------------------------------------------------
+class PerExampleNetwork:
+    """Nielsen's network2 training step: ``update_mini_batch`` backpropagates one
+    example at a time (column vectors) and sums the gradients — the loop that a
+    matrix-based mini-batch replaces (Nielsen ch. 2, "fully matrix-based approach").
+
+    Softmax output with the log-likelihood cost, so δᴸ = aᴸ − y (BP1); float32
+    like the other frameworks.
+    """
+
+    def __init__(self, sizes, rng: np.random.Generator):
+        self.weights = [(rng.standard_normal((n_out, n_in)) / np.sqrt(n_in)).astype(np.float32)
+                        for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+        self.biases = [rng.standard_normal((n_out, 1)).astype(np.float32) for n_out in sizes[1:]]
+
+    def update_mini_batch(self, mini_batch, eta: float) -> None:
+        nabla_b = [np.zeros_like(b) for b in self.biases]
+        nabla_w = [np.zeros_like(w) for w in self.weights]
+        for x, y in mini_batch:
+            delta_nabla_b, delta_nabla_w = self.backprop(x, y)
+            nabla_b = [nb + dnb for nb, dnb in zip(nabla_b, delta_nabla_b)]
+            nabla_w = [nw + dnw for nw, dnw in zip(nabla_w, delta_nabla_w)]
+        scale = np.float32(eta / len(mini_batch))
+        self.weights = [w - scale * nw for w, nw in zip(self.weights, nabla_w)]
+        self.biases = [b - scale * nb for b, nb in zip(self.biases, nabla_b)]
+
+    def backprop(self, x, y):
+        activation, activations = x, [x]
+        for w, b in zip(self.weights[:-1], self.biases[:-1]):
+            activation = _sigmoid(w @ activation + b)
+            activations.append(activation)
+        z = self.weights[-1] @ activation + self.biases[-1]
+        e = np.exp(z - z.max())
+        activations.append(e / e.sum())
+        delta = activations[-1] - y                                    # BP1, σ′ cancels
+        nabla_b, nabla_w = [delta], [delta @ activations[-2].T]         # BP3, BP4
+        for layer in range(2, len(self.weights) + 1):
+            a = activations[-layer]
+            delta = (self.weights[-layer + 1].T @ delta) * a * (1 - a)  # BP2
+            nabla_b.insert(0, delta)
+            nabla_w.insert(0, delta @ activations[-layer - 1].T)
+        return nabla_b, nabla_w
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def per_example_epoch(training_data, batch_size: int):
+    """Nielsen's SGD epoch over ``training_data`` (a list of (x, y) column vectors)."""
+    net = PerExampleNetwork(SIZES, np.random.default_rng(SEED))
+    rng = np.random.default_rng(SEED)
+
+    def run():
+        order = rng.permutation(len(training_data))
+        shuffled = [training_data[i] for i in order]
+        with np.errstate(over="ignore"):            # e^{−z} → inf gives σ = 0, as intended
+            for k in range(0, len(shuffled), batch_size):
+                net.update_mini_batch(shuffled[k:k + batch_size], ETA)
+    return run
+
+
+# -- the report ----------------------------------------------------------------------------
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def torch_lines(torch) -> list[str]:
+    config = torch.__config__.show()
+    blas = next((part.split("=", 1)[1] for part in config.replace(",", " ").split()
+                 if part.startswith("BLAS_INFO=")), "?")
+    return [f"PyTorch {torch.__version__}: {torch.get_num_threads()} threads, BLAS {blas}, "
+            f"CPU capability {torch.backends.cpu.get_cpu_capability()}"]
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--repeats", type=int, default=3, help="best of this many epochs (default 3)")
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=[10, 128, 1024])
+    p.add_argument("--reference-examples", type=int, default=6000,
+                   help="examples the per-example loop is timed on, scaled to 60 000 (default 6000)")
+    p.add_argument("--frameworks", nargs="+", default=["nablanet", "torch", "sklearn", "per-example"],
+                   choices=["nablanet", "torch", "sklearn", "per-example"])
+    p.add_argument("--blas-threads", type=int, default=None,
+                   help="limit NumPy's and SciPy's BLAS thread pools (threadpoolctl) for the whole "
+                        "run; default: leave them as the environment sets them")
+    p.add_argument("--case-budget", type=float, default=40.0,
+                   help="stop repeating a case once its timed runs took this many seconds (default 40)")
+    p.add_argument("--no-peak-memory", action="store_true",
+                   help="skip the MNIST peak-memory run (benchmarks/peak_memory.py)")
+    p.add_argument("--peak-memory-timeout", type=float, default=300,
+                   help="stop the MNIST run after this many seconds; its peak so far is then "
+                        "a lower bound (default 300)")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from nablanet.data.dataset import Dataset
+
+    x, y = synthetic_classification(N_EXAMPLES, SIZES[0], SIZES[-1], seed=SEED)
+    data = Dataset(x, y, "synthetic")
+    wanted = set(args.frameworks)
+    torch = None
+    if "torch" in wanted:
+        try:
+            import torch
+        except ImportError:
+            print("PyTorch not installed: its column is skipped (pip install torch)")
+            wanted.discard("torch")
+    if "sklearn" in wanted:
+        try:
+            import sklearn.neural_network  # noqa: F401  loaded before BLAS threads are listed
+        except ImportError:
+            print("scikit-learn not installed: its column is skipped (pip install scikit-learn)")
+            wanted.discard("sklearn")
+
+    import scipy.linalg.blas  # noqa: F401  nablanet's axpy uses SciPy's BLAS: load it to list it
+    limiter = None
+    if args.blas_threads is not None:
+        from threadpoolctl import threadpool_limits
+        limiter = threadpool_limits(args.blas_threads, user_api="blas")  # held for the whole run
+
+    print(f"MLP epoch: {'-'.join(map(str, SIZES))} sigmoid hidden, softmax + log-likelihood, "
+          f"SGD η={ETA}, float32, {N_EXAMPLES:,} synthetic examples, best of {args.repeats}")
+    for line in environment_lines():
+        print("  " + line)
+    if torch is not None:
+        print("  " + torch_lines(torch)[0])
+        tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+    ceiling = gemm_gflops(2048, repeats=max(5, args.repeats))
+    print(f"  GEMM ceiling: np.matmul 2048×2048 float32, best of {max(5, args.repeats)}: "
+          f"{ceiling:.1f} GFLOP/s")
+
+    if "per-example" in wanted:
+        n_ref = min(args.reference_examples, N_EXAMPLES)
+        onehot = np.eye(SIZES[-1], dtype=np.float32)[y[:n_ref]]
+        reference_data = [(x[i].reshape(-1, 1), onehot[i].reshape(-1, 1)) for i in range(n_ref)]
+        print(f"  per-example loop: timed on {n_ref:,} examples, scaled ×{N_EXAMPLES / n_ref:g} "
+              "to a full epoch")
+    budget = args.case_budget
+    sklearn_dtype = None
+    times: dict[tuple[str, int], float] = {}
+    for m in args.batch_sizes:
+        small = min(N_EXAMPLES, max(8 * m, 2048))      # warm-up slice: a few steps each
+        if "nablanet" in wanted:
+            warm = Dataset(x[:small], y[:small], "warm-up")
+            times["nablanet", m] = best_of(lambda: nablanet_epoch(data, m), args.repeats,
+                                           warmup=nablanet_epoch(warm, m), budget_s=budget)
+        if "torch" in wanted:
+            times["torch", m] = best_of(lambda: torch_epoch(tx, ty, m), args.repeats,
+                                        warmup=torch_epoch(tx[:small], ty[:small], m),
+                                        budget_s=budget)
+        if "sklearn" in wanted:
+            fitted: list = []
+            times["sklearn", m] = best_of(lambda: sklearn_epoch(x, y, m, fitted), args.repeats,
+                                          warmup=sklearn_epoch(x[:small], y[:small], m),
+                                          budget_s=budget)
+            sklearn_dtype = fitted[-1].coefs_[0].dtype
+        if "per-example" in wanted:
+            seconds = best_of(lambda: per_example_epoch(reference_data, m), args.repeats,
+                              budget_s=budget)
+            times["per-example", m] = seconds * N_EXAMPLES / n_ref
+        done = ", ".join(f"{name} {t:.2f}s" for (name, b), t in times.items() if b == m)
+        print(f"  batch {m}: {done}", flush=True)
+    if sklearn_dtype is not None:
+        print(f"  scikit-learn {_version('scikit-learn')} trained in {sklearn_dtype} "
+              "(float32 input is kept as float32)")
+
+    print()
+    print(report_table(times, args.batch_sizes))
+    gflops = None
+    if ("nablanet", GEMM_BATCH) in times:
+        gflops = FLOPS_PER_EXAMPLE * N_EXAMPLES / times["nablanet", GEMM_BATCH] / 1e9
+        print(f"\nnablanet at batch {GEMM_BATCH}: {FLOPS_PER_EXAMPLE * N_EXAMPLES / 1e9:.2f} "
+              f"GFLOP per epoch → {gflops:.1f} GFLOP/s = {100 * gflops / ceiling:.0f}% "
+              f"of the {ceiling:.1f} GFLOP/s GEMM ceiling")
+
+    peak = None
+    if not args.no_peak_memory:
+        import peak_memory
+        print()
+        try:
+            peak = peak_memory.measure(echo=True, timeout=args.peak_memory_timeout)
+        except RuntimeError as err:
+            print(f"peak memory: {err}")
+            peak = "failed"
+
+    print()
+    for line in acceptance(times, gflops, ceiling, peak):
+        print(line)
+    if limiter is not None:
+        limiter.restore_original_limits()
+    return 0
+
+
+def report_table(times, batch_sizes) -> str:
+    """Seconds per epoch for each framework, and nablanet's time divided by each other's."""
+    others = [f for f in ("torch", "sklearn", "per-example") if any((f, m) in times for m in batch_sizes)]
+    header = ["batch", "nablanet s"]
+    for f in others:
+        header += [f"{f} s", f"nabla/{f}"]
+    rows = []
+    for m in batch_sizes:
+        mine = times.get(("nablanet", m))
+        row = [str(m), _seconds(mine)]
+        for f in others:
+            theirs = times.get((f, m))
+            row += [_seconds(theirs),
+                    f"{mine / theirs:.3f}" if mine is not None and theirs else "—"]
+        rows.append(row)
+    return format_table(header, rows)
+
+
+def _seconds(t):
+    return "—" if t is None else f"{t:.3f}"
+
+
+def _ratio_check(times, other: str, m: int, limit: float) -> str:
+    label = f"batch {m}: nablanet ≤ {limit:g}× {other}"
+    mine, theirs = times.get(("nablanet", m)), times.get((other, m))
+    if mine is None or theirs is None:
+        return verdict(label, None, "not measured")
+    return verdict(label, mine / theirs <= limit, f"{mine / theirs:.3f}×")
+
+
+def acceptance(times, gflops, ceiling, peak) -> list[str]:
+    lines = [_ratio_check(times, "torch", m, r) for m, r in TARGET_VS_TORCH.items()]
+    lines += [_ratio_check(times, "sklearn", m, r) for m, r in TARGET_VS_SKLEARN.items()]
+    for m in sorted({b for f, b in times if f == "per-example"}) or [10]:
+        mine, theirs = times.get(("nablanet", m)), times.get(("per-example", m))
+        label = f"batch {m}: nablanet ≥ {1 / TARGET_VS_PER_EXAMPLE:g}× faster than the per-example loop"
+        lines.append(verdict(label, None, "not measured") if mine is None or theirs is None
+                     else verdict(label, mine / theirs <= TARGET_VS_PER_EXAMPLE,
+                                  f"{theirs / mine:.1f}× faster"))
+    label = f"batch {GEMM_BATCH}: nablanet ≥ {TARGET_GEMM_FRACTION:.0%} of the GEMM ceiling"
+    lines.append(verdict(label, None, "not measured") if gflops is None
+                 else verdict(label, gflops >= TARGET_GEMM_FRACTION * ceiling,
+                              f"{gflops / ceiling:.0%}"))
+    from peak_memory import LABEL, peak_verdict
+    lines.append(verdict(LABEL, None, "not measured") if peak is None
+                 else verdict(LABEL, False, "the run failed") if peak == "failed"
+                 else peak_verdict(peak))
+    return lines
+
+
+if __name__ == "__main__":
+    sys.exit(main())
