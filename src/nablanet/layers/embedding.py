@@ -22,6 +22,14 @@ def check_indices(indices, n_symbols: int, who: str):
     return indices
 
 
+def one_hot(xp, indices, n_symbols: int, dtype):
+    """indices (...) → (..., n_symbols) with a single 1 per row (inputs, or softmax targets)."""
+    out = xp.zeros(indices.shape + (n_symbols,), dtype=dtype)
+    rows = out.reshape(-1, n_symbols)
+    rows[xp.arange(rows.shape[0]), indices.reshape(-1)] = 1
+    return out
+
+
 @register
 class OneHot(Layer):
     """Index k → the unit vector e_k of length ``n_symbols`` (one active input unit)."""
@@ -42,9 +50,7 @@ class OneHot(Layer):
     def forward(self, x, train=False):
         xp = self.backend.xp
         x = check_indices(xp.asarray(x), self.n_symbols, "OneHot")
-        out = xp.zeros(x.shape + (self.n_symbols,), dtype=self.backend.dtype)
-        xp.put_along_axis(out, x[..., None], 1, axis=-1)
-        return out, None
+        return one_hot(xp, x, self.n_symbols, self.backend.dtype), None
 
     def backward(self, dy, cache):
         return None                     # nothing to learn below integer indices

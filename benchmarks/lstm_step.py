@@ -1,0 +1,105 @@
+"""One training step of a 1-layer character LSTM in nablanet and in PyTorch CPU.
+
+The step: one-hot inputs (batch 32, 100 steps, 65 symbols) → LSTM (256 hidden units) →
+a dense layer at every step → softmax with the log-likelihood cost (PyTorch's
+CrossEntropyLoss on logits, mean over the 3 200 predictions) → backprop through time →
+Adam. float32, the same random data for both, each figure the best of ``--repeats``
+steps after ``--warmup`` untimed ones. Acceptance: nablanet ≤ 1.5× PyTorch's time.
+
+    .venv/bin/python benchmarks/lstm_step.py [--repeats 10] [--hidden 256]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from _common import best_of, environment_lines, verdict
+
+BATCH, STEPS, SYMBOLS = 32, 100, 65
+TARGET_VS_TORCH = 1.5
+SEED = 0
+
+
+def data(seed=SEED):
+    """Random symbol streams: inputs x (one-hot) and the next symbols as targets."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, SYMBOLS, size=(BATCH, STEPS + 1))
+    onehot = np.eye(SYMBOLS, dtype=np.float32)[idx]
+    return onehot[:, :-1], onehot[:, 1:], idx[:, 1:]
+
+
+def nablanet_step(hidden: int):
+    from nablanet.costs import get_cost
+    from nablanet.layers import LSTM, Softmax, TimeDistributedDense
+    from nablanet.net import Sequential
+    from nablanet.optimizers import Adam
+    from nablanet.training.bptt import sequence_step
+
+    x, y, _ = data()
+    net = Sequential([LSTM(SYMBOLS, hidden), TimeDistributedDense(hidden, SYMBOLS), Softmax()])
+    net.build((STEPS, SYMBOLS), rng=SEED)
+    cost, optimizer = get_cost("log-likelihood"), Adam(2e-3)
+    return lambda: sequence_step(net, cost, optimizer, x, y)
+
+
+def torch_step(hidden: int):
+    import torch
+
+    x, _, idx = data()
+    torch.manual_seed(SEED)
+    lstm = torch.nn.LSTM(SYMBOLS, hidden, batch_first=True)
+    readout = torch.nn.Linear(hidden, SYMBOLS)
+    params = list(lstm.parameters()) + list(readout.parameters())
+    optimizer = torch.optim.Adam(params, lr=2e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    tx, ty = torch.from_numpy(x), torch.from_numpy(idx.reshape(-1))
+
+    def step():
+        optimizer.zero_grad()
+        h, _ = lstm(tx)
+        loss = loss_fn(readout(h).reshape(-1, SYMBOLS), ty)
+        loss.backward()
+        optimizer.step()
+    return step
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--repeats", type=int, default=10, help="best of this many steps (default 10)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
+    p.add_argument("--hidden", type=int, default=256)
+    args = p.parse_args(argv)
+
+    print(f"LSTM training step: batch {BATCH}, {STEPS} steps, {SYMBOLS} symbols one-hot, "
+          f"{args.hidden} hidden, dense + softmax/log-likelihood, Adam, float32, "
+          f"best of {args.repeats}")
+    for line in environment_lines():
+        print("  " + line)
+
+    def timed(make):
+        step = make(args.hidden)
+        return best_of(lambda: step, args.repeats,
+                       warmup=lambda: [step() for _ in range(args.warmup)])
+
+    mine = timed(nablanet_step)
+    print(f"  nablanet: {1000 * mine:.1f} ms per step", flush=True)
+    try:
+        import torch
+    except ImportError:
+        print("PyTorch not installed: no comparison (pip install torch)")
+        print(verdict(f"nablanet ≤ {TARGET_VS_TORCH}× PyTorch", None, "not measured"))
+        return 0
+    print(f"  PyTorch {torch.__version__}: {torch.get_num_threads()} threads")
+    theirs = timed(torch_step)
+    print(f"  PyTorch:  {1000 * theirs:.1f} ms per step")
+    ratio = mine / theirs
+    print(f"\nratio nablanet / PyTorch = {ratio:.2f}")
+    print(verdict(f"nablanet ≤ {TARGET_VS_TORCH}× PyTorch nn.LSTM", ratio <= TARGET_VS_TORCH,
+                  f"{ratio:.2f}×"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""Character-level language models: text loading, vocabulary, truncated-BPTT training,
+nats/bits per character, the lecture's generation recipe, model files, and bad input."""
+import math
+import os
+
+import numpy as np
+import pytest
+
+from nablanet import ConfigError, DataError, ModelFileError, Sequential, get_backend
+from nablanet.data.text import (TINY_SHAKESPEARE_SHA256, find_tinyshakespeare, load_text,
+                                load_tinyshakespeare, split_text)
+from nablanet.io import save_model
+from nablanet.layers import Dense, Softmax
+from nablanet.models.charlm import (CharLM, TrainSettings, Vocabulary, bits_per_char,
+                                    char_lstm, train_char_lm)
+
+DIGITS = "0123456789\n" * 120            # every character has exactly one successor
+
+
+# -- text files -----------------------------------------------------------------------------
+def test_empty_missing_and_binary_text_files_are_clear_errors(tmp_path):
+    (tmp_path / "empty.txt").write_text("")
+    with pytest.raises(DataError, match="the text is empty"):
+        load_text(tmp_path / "empty.txt")
+    with pytest.raises(DataError, match="not found"):
+        load_text(tmp_path / "nope.txt")
+    (tmp_path / "bin.txt").write_bytes(b"\xff\xfe\x00abc")
+    with pytest.raises(DataError, match="not UTF-8"):
+        load_text(tmp_path / "bin.txt")
+    (tmp_path / "ok.txt").write_text("To be, or not to be\n", encoding="utf-8")
+    assert load_text(tmp_path / "ok.txt") == "To be, or not to be\n"
+
+
+def test_validation_text_is_the_last_tenth():
+    text = "".join(chr(ord("a") + i % 26) for i in range(1000))
+    train, validation = split_text(text)
+    assert train + validation == text and len(validation) == 100
+    with pytest.raises(DataError, match="empty"):
+        split_text("")
+    with pytest.raises(DataError, match="too short"):
+        split_text("abc")
+
+
+def test_tiny_shakespeare_is_found_through_nablanet_data_and_checked(tmp_path, monkeypatch):
+    folder = tmp_path / "tinyshakespeare"
+    folder.mkdir()
+    (folder / "input.txt").write_text("First Citizen:\n")
+    monkeypatch.setenv("NABLANET_DATA", str(tmp_path))
+    monkeypatch.setenv("NABLANET_CACHE", str(tmp_path / "cache"))
+    assert find_tinyshakespeare() == folder / "input.txt"
+    with pytest.raises(DataError, match="SHA-256 mismatch"):
+        load_tinyshakespeare()
+    assert load_tinyshakespeare(verify=False) == "First Citizen:\n"
+    monkeypatch.setenv("NABLANET_DATA", str(tmp_path / "elsewhere"))
+    with pytest.raises(DataError, match="Tiny Shakespeare not found"):
+        load_tinyshakespeare()
+
+
+@pytest.mark.skipif(not os.path.isfile("/work/shared/data/tinyshakespeare/input.txt")
+                    and not os.environ.get("NABLANET_DATA"), reason="Tiny Shakespeare absent")
+def test_the_real_tiny_shakespeare(monkeypatch):
+    if not os.environ.get("NABLANET_DATA"):
+        monkeypatch.setenv("NABLANET_DATA", "/work/shared/data")
+    if find_tinyshakespeare() is None:
+        pytest.skip("Tiny Shakespeare absent")
+    text = load_tinyshakespeare()                      # SHA-256 checked
+    assert len(text) == 1_115_394 and len(Vocabulary.from_text(text)) == 65
+    assert TINY_SHAKESPEARE_SHA256.startswith("86c4e6aa")
+
+
+# -- vocabulary -------------------------------------------------------------------------------
+def test_vocabulary_encodes_sorted_characters_and_refuses_unknown_ones():
+    vocab = Vocabulary.from_text("hello, world")
+    assert vocab.symbols == " ,dehlorw" and len(vocab) == 9
+    ids = vocab.encode("world")
+    assert ids.dtype == np.int64 and vocab.decode(ids) == "world"
+    with pytest.raises(DataError, match=r"2 character\(s\) the model has never seen: 'X', 'é'"):
+        vocab.encode("hello Xé", "the prime")
+    with pytest.raises(DataError, match="empty"):
+        Vocabulary.from_text("")
+
+
+# -- training and measuring -------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def digits_model():
+    vocab = Vocabulary.from_text(DIGITS)
+    model = CharLM(char_lstm(len(vocab), 24, seq_length=20, rng=0), vocab)
+    train, validation = split_text(DIGITS)
+    rows = train_char_lm(model, train, validation,
+                         TrainSettings(batch_size=8, seq_length=20, eta=2e-2, epochs=40,
+                                       eval_every_seconds=1e9, validation_streams=4), log=None)
+    return model, rows
+
+
+def test_truncated_bptt_training_learns_the_text(digits_model):
+    model, rows = digits_model
+    final = rows[-1]
+    assert final["final"] and final["epochs"] == pytest.approx(40, abs=0.01)
+    assert final["validation_nats_per_char"] < 0.1 < math.log(11)    # far below guessing
+    assert final["validation_bits_per_char"] == pytest.approx(
+        final["validation_nats_per_char"] / math.log(2))
+    assert bits_per_char(math.log(2)) == pytest.approx(1.0)
+    assert all(getattr(layer, "state", None) is None for layer in model.net.layers)
+
+
+def test_nats_per_char_does_not_depend_on_the_chunking(digits_model):
+    model, _ = digits_model
+    ids = model.vocabulary.encode(DIGITS[:301])
+    one_pass = model.nats_per_char(ids, n_streams=1, chunk=1000)
+    chunked = model.nats_per_char(ids, n_streams=1, chunk=7)          # state carried
+    assert chunked == pytest.approx(one_pass, rel=1e-5)
+    probs = model.net.forward(ids[None, :-1])[0][0]
+    manual = -np.log(probs[np.arange(300), ids[1:]]).mean()
+    assert one_pass == pytest.approx(manual, rel=1e-5)
+
+
+def test_generation_burns_in_the_prime_then_feeds_back_its_samples(digits_model):
+    model, _ = digits_model
+    assert model.generate("345", 12, temperature=0.01, rng=0) == "6789\n0123456"
+    hot_a = model.generate("0", 200, temperature=5.0, rng=1)
+    assert hot_a == model.generate("0", 200, temperature=5.0, rng=1)    # the seed fixes it
+    assert hot_a != model.generate("0", 200, temperature=5.0, rng=2)
+    assert len(set(hot_a)) > 5 and hot_a not in DIGITS                # high T: near uniform
+    assert model.generate("12", 0, rng=0) == ""
+    assert all(getattr(layer, "state", None) is None for layer in model.net.layers)
+
+
+def test_generation_refuses_unknown_characters_and_bad_settings(digits_model):
+    model, _ = digits_model
+    with pytest.raises(DataError, match="the prime contains 1 character.*'a'"):
+        model.generate("12a", 10)
+    with pytest.raises(DataError, match="prime .* is empty"):
+        model.generate("", 10)
+    with pytest.raises(ConfigError, match="temperature"):
+        model.generate("1", 10, temperature=0)
+
+
+def test_model_files_round_trip_with_the_vocabulary(digits_model, tmp_path):
+    model, _ = digits_model
+    model.save(tmp_path / "lm", metadata={"note": "digits"})
+    loaded = CharLM.load(tmp_path / "lm")
+    assert loaded.vocabulary.symbols == model.vocabulary.symbols
+    assert loaded.generate("7", 30, rng=3) == model.generate("7", 30, rng=3)
+    net = Sequential([Dense(3, 2), Softmax()]).build((3,), get_backend(), 0)
+    save_model(tmp_path / "mlp", net, "log-likelihood")
+    with pytest.raises(ModelFileError, match="not a character language model"):
+        CharLM.load(tmp_path / "mlp")
+
+
+def test_training_settings_and_texts_are_checked():
+    vocab = Vocabulary.from_text("abc")
+    model = CharLM(char_lstm(3, 4, rng=0), vocab)
+    with pytest.raises(ConfigError, match="epochs or a time budget"):
+        train_char_lm(model, "abcabc", "abc", TrainSettings(), log=None)
+    with pytest.raises(DataError, match="validation text contains 1 character.*'d'"):
+        train_char_lm(model, "abcabc", "abd", TrainSettings(epochs=1), log=None)
+    with pytest.raises(DataError, match="too few"):
+        train_char_lm(model, "ab", "abc", TrainSettings(epochs=1, batch_size=4), log=None)
+    with pytest.raises(ConfigError, match="predicts 3 symbols"):
+        CharLM(char_lstm(3, 4, rng=0), Vocabulary("abcd"))
