@@ -1,5 +1,6 @@
 """Character-level language models: text loading, vocabulary, truncated-BPTT training,
 nats/bits per character, the lecture's generation recipe, model files, and bad input."""
+import json
 import math
 import os
 
@@ -158,3 +159,56 @@ def test_training_settings_and_texts_are_checked():
         train_char_lm(model, "ab", "abc", TrainSettings(epochs=1, batch_size=4), log=None)
     with pytest.raises(ConfigError, match="predicts 3 symbols"):
         CharLM(char_lstm(3, 4, rng=0), Vocabulary("abcd"))
+
+
+# -- the preset, its run directory and the command line ------------------------------------------
+def test_preset_run_directory_feeds_nablanet_generate(tmp_path, capsys, monkeypatch):
+    from nablanet.cli.main import main
+    from nablanet.presets import rnn
+    from nablanet.presets.rnn_reproduce import main as reproduce
+
+    text_file = tmp_path / "digits.txt"
+    text_file.write_text(DIGITS, encoding="utf-8")
+    run = tmp_path / "run"
+    small = {**rnn.RECIPES["char-lstm"], "n_hidden": 16, "batch_size": 4, "seq_length": 20,
+             "eta": 2e-2, "validation_streams": 2,
+             "sample": {**rnn.RECIPES["char-lstm"]["sample"], "length": 50}}
+    monkeypatch.setitem(rnn.RECIPES, "char-lstm", small)       # a tiny net, the same code path
+    assert reproduce(["char-lstm", "--epochs", "3", "--out", str(run),
+                      "--text", str(text_file)]) == 0
+    out = capsys.readouterr().out
+    assert "nats/char" in out and "FAIL" in out            # an epochs budget is not the target
+    for name in ("config.toml", "metrics.jsonl", "summary.json", "results.json", "sample.txt",
+                 "best/config.json", "last/weights.safetensors"):
+        assert (run / name).is_file(), name
+    results = json.loads((run / "results.json").read_text())
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "completed" and results["epochs"] == pytest.approx(3, abs=0.01)
+    assert results["validation_nats_per_char"] == summary["best_validation_nats_per_char"]
+    assert len((run / "sample.txt").read_text()) == 40 + 50   # fallback prime: 40 chars
+
+    assert main(["generate", str(run), "--prime", "0123", "--length", "30", "--seed", "1",
+                 "--temperature", "0.5"]) == 0
+    first = capsys.readouterr().out
+    assert first.startswith("0123") and len(first.rstrip("\n")) >= 34 - 1
+    assert main(["generate", str(run), "--prime", "0123", "--length", "30", "--seed", "1",
+                 "--temperature", "0.5"]) == 0
+    assert capsys.readouterr().out == first                  # same seed, same text
+
+    assert main(["generate", str(run), "--prime", "01x3", "--length", "5"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "never seen: 'x'" in err
+    assert main(["generate", str(run), "--length", "5"]) == 2
+    assert "--prime TEXT is required" in capsys.readouterr().err
+
+
+def test_preset_refuses_an_empty_text_and_a_bad_budget(tmp_path):
+    from nablanet.presets.rnn import train_char_lstm
+
+    (tmp_path / "empty.txt").write_text("")
+    with pytest.raises(DataError, match="empty"):
+        train_char_lstm(tmp_path / "run", text_path=tmp_path / "empty.txt", epochs=1, log=None)
+    with pytest.raises(ConfigError, match="exactly one"):
+        train_char_lstm(tmp_path / "run", text_path=tmp_path / "empty.txt", log=None)
+    with pytest.raises(ConfigError, match="unknown setting 'hidden'"):
+        train_char_lstm(tmp_path / "run", epochs=1, overrides={"hidden": 3}, log=None)

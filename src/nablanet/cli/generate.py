@@ -12,16 +12,18 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, ModelFileError
+from . import generate_text
 from .common import info
 
 
 def add_parser(subparsers):
     p = subparsers.add_parser(
-        "generate", help="generate digits of a chosen class from a generative DBN",
+        "generate", help="generate digits from a generative DBN (--label), or text from a "
+                         "character language model (--prime)",
         description=__doc__.split("\n\n")[1].replace("\n", " "))
     p.add_argument("run", metavar="RUN", type=Path,
                    help="a run directory with a dbn/ model, or a saved DBN")
-    p.add_argument("--label", type=int, nargs="+", required=True, metavar="K",
+    p.add_argument("--label", type=int, nargs="+", metavar="K",
                    help="the class(es) to generate, e.g. --label 3 or --label 0 1 2")
     p.add_argument("-n", "--n", type=int, default=10, metavar="N",
                    help="digits per label (default 10)")
@@ -31,6 +33,7 @@ def add_parser(subparsers):
     p.add_argument("--out", type=Path, metavar="FILE.png",
                    help="where to write the PNG (default RUN/generated-<labels>.png)")
     p.add_argument("--quiet", action="store_true")
+    generate_text.add_arguments(p)
     return p
 
 
@@ -47,6 +50,10 @@ def run(args) -> int:
     from ..models.persistence import load_rbm
     from ..models.plots_rbm import save_grid
 
+    if generate_text.is_char_lm(args.run):          # a char-lstm run: text, not digits
+        return generate_text.run(args)
+    if args.label is None:
+        raise ConfigError("--label K is required to generate digits from a DBN")
     if args.n < 1 or args.gibbs_steps < 1:
         raise ConfigError("--n and --gibbs-steps must be at least 1")
     directory = find_dbn_dir(args.run)
