@@ -6,16 +6,21 @@ CrossEntropyLoss on logits, mean over the 3 200 predictions) → backprop throug
 Adam. float32, the same random data for both, each figure the best of ``--repeats``
 steps after ``--warmup`` untimed ones. Acceptance: nablanet ≤ 1.5× PyTorch's time.
 
-    .venv/bin/python benchmarks/lstm_step.py [--repeats 10] [--hidden 256]
+    .venv/bin/python benchmarks/lstm_step.py [--repeats 10] [--threads 1 2]
+
+Both frameworks run at each thread count in ``--threads`` (threadpoolctl for NumPy's
+BLAS, ``torch.set_num_threads`` for PyTorch); on a 2-core machine shared with other
+jobs, 2 threads can be many times slower than 1 for both (threads waiting on each other).
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 import numpy as np
 
-from _common import best_of, environment_lines, verdict
+from _common import environment_lines, verdict
 
 BATCH, STEPS, SYMBOLS = 32, 100, 65
 TARGET_VS_TORCH = 1.5
@@ -65,39 +70,71 @@ def torch_step(hidden: int):
     return step
 
 
+def interleaved_best(steps: dict, repeats: int, warmup: int) -> dict:
+    """Best time of each step, measured in alternation so a burst of load on a shared
+    machine hits every framework alike."""
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    best = {name: float("inf") for name in steps}
+    for _ in range(repeats):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeats", type=int, default=10, help="best of this many steps (default 10)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
     p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                   help="BLAS / PyTorch thread counts to compare at, the same for both "
+                        "(default 1 2)")
     args = p.parse_args(argv)
 
     print(f"LSTM training step: batch {BATCH}, {STEPS} steps, {SYMBOLS} symbols one-hot, "
           f"{args.hidden} hidden, dense + softmax/log-likelihood, Adam, float32, "
-          f"best of {args.repeats}")
+          f"best of {args.repeats}, timed in alternation")
     for line in environment_lines():
         print("  " + line)
-
-    def timed(make):
-        step = make(args.hidden)
-        return best_of(lambda: step, args.repeats,
-                       warmup=lambda: [step() for _ in range(args.warmup)])
-
-    mine = timed(nablanet_step)
-    print(f"  nablanet: {1000 * mine:.1f} ms per step", flush=True)
     try:
         import torch
     except ImportError:
+        torch = None
         print("PyTorch not installed: no comparison (pip install torch)")
-        print(verdict(f"nablanet ≤ {TARGET_VS_TORCH}× PyTorch", None, "not measured"))
-        return 0
-    print(f"  PyTorch {torch.__version__}: {torch.get_num_threads()} threads")
-    theirs = timed(torch_step)
-    print(f"  PyTorch:  {1000 * theirs:.1f} ms per step")
-    ratio = mine / theirs
-    print(f"\nratio nablanet / PyTorch = {ratio:.2f}")
-    print(verdict(f"nablanet ≤ {TARGET_VS_TORCH}× PyTorch nn.LSTM", ratio <= TARGET_VS_TORCH,
-                  f"{ratio:.2f}×"))
+    else:
+        print(f"  PyTorch {torch.__version__}, CPU capability "
+              f"{torch.backends.cpu.get_cpu_capability()}")
+    from threadpoolctl import threadpool_limits
+
+    from nablanet.layers.recurrent import LOOP_BLAS_THREADS
+    print(f"  nablanet's time loop runs BLAS with {LOOP_BLAS_THREADS} thread(s) "
+          "(nablanet.layers.recurrent.LOOP_BLAS_THREADS)")
+    verdicts = []
+    for threads in args.threads:
+        with threadpool_limits(threads, user_api="blas"):
+            steps = {"nablanet": nablanet_step(args.hidden)}
+            if torch is not None:
+                torch.set_num_threads(threads)
+                steps["PyTorch"] = torch_step(args.hidden)
+            best = interleaved_best(steps, args.repeats, args.warmup)
+        line = ", ".join(f"{name} {1000 * t:.1f} ms" for name, t in best.items())
+        label = f"{threads} thread{'s' if threads > 1 else ''}"
+        if torch is None:
+            print(f"  {label}: {line}")
+            verdicts.append(verdict(f"{label}: nablanet ≤ {TARGET_VS_TORCH}× PyTorch", None,
+                                    "not measured"))
+            continue
+        ratio = best["nablanet"] / best["PyTorch"]
+        print(f"  {label}: {line}; ratio nablanet / PyTorch = {ratio:.2f}", flush=True)
+        verdicts.append(verdict(f"{label}: nablanet ≤ {TARGET_VS_TORCH}× PyTorch nn.LSTM",
+                                ratio <= TARGET_VS_TORCH, f"{ratio:.2f}×"))
+    print()
+    for line in verdicts:
+        print(line)
     return 0
 
 

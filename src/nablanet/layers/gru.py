@@ -35,12 +35,11 @@ class GRU(Recurrent):
     def _extra_params(self):
         return {"b_hn": np.zeros(self.n_hidden)}
 
-    def _scan(self, Z, state0):
+    def _scan(self, Z, state0, H):
         xp = self.backend.xp
         n_steps, batch, _ = Z.shape
         n = self.n_hidden
         U, b_hn = self.params["U"], self.params["b_hn"]
-        H = xp.empty((n_steps, batch, n), dtype=Z.dtype)
         R = xp.empty_like(Z)                             # h_{t−1} U (+ b_hn), every step
         tmp = xp.empty((batch, n), dtype=Z.dtype)
         h = state0[0]
@@ -55,18 +54,18 @@ class GRU(Recurrent):
             xp.multiply(r, rec[:, 2 * n:], out=tmp)
             cand += tmp
             xp.tanh(cand, out=cand)
-            h_t = xp.subtract(h, cand, out=H[t])         # h_t = n + z (h_{t−1} − n)
+            h_t = xp.subtract(h, cand, out=H[t + 1])     # h_t = n + z (h_{t−1} − n)
             h_t *= z
             h_t += cand
             h = h_t
-        return H, (h,), (Z, R)
+        return (h,), (Z, R)
 
     def _scan_back(self, dY, cache):
         xp = self.backend.xp
         A, R = cache.steps
-        n_steps, batch, n = cache.H.shape
-        h0 = cache.state0[0]
-        U_T = self.params["U"].T
+        n_steps, batch, _ = A.shape
+        n = self.n_hidden
+        U_T = xp.ascontiguousarray(self.params["U"].T)     # a contiguous Uᵀ: a faster GEMM
         dZ = xp.empty_like(A)                            # δ for W and b
         dZ_rec = xp.empty_like(A)                        # δ for U (and b_hn)
         dh = xp.empty((batch, n), dtype=A.dtype)
@@ -76,7 +75,7 @@ class GRU(Recurrent):
             a, d, d_rec = A[t], dZ[t], dZ_rec[t]
             r, z, cand = a[:, :n], a[:, n:2 * n], a[:, 2 * n:]
             dr, dz, dn = d[:, :n], d[:, n:2 * n], d[:, 2 * n:]
-            h_prev = cache.H[t - 1] if t else h0
+            h_prev = cache.H[t]
             xp.add(dY[t], dh_next, out=dh)               # ∂C/∂h_t
             xp.subtract(1, z, out=tmp)                   # δ_n = ∂C/∂h (1 − z)(1 − n²)
             xp.multiply(dh, tmp, out=dn)

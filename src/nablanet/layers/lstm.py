@@ -48,14 +48,13 @@ class LSTM(Recurrent):
         b[self.n_hidden:2 * self.n_hidden] = self.forget_bias     # the keep gate's block
         return b
 
-    def _scan(self, Z, state0):
+    def _scan(self, Z, state0, H):
         xp = self.backend.xp
         n_steps, batch, _ = Z.shape
         n = self.n_hidden
         U = self.params["U"]
-        H = xp.empty((n_steps, batch, n), dtype=Z.dtype)
-        C = xp.empty_like(H)
-        tanh_C = xp.empty_like(H)
+        C = xp.empty((n_steps, batch, n), dtype=Z.dtype)
+        tanh_C = xp.empty_like(C)
         rec = xp.empty(Z.shape[1:], dtype=Z.dtype)
         h, c = state0
         for t in range(n_steps):
@@ -70,16 +69,16 @@ class LSTM(Recurrent):
             xp.multiply(i, g, out=rec[:, :n])
             c_t += rec[:, :n]                              # ... and write
             xp.tanh(c_t, out=tanh_C[t])
-            h = xp.multiply(o, tanh_C[t], out=H[t])        # read
+            h = xp.multiply(o, tanh_C[t], out=H[t + 1])    # read
             c = c_t
-        return H, (h, c), (Z, C, tanh_C)
+        return (h, c), (Z, C, tanh_C)
 
     def _scan_back(self, dY, cache):
         xp = self.backend.xp
         A, C, tanh_C = cache.steps
-        n_steps, batch, n = cache.H.shape
+        n_steps, batch, n = C.shape
         c0 = cache.state0[1]
-        U_T = self.params["U"].T
+        U_T = xp.ascontiguousarray(self.params["U"].T)     # a contiguous Uᵀ: a faster GEMM
         dA = xp.empty_like(A)
         dh = xp.empty((batch, n), dtype=A.dtype)
         dh_next = xp.zeros_like(dh)

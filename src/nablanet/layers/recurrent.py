@@ -54,7 +54,7 @@ class ScanCache(NamedTuple):
     """What backward needs: time-major inputs, every step's output, the initial state."""
 
     X: Any                  # (T, B, F) inputs, time-major
-    H: Any                  # (T, B, H) hidden states h₁..h_T
+    H: Any                  # (T + 1, B, H) hidden states h₀..h_T
     state0: tuple           # initial state arrays, (B, H) each
     learned: bool           # True when state0 came from the learned parameters
     steps: Any              # what the subclass's own backward needs
@@ -137,15 +137,18 @@ class Recurrent(Layer):
         Z = X.reshape(t * b, f) @ self.params["W"]               # x W for every step: one GEMM
         Z += self.params["b"]
         state0, learned = self._initial_states(b)
+        # h₀ stored in front of h₁..h_T: then ∂C/∂U = Σ_t h_{t−1}ᵀ δ_t is one GEMM
+        H = xp.empty((t + 1, b, self.n_hidden), dtype=Z.dtype)
+        H[0] = state0[0]
         with loop_threads(xp):
-            H, final, steps = self._scan(Z.reshape(t, b, -1), state0)
+            final, steps = self._scan(Z.reshape(t, b, -1), state0, H)
         if self.stateful:
             self.state = tuple(s.copy() for s in final)
-        return H.transpose(1, 0, 2), ScanCache(X, H, state0, learned, steps)
+        return H[1:].transpose(1, 0, 2), ScanCache(X, H, state0, learned, steps)
 
     def backward(self, dy, cache: ScanCache):
         xp = self.backend.xp
-        X, H, state0 = cache.X, cache.H, cache.state0
+        X, H = cache.X, cache.H
         t, b, f = X.shape
         dY = dy.transpose(1, 0, 2)                               # (T, B, H) view
         with loop_threads(xp):
@@ -156,9 +159,7 @@ class Recurrent(Layer):
         # ∂C/∂W, ∂C/∂b: summed over every step (tied weights); ∂C/∂U pairs δ_rec(t) with h_{t−1}.
         self.accumulate_matmul("W", X.reshape(t * b, f).T, flat)
         self.accumulate("b", flat.sum(axis=0))
-        self.accumulate_matmul("U", state0[0].T, dZ_rec[0])
-        if t > 1:
-            self.grads["U"] += H[:-1].reshape((t - 1) * b, -1).T @ flat_rec[b:]
+        self.accumulate_matmul("U", H[:-1].reshape(t * b, -1).T, flat_rec)
         self._accumulate_extra(dZ, dZ_rec)
         if cache.learned:
             for name, d in zip(self.state_names, dstate0):
@@ -169,12 +170,15 @@ class Recurrent(Layer):
         return dx.transpose(1, 0, 2)
 
     # -- subclass hooks -------------------------------------------------------------------
-    def _scan(self, Z, state0):
-        """Forward over time. Z (T, B, G·H) holds x W + b; returns (H, final state, steps)."""
+    def _scan(self, Z, state0, H):
+        """Forward over time. Z (T, B, G·H) holds x W + b; H[0] holds h₀ and step t writes
+        h_{t+1} into H[t + 1]. Returns (final state, what the backward pass needs)."""
         raise NotImplementedError
 
     def _scan_back(self, dY, cache):
-        """Backward over time: (δ for W and b, δ for U, ∂C/∂(initial state))."""
+        """Backward over time: (δ for W and b, δ for U, ∂C/∂(initial state)).
+
+        H = cache.H holds h₀..h_T, so step t reads h_{t−1} = H[t] and h_t = H[t + 1]."""
         raise NotImplementedError
 
     def _accumulate_extra(self, dZ, dZ_rec) -> None:
