@@ -106,7 +106,7 @@ def blas_libraries() -> list[dict]:
 
 def describe_blas(info: dict) -> str:
     return (f"{info.get('internal_api')} {info.get('version') or ''}".rstrip()
-            + f", kernel {info.get('architecture', '?')}, {info.get('num_threads')} threads"
+            + f", kernel {info.get('architecture', '?')}, threads={info.get('num_threads')}"
             + f" [{info.get('owner', '?')}]")
 
 
@@ -151,33 +151,41 @@ def verdict(label: str, ok: bool | None, detail: str = "") -> str:
 
 
 # -- memory ------------------------------------------------------------------------------
+# Runs in a small, freshly started interpreter: starts the command, waits for it (killing
+# it at the time limit) and writes "<ru_maxrss of its children> <exit status> <timed out>".
+_PEAK_RSS_WRAPPER = """
+import resource, subprocess, sys
+out, timeout, cmd = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+try:
+    status, timed_out = subprocess.run(cmd, timeout=timeout or None).returncode, 0
+except subprocess.TimeoutExpired:
+    status, timed_out = -9, 1
+with open(out, "w") as f:
+    f.write(f"{resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss} {status} {timed_out}")
+"""
+
+
 def run_with_peak_rss(cmd: list[str], *, env: dict | None = None,
                       timeout: float | None = None) -> tuple[int, int, str, bool]:
     """Run ``cmd``; return (exit status, peak resident set size in bytes, its output, timed out).
 
-    The peak is ``ru_maxrss`` of the child (what ``getrusage(RUSAGE_CHILDREN)`` reports
-    when this is the only child), read with ``os.wait4`` for this child alone so that
-    other processes the caller started earlier cannot inflate it. Linux reports KiB.
-    After ``timeout`` seconds the child is killed; the peak is then the peak so far.
+    The peak is ``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``, read in a small
+    wrapper interpreter that starts ``cmd`` as its only child. The wrapper is needed
+    because Linux carries a process's peak RSS across fork and exec: a child started
+    directly by a big parent (one that has imported torch, say) reports at least the
+    parent's size. After ``timeout`` seconds the command is killed and the peak is
+    the peak so far. Linux reports KiB, macOS bytes.
     """
     import tempfile
 
-    with tempfile.TemporaryFile(mode="w+") as log:
-        child = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        timed_out = False
-        while True:
-            pid, status, usage = os.wait4(child.pid, os.WNOHANG if deadline else 0)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                child.kill()
-                pid, status, usage = os.wait4(child.pid, 0)
-                timed_out = True
-                break
-            time.sleep(0.1)
-        child.returncode = os.waitstatus_to_exitcode(status)   # Popen must not wait again
-        log.seek(0)
-        output = log.read()
-    scale = 1 if sys.platform == "darwin" else 1024             # macOS reports bytes
-    return child.returncode, usage.ru_maxrss * scale, output, timed_out
+    with tempfile.TemporaryDirectory(prefix="peak-rss-") as tmp:
+        result, log_path = os.path.join(tmp, "result"), os.path.join(tmp, "log")
+        with open(log_path, "w") as log:
+            subprocess.run([sys.executable, "-c", _PEAK_RSS_WRAPPER, result, str(timeout or 0),
+                            *cmd], env=env, stdout=log, stderr=subprocess.STDOUT, check=True)
+        with open(result) as f:
+            maxrss, status, timed_out = (int(v) for v in f.read().split())
+        with open(log_path) as f:
+            output = f.read()
+    scale = 1 if sys.platform == "darwin" else 1024
+    return status, maxrss * scale, output, bool(timed_out)

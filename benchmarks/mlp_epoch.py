@@ -340,7 +340,7 @@ def acceptance(times, gflops, ceiling, peak) -> list[str]:
         label = f"batch {m}: nablanet ≥ {1 / TARGET_VS_PER_EXAMPLE:g}× faster than the per-example loop"
         lines.append(verdict(label, None, "not measured") if mine is None or theirs is None
                      else verdict(label, mine / theirs <= TARGET_VS_PER_EXAMPLE,
-                                  f"{theirs / mine:.1f}× faster"))
+                                  f"{theirs / mine:.2g}× faster"))
     label = f"batch {GEMM_BATCH}: nablanet ≥ {TARGET_GEMM_FRACTION:.0%} of the GEMM ceiling"
     lines.append(verdict(label, None, "not measured") if gflops is None
                  else verdict(label, gflops >= TARGET_GEMM_FRACTION * ceiling,
