@@ -166,18 +166,59 @@ def test_training_raises_the_exact_log_likelihood(persistent):
 
 def test_update_rule_is_momentum_plus_epsilon_times_gradient_minus_weight_cost():
     rbm = tiny_rbm()
-    W0 = rbm.W.copy()
+    data = training_patterns(n_patterns=4, repeat=5)
+    W0, b0 = rbm.W.copy(), rbm.b_hidden.copy()
     rng = np.random.default_rng(0)
     for name in rbm.params:
         rbm.velocity[name][...] = rng.standard_normal(rbm.params[name].shape)
-        rbm.grads[name][...] = rng.standard_normal(rbm.params[name].shape)
     v0 = {k: v.copy() for k, v in rbm.velocity.items()}
-    b0 = rbm.b_hidden.copy()
-    rbm._update(0.1, 0.01, 0.9)
-    dW = 0.9 * v0["W"] + 0.1 * (rbm.grads["W"] - 0.01 * W0)
-    np.testing.assert_allclose(rbm.W, W0 + dW)
-    db = 0.9 * v0["b_hidden"] + 0.1 * rbm.grads["b_hidden"]          # no weight cost on biases
-    np.testing.assert_allclose(rbm.b_hidden, b0 + db)
+    g = rbm.gradient(data, rng=1)                          # the CD-1 estimate, ε = 1
+    cd = ContrastiveDivergence(learning_rate=0.1, weight_cost=0.01, batch_size=len(data))
+    rbm.train_step(data, np.arange(len(data)), cd, momentum=0.9, rng=np.random.default_rng(1))
+    dW = 0.9 * v0["W"] + 0.1 * (g["W"] - 0.01 * W0)
+    np.testing.assert_allclose(rbm.W, W0 + dW, rtol=1e-10)
+    db = 0.9 * v0["b_hidden"] + 0.1 * g["b_hidden"]          # no weight cost on biases
+    np.testing.assert_allclose(rbm.b_hidden, b0 + db, rtol=1e-10)
+
+
+class CupyLikeGenerator:
+    """A generator with CuPy's reading of ``out`` without ``size``: ONE number broadcast
+    into ``out`` (NumPy fills it). Sampling must pass both, or every unit of a batch
+    shares one uniform number on a GPU."""
+
+    def __init__(self, seed):
+        self.rng = np.random.default_rng(seed)
+
+    def random(self, size=None, dtype=np.float64, out=None):
+        y = self.rng.random(() if size is None else size, dtype=dtype)
+        if out is not None:
+            out[...] = y
+            return out
+        return y
+
+    def standard_normal(self, size=None, dtype=np.float64, out=None):
+        y = self.rng.standard_normal(() if size is None else size, dtype=dtype)
+        if out is not None:
+            out[...] = y
+            return out
+        return y
+
+
+def test_sampling_draws_one_random_number_per_unit_with_cupy_style_generators():
+    from nablanet.models.units import Binary, Gaussian
+    mean = np.full((200, 50), 0.5, np.float32)
+    out = np.empty_like(mean)
+    Binary().sample(mean, CupyLikeGenerator(0), out=out)
+    assert 0.45 < out.mean() < 0.55 and out.std(axis=1).min() > 0.3
+    Gaussian().sample(np.zeros_like(mean), CupyLikeGenerator(0), out=out)
+    assert abs(out.std() - 1) < 0.05
+    # the chain of a CD-5 step draws through views of the workspace buffers
+    rbm = tiny_rbm()
+    data = training_patterns(n_patterns=16, repeat=125)
+    ws = rbm._workspace(len(data), len(data))
+    ws.v_pos[...] = data
+    rbm._gradient(ws, 5, False, True, CupyLikeGenerator(2))
+    assert distance(rbm.grads, exact_gradient(rbm, data)) < 0.1
 
 
 def test_pseudo_log_likelihood_estimate_is_unbiased_and_exact_version_matches_definition():

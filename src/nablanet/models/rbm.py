@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..backend import Backend, axpy, device_rng, get_backend, make_rng, to_host
+from ..backend import Backend, device_rng, get_backend, make_rng, to_host
 from ..errors import ConfigError, DataError, DivergenceError
 from ..training.history import History
 from .units import SoftmaxGroup, get_units
@@ -310,8 +310,8 @@ class RBM:
         n_neg = int(cd.n_chains or cd.batch_size) if cd.persistent else len(rows)
         ws = self._workspace(len(rows), n_neg)
         self.backend.xp.take(x, rows, axis=0, out=ws.v_pos)
-        self._gradient(ws, cd.k, cd.persistent, cd.sample_visible, rng)
-        self._update(cd.learning_rate, cd.weight_cost, momentum)
+        self._gradient(ws, cd.k, cd.persistent, cd.sample_visible, rng, scale=cd.learning_rate)
+        self._update(cd.weight_cost, momentum, cd.learning_rate)
 
     def gradient(self, v, *, k: int = 1, persistent: bool = False,
                  sample_visible: bool = False, rng=None) -> dict[str, np.ndarray]:
@@ -339,9 +339,11 @@ class RBM:
         return ws
 
     def _gradient(self, ws: _Workspace, k: int, persistent: bool, sample_visible: bool,
-                  rng) -> None:
-        """Fill ``self.grads`` with ⟨v hᵀ⟩_data − ⟨v hᵀ⟩_model (and the bias terms), per example.
+                  rng, scale: float = 1.0) -> None:
+        """Fill ``self.grads`` with ``scale`` × (⟨v hᵀ⟩_data − ⟨v hᵀ⟩_model) and the bias terms.
 
+        The scale (the learning rate ε in training) rides on the hidden statistics,
+        so the one product Vᵀ H yields ε × the weight gradient with no extra pass.
         Hidden states that drive a reconstruction are sampled (guide §3.1); the
         statistics use hidden probabilities (§3.3).
         """
@@ -369,21 +371,29 @@ class RBM:
             elif not last:
                 h = self.sample_hidden(ws.h_neg, rng, out=ws.h_state)
         g = self.grads
-        ws.h_pos *= 1.0 / n_pos
-        ws.h_neg *= -1.0 / n_neg
+        ws.h_pos *= scale / n_pos
+        ws.h_neg *= -scale / n_neg
         xp.matmul(ws.V.T, ws.H, out=g["W"])                             # product 4: Vᵀ H
         ws.H.sum(axis=0, out=g["b_hidden"])
         xp.subtract(ws.v_pos.mean(axis=0), ws.v_neg.mean(axis=0), out=g["b_visible"])
+        g["b_visible"] *= scale
 
-    def _update(self, epsilon: float, weight_cost: float, momentum: float) -> None:
-        """Δθ ← ν Δθ + ε (gradient − η w);  θ ← θ + Δθ  (weight cost on W only)."""
+    def _update(self, weight_cost: float, momentum: float, epsilon: float) -> None:
+        """Δθ ← ν Δθ + ε (gradient − η w);  θ ← θ + Δθ  (weight cost on W only).
+
+        ``self.grads`` already holds ε × gradient (see :meth:`_gradient`). NumPy
+        in-place operations only, no SciPy BLAS call: two OpenBLAS thread pools
+        (NumPy's and SciPy's) alternating every step spin against each other and
+        slowed a multi-threaded epoch some 50-fold.
+        """
         for name, p in self.params.items():
-            delta = self.velocity[name]
+            delta, g = self.velocity[name], self.grads[name]
             delta *= momentum
-            axpy(epsilon, self.grads[name], delta)
+            delta += g
             if name == "W" and weight_cost:
-                axpy(-epsilon * weight_cost, p, delta)
-            axpy(1.0, delta, p)
+                self.backend.xp.multiply(p, -epsilon * weight_cost, out=g)
+                delta += g
+            p += delta
 
     # -- monitors -------------------------------------------------------------------------
     def _monitor(self, x, prefix: str, monitor, rng) -> dict:

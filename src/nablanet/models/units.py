@@ -100,7 +100,9 @@ class Binary(Units):
         if out is mean or not out.flags.c_contiguous:   # generators fill contiguous arrays only
             noise = rng.random(mean.shape, dtype=mean.dtype)
         else:
-            noise = rng.random(dtype=out.dtype, out=out)
+            # size given with out: CuPy's generators treat size=None as one number
+            # broadcast into out, not as "the shape of out" as NumPy does.
+            noise = rng.random(out.shape, dtype=out.dtype, out=out)
         xp_of(mean).less(noise, mean, out=out)
         return out
 
@@ -126,7 +128,7 @@ class Gaussian(Units):
             noise = rng.standard_normal(mean.shape, dtype=mean.dtype)
             xp_of(mean).add(mean, noise, out=out)
             return out
-        rng.standard_normal(dtype=out.dtype, out=out)
+        rng.standard_normal(out.shape, dtype=out.dtype, out=out)
         out += mean
         return out
 

@@ -47,7 +47,7 @@ RECIPES: dict[str, dict] = {
     "deep-autoencoder": {
         "model": "deep-autoencoder", "sizes": [784, 1000, 500, 250, 30], "epochs": 50,
         "cd": dict(HS_CD), "cd_top": {**HS_CD, "learning_rate": 0.001}, "binarize": False,
-        "fine_tune": {"epochs": 200, "cost": "cross-entropy", "eta": 0.001, "momentum": 0.9,
+        "fine_tune": {"epochs": 200, "cost": "cross-entropy", "eta": 0.01, "momentum": 0.9,
                       "batch_size": 100, "input_dropout": 0.0},
     },
 }
