@@ -11,9 +11,12 @@ training run (MNIST when present, else synthetic data) in a child process.
     .venv/bin/python benchmarks/lenet_epoch.py [--repeats 2] [--examples 60000]
         [--threads N] [--no-peak-memory]
 
-``--examples`` times a slice of the epoch and scales it to 60 000 (for quick checks);
-``--threads`` limits PyTorch and every BLAS library loaded (NumPy's and SciPy's) to N
-threads.
+``--examples`` times a slice of the epoch and scales it to 60 000 (for quick checks).
+Each framework runs as its own command line would: nablanet with one BLAS thread (the
+default of ``nablanet train --blas-threads``: its GEMMs are too small to split, and on
+a busy machine BLAS threads waiting for each other stall for whole scheduler slices),
+PyTorch with its default threads. ``--blas-threads N`` gives nablanet N BLAS threads
+(0: the BLAS default); ``--threads N`` limits PyTorch and every BLAS library to N.
 """
 from __future__ import annotations
 
@@ -70,11 +73,14 @@ def torch_epoch(torch, x, y):
     return run
 
 
-def timed(prepare) -> float:
+def timed(prepare, limit=None) -> float:
+    """Seconds for one run of ``prepare()``'s callable, under the thread ``limit`` context."""
+    import contextlib
     run = prepare()
-    start = time.perf_counter()
-    run()
-    return time.perf_counter() - start
+    with limit() if limit else contextlib.nullcontext():
+        start = time.perf_counter()
+        run()
+        return time.perf_counter() - start
 
 
 def peak_memory(examples: int) -> tuple[int, str]:
@@ -103,8 +109,10 @@ def child(examples: int) -> None:
         train = Dataset(x[:examples], y[:examples], "train")
         validation = Dataset(x[examples:], y[examples:], "validation")
         what = "synthetic"
+    from nablanet.cli.common import blas_threads
     trainer = Trainer(lenet5(rng=SEED), "log-likelihood", SGD(ETA), batch_size=BATCH, rng=SEED)
-    row = trainer.fit(train, 1, validation).rows[-1]
+    with blas_threads(1):
+        row = trainer.fit(train, 1, validation).rows[-1]
     print(f"{what}: 1 epoch of {len(train):,} in {row['seconds']:.1f}s, "
           f"validation accuracy {row['validation_accuracy']:.4f}")
 
@@ -114,7 +122,9 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--examples", type=int, default=N_EXAMPLES,
                    help="examples timed per epoch (scaled to 60 000)")
-    p.add_argument("--threads", type=int, help="threads for PyTorch and NumPy's BLAS")
+    p.add_argument("--threads", type=int, help="threads for PyTorch and every BLAS")
+    p.add_argument("--blas-threads", type=int, default=1,
+                   help="BLAS threads for nablanet (default 1, as nablanet train; 0: BLAS default)")
     p.add_argument("--no-peak-memory", action="store_true")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -132,7 +142,10 @@ def main(argv=None) -> int:
         if torch is not None:
             torch.set_num_threads(args.threads)
 
+    import scipy.linalg.blas  # noqa: F401  (loaded now, so the BLAS limit reaches it too)
+    from nablanet.cli.common import blas_threads
     from nablanet.data import Dataset
+    ours_limit = None if args.threads else (lambda: blas_threads(args.blas_threads))
     x, y = synthetic_classification(args.examples, 784, 10, SEED)
     data = Dataset(x, y, "synthetic")
     scale = N_EXAMPLES / args.examples
@@ -142,15 +155,17 @@ def main(argv=None) -> int:
         print("  " + line)
     if torch is not None:
         print(f"  PyTorch {torch.__version__}, {torch.get_num_threads()} threads")
+    if ours_limit:
+        print(f"  nablanet: BLAS limited to {args.blas_threads or 'its default'} thread(s)")
         tx, ty = torch.from_numpy(x).reshape(-1, 1, 28, 28), torch.from_numpy(y)
 
     warm = Dataset(x[:1024], y[:1024], "warm-up")
-    nablanet_epoch(warm)()
+    timed(lambda: nablanet_epoch(warm), ours_limit)
     if torch is not None:
         torch_epoch(torch, tx[:1024], ty[:1024])()
     ours, theirs = [], []
     for r in range(max(1, args.repeats)):
-        ours.append(timed(lambda: nablanet_epoch(data)) * scale)
+        ours.append(timed(lambda: nablanet_epoch(data), ours_limit) * scale)
         if torch is not None:
             theirs.append(timed(lambda: torch_epoch(torch, tx, ty)) * scale)
         print(f"  round {r + 1}: nablanet {ours[-1]:.2f}s"

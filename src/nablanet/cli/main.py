@@ -14,7 +14,8 @@ from .. import __version__
 from ..errors import NablanetError
 from .common import Parser
 
-COMMANDS = ("train", "evaluate", "predict", "reproduce", "demo", "generate", "pretrain")
+COMMANDS = ("train", "evaluate", "predict", "reproduce", "demo", "generate", "pretrain",
+            "ensemble", "compare", "augment")
 EXIT_ERROR, EXIT_INTERRUPTED = 2, 130
 
 

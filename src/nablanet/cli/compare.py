@@ -1,0 +1,84 @@
+"""``nablanet compare RUN_A [RUN_B]``: how a model errs, and whether another is really better.
+
+With one run: its confusion matrix, per-class and top-k accuracy on the test split.
+With two: the same for each, then McNemar's test on the examples where exactly one
+of them is right — the 2×2 table, the exact binomial p-value and the
+continuity-corrected χ². ``--out DIR`` also writes confusion_<name>.png and
+misclassified_<name>.png (wrong digits with the true label and the top two guesses).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..config import MNIST, load_splits
+from ..errors import DataError
+from ..evaluation import (compare, confusion_matrix, format_confusion_matrix, plot_confusion_matrix,
+                          plot_misclassified, top_k_accuracy)
+from .common import add_data_flags, info, load_run_model
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("compare", help="confusion matrix; McNemar's test of two models",
+                              description=__doc__.split("\n\n")[1].replace("\n", " "))
+    p.add_argument("runs", nargs="+", metavar="RUN", help="one or two run (or model) directories")
+    p.add_argument("--model", choices=("best", "last"), default="best",
+                   help="which model of each run (default best)")
+    add_data_flags(p, validation=False)
+    p.add_argument("--split", choices=("test", "validation", "train"), default="test")
+    p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    p.add_argument("--top-k", type=int, default=2, metavar="K", help="also report top-K accuracy")
+    p.add_argument("--out", type=Path, metavar="DIR", help="write the PNGs here")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead")
+    p.add_argument("--quiet", action="store_true", help="no 'model:' lines on stderr")
+    return p
+
+
+def load_split(args):
+    """The split ``--split`` of ``--dataset`` (MNIST by default); validation only when asked."""
+    validation_size = 10_000 if args.split == "validation" else 0
+    splits = load_splits(args.dataset or MNIST, data_dir=args.data_dir,
+                         validation_size=validation_size)
+    data = getattr(splits, args.split)
+    if data is None:
+        raise DataError(f"{args.dataset or MNIST}: has no {args.split} split")
+    return data
+
+
+def run(args) -> int:
+    if len(args.runs) > 2:
+        raise DataError(f"compare takes one or two runs, got {len(args.runs)} "
+                        "(use 'nablanet ensemble' to combine more)")
+    data = load_split(args)
+    report = {}
+    for key, path in zip("AB", args.runs):
+        net, _, model_dir = load_run_model(path, args.model)
+        info(args, f"model {key}: {model_dir}")
+        scores = net.predict(data.x)
+        predicted = scores.argmax(axis=1)
+        cm = confusion_matrix(data.y, predicted, scores.shape[1])
+        report[key] = {"run": path, "scores": scores, "predicted": predicted, "cm": cm,
+                       "accuracy": float((predicted == data.y).mean()),
+                       "top_k": top_k_accuracy(scores, data.y, min(args.top_k, scores.shape[1]))}
+        if args.out:
+            name = Path(path).name or key
+            plot_confusion_matrix(cm, args.out / f"confusion_{name}.png", title=f"{name}")
+            plot_misclassified(data.x, data.y, scores, args.out / f"misclassified_{name}.png")
+    test = compare(data.y, report["A"]["predicted"], report["B"]["predicted"], args.alpha) \
+        if "B" in report else None
+    if args.json:
+        out = {key: {"run": r["run"], "accuracy": r["accuracy"], f"top_{args.top_k}": r["top_k"],
+                     "confusion_matrix": r["cm"].tolist()} for key, r in report.items()}
+        if test is not None:
+            out["mcnemar"] = {"table": test.table.tolist(), "p_exact": test.p_exact,
+                              "chi2": test.chi2, "p_chi2": test.p_chi2,
+                              "significant": test.significant, "alpha": args.alpha}
+        print(json.dumps(out))
+        return 0
+    for key, r in report.items():
+        print(f"{key} = {r['run']}: {r['accuracy']:.2%} ({int((r['predicted'] != data.y).sum())} "
+              f"errors of {len(data)}), top-{args.top_k} {r['top_k']:.2%}")
+        print(format_confusion_matrix(r["cm"]))
+    if test is not None:
+        print(test.summary(("A", "B")))
+    return 0

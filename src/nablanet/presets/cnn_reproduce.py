@@ -1,0 +1,239 @@
+"""Reproduce the convolutional results on MNIST: LeNet-5 and Nielsen's chapter-6 ladder.
+
+    python -m nablanet.presets.cnn_reproduce lenet5|nielsen-ch6|PRESET --out DIR
+        [--epochs N] [--subset N] [--members K] [--steps a,b,...] [--device cpu|gpu]
+        [--seed S] [--data-dir DIR] [--blas-threads N] [--quiet]
+
+* ``lenet5``: the LeNet-5 preset with its recipe (LeCun et al. 1998: 0.95% test error).
+* ``nielsen-ch6``: the chapter's ladder, each net with Nielsen's settings — 784-100-10,
+  one conv-pool layer, two, ReLU with L2, shifted (5×) training data, a second fully
+  connected layer, 1000-unit layers with dropout — then an ensemble of ``--members``
+  dropout nets combined by plurality vote (published: 99.67%, 33 errors), with
+  McNemar's test of the ensemble against its first member.
+* any other name in :data:`~nablanet.presets.PRESETS` trains that one net.
+
+Each net is trained on the first 50 000 training images (``--subset`` takes fewer,
+for a quick check; shifted data is expanded after the cut) and the 10 000 validation
+images pick the epoch; its test accuracy is read at that epoch, as Nielsen does.
+Every net gets a run directory ``DIR/<name>`` (``best/``, ``last/``, metrics.jsonl) that
+``nablanet evaluate``/``ensemble``/``compare`` read; ``DIR/results.json`` holds our numbers
+beside the published ones and is rewritten after every net, so a long run keeps what
+it has finished.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..backend import get_backend
+from ..data import Dataset, load_mnist
+from ..data.augment import expand_by_shifts
+from ..errors import ConfigError, NablanetError
+from ..optimizers import get_optimizer
+from ..regularizers import L2
+from ..training import Checkpoint, Progress, Trainer
+from ..utils.atomic import atomic_write_bytes
+from .cnn import PRESETS, PUBLISHED, PUBLISHED_ENSEMBLE, RECIPES
+
+#: the chapter's ladder, in order
+LADDER = ("nielsen-ch6-fc", "nielsen-ch6-conv", "nielsen-ch6-conv2", "nielsen-ch6-relu",
+          "nielsen-ch6-expanded", "nielsen-ch6-fc2", "nielsen-ch6-dropout")
+TARGETS = {"lenet5": 0.99, "nielsen-ch6-dropout": 0.995}     # the issue's acceptance lines
+ENSEMBLE_MAX_ERRORS = 33
+
+
+def load_data(data_dir=None, subset: int | None = None):
+    """MNIST train (first ``subset`` of the 50 000), validation and test sets."""
+    train, validation, test = load_mnist(data_dir, download=False)
+    if subset is not None:
+        if not 0 < subset <= len(train):
+            raise ConfigError(f"--subset must be in [1, {len(train)}], got {subset}")
+        train = Dataset(train.x[:subset], train.y[:subset], train.name)
+    return train, validation, test
+
+
+def train_preset(name: str, data, out: Path, *, epochs: int | None = None, seed: int = 0,
+                 device: str = "cpu", stream=sys.stderr) -> dict:
+    """Train preset ``name`` with its recipe into run directory ``out``; return its results.
+
+    The model with the best validation accuracy is kept (``out/best``) and scored on
+    the test set.
+    """
+    from ..io import load_model
+    from ..runs import MetricsWriter, score
+
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    recipe = dict(RECIPES[name])
+    epochs = int(epochs or recipe["epochs"])
+    train, validation, test = data
+    if recipe["expand"]:
+        train = expand_by_shifts(train)
+    backend = get_backend(device)
+    net = PRESETS[name](backend=backend, rng=np.random.default_rng(seed))
+    extra = {"momentum": recipe["momentum"]} if "momentum" in recipe else {}
+    optimizer = get_optimizer(recipe["optimizer"], recipe["eta"], **extra)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.jsonl").write_text("")
+    callbacks = [Checkpoint(out), MetricsWriter(out / "metrics.jsonl")]
+    if stream is not None:
+        callbacks.append(Progress(stream, total_epochs=epochs))
+    trainer = Trainer(net, recipe["cost"], optimizer, batch_size=recipe["batch_size"],
+                      penalties=[L2(recipe["lmbda"])] if recipe["lmbda"] else [],
+                      callbacks=callbacks, monitor=("validation_accuracy",),
+                      rng=np.random.default_rng(seed + 1))
+    start = time.perf_counter()
+    history = trainer.fit(train, epochs, validation)
+    seconds = time.perf_counter() - start
+    best, cost, meta = load_model(out / "best", backend=backend)
+    result = score(best, cost, test)
+    predictions = best.classify(test.x)
+    np.save(out / "test_predictions.npy", predictions)
+    return {"name": name, "epochs": len(history.rows), "best_epoch": meta.get("epoch"),
+            "train_examples": len(train), "seed": seed,
+            "validation_accuracy": max(r["validation_accuracy"] for r in history.rows),
+            "test_accuracy": result.accuracy, "test_errors": result.errors,
+            "published_test_accuracy": PUBLISHED.get(name),
+            "seconds": seconds, "seconds_per_epoch": [r["seconds"] for r in history.rows],
+            "status": trainer.status, "settings": {**recipe, "epochs": epochs}}
+
+
+def ensemble_of(name: str, data, out: Path, members: int, *, epochs=None, seed: int = 0,
+                device: str = "cpu", stream=sys.stderr) -> dict:
+    """``members`` nets of preset ``name`` (seeds seed, seed+1, ...) and their plurality vote."""
+    from ..ensemble import Ensemble
+    from ..evaluation import compare
+    from ..io import load_model
+
+    runs = [train_preset(name, data, out / f"{name}-{k + 1}", epochs=epochs, seed=seed + k,
+                         device=device, stream=stream) for k in range(members)]
+    nets = [load_model(out / f"{name}-{k + 1}" / "best")[0] for k in range(members)]
+    test = data[2]
+    predictions = Ensemble(nets, "vote").predict(test.x)
+    errors = int((predictions != test.y).sum())
+    first = np.load(out / f"{name}-1" / "test_predictions.npy")
+    mcnemar = compare(test.y, predictions, first)
+    return {"name": f"{name} × {members}", "members": runs, "combine": "vote",
+            "test_accuracy": 1 - errors / len(test), "test_errors": errors,
+            "published": PUBLISHED_ENSEMBLE,
+            "mcnemar_vs_first_member": {"table": mcnemar.table.tolist(),
+                                        "p_exact": mcnemar.p_exact, "chi2": mcnemar.chi2,
+                                        "p_chi2": mcnemar.p_chi2,
+                                        "significant": mcnemar.significant}}
+
+
+def reproduce(target: str, out, *, epochs: int | None = None, subset: int | None = None,
+              members: int = 5, steps=None, seed: int = 0, device: str = "cpu",
+              data_dir=None, stream=sys.stderr) -> dict:
+    """Run ``target`` (lenet5, nielsen-ch6 or a preset) into ``out``; returns results.json."""
+    out = Path(out)
+    if target == "nielsen-ch6":
+        names = tuple(steps or LADDER)
+        unknown = [s for s in names if s not in LADDER]
+        if unknown:
+            raise ConfigError(f"unknown ladder step(s) {unknown}; choose from {', '.join(LADDER)}")
+    elif target in PRESETS:
+        names, members = (target,), 0
+    else:
+        raise ConfigError(f"unknown target {target!r}; choose lenet5, nielsen-ch6 or one of "
+                          f"{', '.join(PRESETS)}")
+    data = load_data(data_dir, subset)
+    results = {"target": target, "device": device, "subset": subset, "nets": [],
+               "ensemble": None}
+    clock = time.perf_counter()
+    for name in names:
+        results["nets"].append(train_preset(name, data, out / name, epochs=epochs, seed=seed,
+                                            device=device, stream=stream))
+        _write(out, results, clock)
+        if stream is not None:
+            print(format_line(results["nets"][-1]), file=stream, flush=True)
+    if target == "nielsen-ch6" and members:
+        results["ensemble"] = ensemble_of(LADDER[-1], data, out / "ensemble", members,
+                                          epochs=epochs, seed=seed + 100, device=device,
+                                          stream=stream)
+    results["checks"] = checks(results)
+    _write(out, results, clock)
+    return results
+
+
+def checks(results: dict) -> dict:
+    """The issue's acceptance lines (meant for full-length runs on all the data)."""
+    out = {}
+    for run in results["nets"]:
+        if run["name"] in TARGETS:
+            out[f"{run['name']} test accuracy >= {TARGETS[run['name']]:.1%}"] = \
+                run["test_accuracy"] >= TARGETS[run["name"]]
+    if results.get("ensemble"):
+        out[f"ensemble test errors <= {ENSEMBLE_MAX_ERRORS}"] = \
+            results["ensemble"]["test_errors"] <= ENSEMBLE_MAX_ERRORS
+    return out
+
+
+def format_line(run: dict) -> str:
+    published = run.get("published_test_accuracy")
+    return (f"{run['name']:24s} ours {run['test_accuracy']:7.2%} ({run['test_errors']} errors, "
+            f"{run['epochs']} epochs, {run['seconds']:.0f}s)   published "
+            + ("—" if published is None else f"{published:.2%}"))
+
+
+def format_report(results: dict) -> str:
+    """Our numbers beside the published ones, one line per net, then the ensemble and checks."""
+    lines = [format_line(run) for run in results["nets"]]
+    ens = results.get("ensemble")
+    if ens:
+        pub = ens["published"]
+        m = ens["mcnemar_vs_first_member"]
+        lines.append(f"{ens['name']:24s} ours {ens['test_accuracy']:7.2%} ({ens['test_errors']} "
+                     f"errors, vote)   published {pub['accuracy']:.2%} ({pub['errors']} errors)")
+        lines.append(f"  McNemar vs member 1: table {m['table']}, exact p = {m['p_exact']:.3g}")
+    lines += [f"{'PASS' if ok else 'FAIL'}  {check}" for check, ok in results.get("checks",
+                                                                              {}).items()]
+    return "\n".join(lines)
+
+
+def _write(out: Path, results: dict, clock: float) -> None:
+    from ..runs import to_json
+    results["seconds"] = time.perf_counter() - clock
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / "results.json", (to_json(results, indent=2) + "\n").encode())
+
+
+def main(argv=None) -> int:
+    from ..cli.common import add_blas_threads_flag, blas_threads
+
+    p = argparse.ArgumentParser(prog="python -m nablanet.presets.cnn_reproduce",
+                                description=__doc__.split("\n\n")[0])
+    p.add_argument("target", help="lenet5, nielsen-ch6, or a preset name")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR")
+    p.add_argument("--epochs", type=int, metavar="N", help="epochs per net (default: recipe's)")
+    p.add_argument("--subset", type=int, metavar="N", help="first N training images only")
+    p.add_argument("--members", type=int, default=5, metavar="K",
+                   help="nielsen-ch6: nets in the final ensemble (0: none; default 5)")
+    p.add_argument("--steps", metavar="A,B", help="nielsen-ch6: ladder steps to run "
+                   f"(default all: {','.join(LADDER)})")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument("--data-dir", metavar="DIR", help="where MNIST is (default $NABLANET_DATA)")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    add_blas_threads_flag(p)
+    args = p.parse_args(argv)
+    try:
+        with blas_threads(args.blas_threads):
+            results = reproduce(args.target, args.out, epochs=args.epochs, subset=args.subset,
+                                members=args.members, seed=args.seed, device=args.device,
+                                steps=args.steps.split(",") if args.steps else None,
+                                data_dir=args.data_dir,
+                                stream=None if args.quiet else sys.stderr)
+    except NablanetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(format_report(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
