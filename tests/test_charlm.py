@@ -212,3 +212,21 @@ def test_preset_refuses_an_empty_text_and_a_bad_budget(tmp_path):
         train_char_lstm(tmp_path / "run", text_path=tmp_path / "empty.txt", log=None)
     with pytest.raises(ConfigError, match="unknown setting 'hidden'"):
         train_char_lstm(tmp_path / "run", epochs=1, overrides={"hidden": 3}, log=None)
+
+
+def test_stream_restarts_put_the_flagged_streams_back_to_the_default_state():
+    from nablanet.models.charlm import _restart_streams
+
+    for initial_state in ("zeros", "learned"):
+        net = char_lstm(3, 4, initial_state=initial_state, rng=0)
+        lstm = net.layers[1]
+        if initial_state == "learned":
+            lstm.set_params(h0=np.full(4, 0.5), c0=np.full(4, -0.5))
+        lstm.state = (np.ones((3, 4), np.float32), np.ones((3, 4), np.float32))
+        _restart_streams(net, np.array([False, True, False]))
+        h, c = lstm.state
+        assert np.all(h[[0, 2]] == 1) and np.all(c[[0, 2]] == 1)
+        expected = (0.5, -0.5) if initial_state == "learned" else (0, 0)
+        assert np.all(h[1] == expected[0]) and np.all(c[1] == expected[1])
+    with pytest.raises(ConfigError, match="reset_probability"):
+        TrainSettings(epochs=1, reset_probability=1.5).check()

@@ -8,7 +8,9 @@ reported in **nats per character** (mean −ln p(next char)) and bits per charac
 Training is truncated backprop through time: the training text is cut into
 ``batch_size`` parallel streams, each read in consecutive chunks of ``seq_length``
 characters; the recurrent state is carried from one chunk to the next (so the net
-sees an unbroken text) while the gradient is cut at chunk boundaries.
+sees an unbroken text) while the gradient is cut at chunk boundaries. Now and then
+(``reset_probability`` per chunk) a stream restarts from the default state, so the
+net also learns to read from the state that generation starts in.
 
 Generation is the lecture's recipe: start from the default hidden state, give the net
 a "burn-in" text and let it update its state after each character; then look at the
@@ -189,6 +191,13 @@ class TrainSettings:
     max_seconds: float | None = None
     eval_every_seconds: float = 120.0
     validation_streams: int = 32
+    #: chance per chunk that a stream restarts from the default state (0: carry the state
+    #: through the whole epoch). Generation and validation start from the default state;
+    #: a net that only ever continues a carried state can be thrown by that start into a
+    #: state it never met in training, and then predicts rare characters for good
+    #: (measured, Tiny Shakespeare, 150 s: validation read as one stream 7.7 nats/char
+    #: with 0, 1.95 with 0.1).
+    reset_probability: float = 0.1
 
     def check(self) -> None:
         if self.epochs is None and self.max_seconds is None:
@@ -198,18 +207,22 @@ class TrainSettings:
                 raise ConfigError(f"{name} must be ≥ 1, got {getattr(self, name)}")
         if self.clip is not None and not self.clip > 0:
             raise ConfigError(f"clip must be > 0, got {self.clip}")
+        if not 0 <= self.reset_probability <= 1:
+            raise ConfigError(f"reset_probability must be in [0, 1], got {self.reset_probability}")
 
 
 def train_char_lm(model: CharLM, train_text: str, validation_text: str,
                   settings: TrainSettings, *, optimizer: Optimizer | None = None,
                   on_evaluation: Callable[[dict, CharLM], None] | None = None,
-                  log: Callable[[str], None] | None = print) -> list[dict]:
+                  log: Callable[[str], None] | None = print, rng=None) -> list[dict]:
     """Truncated-BPTT training with Adam and gradient clipping; returns the metric rows.
 
+    ``rng`` draws the stream restarts (``settings.reset_probability``).
     The validation text's nats/char is measured every ``eval_every_seconds`` and at the
     end; ``on_evaluation(row, model)`` is called with each row (to save the best model).
     """
     settings.check()
+    rng = make_rng(rng)
     vocab, net = model.vocabulary, model.net
     train_ids = vocab.encode(train_text, "the training text")
     val_ids = vocab.encode(validation_text, "the validation text")
@@ -275,6 +288,8 @@ def train_char_lm(model: CharLM, train_text: str, validation_text: str,
                 x = xp.asarray(xs[:, i:i + settings.seq_length])
                 y_ids = xp.asarray(ys[:, i:i + settings.seq_length])
                 optimizer.eta = eta0 * _decay(progress(), settings)
+                if settings.reset_probability and i:
+                    _restart_streams(net, rng.random(len(xs)) < settings.reset_probability)
                 a = sequence_step(net, cost, optimizer, x, one_hot(xp, y_ids, n_symbols, dtype),
                                   clip=settings.clip)
                 loss = _sum_neg_log(xp, a, y_ids)
@@ -307,6 +322,18 @@ def _streams(ids: np.ndarray, n_streams: int) -> tuple[np.ndarray, np.ndarray]:
     x = ids[:n_streams * length].reshape(n_streams, length)
     y = ids[1:n_streams * length + 1].reshape(n_streams, length)
     return x, y
+
+
+def _restart_streams(net, restart: np.ndarray) -> None:
+    """Put the streams flagged in ``restart`` back to the default state (zeros, or the
+    learned h₀ — taken as a constant there, like any carried state)."""
+    if not restart.any():
+        return
+    for layer in recurrent_layers(net):
+        if layer.state is not None:
+            rows = layer.backend.xp.asarray(np.flatnonzero(restart))
+            for name, s in zip(layer.state_names, layer.state):
+                s[rows] = layer.params[f"{name}0"] if layer.initial_state == "learned" else 0
 
 
 def _sum_neg_log(xp, a, y_ids) -> float:
