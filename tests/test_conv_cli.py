@@ -1,0 +1,129 @@
+"""``nablanet ensemble / compare / augment`` and the CNN reproduction entry point, on a small
+synthetic IDX data set (no MNIST needed)."""
+import json
+
+import numpy as np
+import pytest
+
+from nablanet.cli.common import blas_threads
+from nablanet.data import Dataset, load_idx_dir
+from nablanet.io import save_model
+from nablanet.presets import cnn_reproduce, lenet5
+from test_cli_data import assert_one_error_line, nablanet as run_cli, write_blocks_idx
+
+
+@pytest.fixture(scope="module")
+def blocks_dir(tmp_path_factory):
+    return write_blocks_idx(tmp_path_factory.mktemp("blocks"), n_train=300, n_test=100)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, blocks_dir):
+    """Three LeNet-5 run directories trained for one epoch on the blocks (different seeds)."""
+    train, _, test = load_idx_dir(blocks_dir)
+    root = tmp_path_factory.mktemp("runs")
+    data = (Dataset(train.x[:250], train.y[:250]), Dataset(train.x[250:], train.y[250:]), test)
+    runs = []
+    with blas_threads(1):        # several BLAS threads on a busy machine stall tiny GEMMs
+        for seed in range(3):
+            result = cnn_reproduce.train_preset("lenet5", data, root / f"lenet5-{seed}",
+                                                epochs=2, seed=seed, stream=None)
+            runs.append((root / f"lenet5-{seed}", result))
+    return runs
+
+
+def test_train_preset_writes_a_run_and_scores_the_best_epoch(trained):
+    run, result = trained[0]
+    assert (run / "best" / "config.json").is_file() and (run / "last").is_dir()
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
+    assert result["epochs"] == 2 and result["train_examples"] == 250
+    assert result["test_accuracy"] > 0.5                 # the blocks are easy
+    assert result["published_test_accuracy"] == 0.9905
+    assert np.load(run / "test_predictions.npy").shape == (100,)
+    line = cnn_reproduce.format_line(result)
+    assert "lenet5" in line and "published 99.05%" in line
+
+
+def test_compare_one_run_prints_its_confusion_matrix(capsys, trained, blocks_dir, tmp_path):
+    result = run_cli(capsys, "compare", trained[0][0], "--dataset", blocks_dir, "--out", tmp_path,
+                     "--quiet")
+    assert result.code == 0, result.err
+    assert "true\\pred" in result.out and "McNemar" not in result.out
+    assert (tmp_path / "confusion_lenet5-0.png").is_file()
+    assert (tmp_path / "misclassified_lenet5-0.png").is_file()
+
+
+def test_compare_two_runs_adds_mcnemar(capsys, trained, blocks_dir):
+    (a, ra), (b, rb) = trained[0], trained[1]
+    result = run_cli(capsys, "compare", a, b, "--dataset", blocks_dir, "--json", "--quiet")
+    assert result.code == 0, result.err
+    out = json.loads(result.out)
+    assert out["A"]["accuracy"] == pytest.approx(ra["test_accuracy"])
+    assert out["B"]["accuracy"] == pytest.approx(rb["test_accuracy"])
+    table = np.array(out["mcnemar"]["table"])
+    assert table.sum() == 100
+    assert table[0].sum() == round((1 - ra["test_accuracy"]) * 100)     # A's errors
+    assert 0 <= out["mcnemar"]["p_exact"] <= 1
+
+
+def test_compare_refuses_three_runs(capsys, trained, blocks_dir):
+    runs = [r for r, _ in trained]
+    assert_one_error_line(run_cli(capsys, "compare", *runs, "--dataset", blocks_dir, "--quiet"),
+                          "one or two runs")
+
+
+def test_ensemble_of_three_runs(capsys, trained, blocks_dir):
+    runs = [r for r, _ in trained]
+    result = run_cli(capsys, "ensemble", *runs, "--combine", "all", "--dataset", blocks_dir,
+                     "--json", "--quiet")
+    assert result.code == 0, result.err
+    out = json.loads(result.out)
+    assert set(out["ensemble"]) == {"vote", "mean", "product"}
+    members = list(out["members"].values())
+    assert members == pytest.approx([r["test_accuracy"] for _, r in trained])
+    text = run_cli(capsys, "ensemble", *runs, "--dataset", blocks_dir, "--quiet").out
+    assert "ensemble of 3 (vote)" in text
+
+
+def test_ensemble_of_a_missing_run_is_one_error_line(capsys, tmp_path, blocks_dir):
+    assert_one_error_line(run_cli(capsys, "ensemble", tmp_path / "nope", "--dataset",
+                                  blocks_dir), "nope")
+
+
+def test_augment_show_writes_a_grid(capsys, blocks_dir, tmp_path):
+    for kind in ("elastic", "affine", "shifts"):
+        png = tmp_path / f"{kind}.png"
+        result = run_cli(capsys, "augment", "--show", png, "--kind", kind, "--examples", 3,
+                         "--copies", 2, "--dataset", blocks_dir, "--validation-size", 50)
+        assert result.code == 0, result.err
+        assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_augment_expand_keeps_validation_last_and_test_unchanged(capsys, blocks_dir, tmp_path):
+    result = run_cli(capsys, "augment", "--expand", tmp_path / "big", "--kind", "shifts",
+                     "--dataset", blocks_dir, "--validation-size", 50, "--quiet")
+    assert result.code == 0, result.err
+    train, _, test = load_idx_dir(blocks_dir)
+    big_train, _, big_test = load_idx_dir(tmp_path / "big")
+    assert len(big_train) == 5 * 250 + 50
+    np.testing.assert_array_equal(big_train.x[-50:], train.x[-50:])    # validation untouched
+    np.testing.assert_array_equal(big_train.x[:250], train.x[:250])    # originals first
+    np.testing.assert_array_equal(big_test.x, test.x)
+
+
+def test_augment_needs_something_to_do(capsys, blocks_dir):
+    assert_one_error_line(run_cli(capsys, "augment", "--dataset", blocks_dir), "nothing to do")
+
+
+def test_reproduce_rejects_unknown_targets_and_steps(tmp_path):
+    from nablanet import ConfigError
+    with pytest.raises(ConfigError, match="unknown target"):
+        cnn_reproduce.reproduce("alexnet", tmp_path)
+    with pytest.raises(ConfigError, match="unknown ladder step"):
+        cnn_reproduce.reproduce("nielsen-ch6", tmp_path, steps=["nielsen-ch6-huge"])
+
+
+def test_model_directory_works_as_a_run(capsys, blocks_dir, tmp_path):
+    save_model(tmp_path / "m", lenet5(rng=0), "log-likelihood")
+    result = run_cli(capsys, "compare", tmp_path / "m", "--dataset", blocks_dir, "--quiet")
+    assert result.code == 0 and "accuracy" in result.out
