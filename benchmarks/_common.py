@@ -166,15 +166,15 @@ with open(out, "w") as f:
 
 
 def run_with_peak_rss(cmd: list[str], *, env: dict | None = None,
-                      timeout: float | None = None) -> tuple[int, int, str, bool]:
-    """Run ``cmd``; return (exit status, peak resident set size in bytes, its output, timed out).
+                      timeout: float | None = None) -> tuple[int | None, int, str]:
+    """Run ``cmd``; return (exit status, peak resident set size in bytes, its output).
 
     The peak is ``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``, read in a small
     wrapper interpreter that starts ``cmd`` as its only child. The wrapper is needed
     because Linux carries a process's peak RSS across fork and exec: a child started
     directly by a big parent (one that has imported torch, say) reports at least the
-    parent's size. After ``timeout`` seconds the command is killed and the peak is
-    the peak so far. Linux reports KiB, macOS bytes.
+    parent's size. After ``timeout`` seconds the command is killed, the status is
+    None and the peak is the peak so far. Linux reports KiB, macOS bytes.
     """
     import tempfile
 
@@ -188,4 +188,4 @@ def run_with_peak_rss(cmd: list[str], *, env: dict | None = None,
         with open(log_path) as f:
             output = f.read()
     scale = 1 if sys.platform == "darwin" else 1024
-    return status, maxrss * scale, output, bool(timed_out)
+    return (None if timed_out else status), maxrss * scale, output

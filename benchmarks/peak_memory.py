@@ -77,9 +77,9 @@ def measure(epochs: int = 2, via: str = "auto", echo: bool = False,
         else:
             how = f"nablanet train --epochs {epochs}"
         say(f"peak memory: MNIST run in a child process ({how}) ...", flush=True)
-        status, peak, output, timed_out = run_with_peak_rss(cmd, timeout=timeout)
+        status, peak, output = run_with_peak_rss(cmd, timeout=timeout)
     lines = output.strip().splitlines()
-    if timed_out:
+    if status is None:                          # stopped at the time limit
         say(f"peak memory: the run was stopped after {timeout:g} s; "
             f"{peak / MB:.0f} MB peak RSS so far (a lower bound)")
         return PeakMemory(peak, complete=False)
