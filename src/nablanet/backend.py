@@ -10,7 +10,6 @@ Randomness never uses a global RNG: every random draw comes from a
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,29 +106,34 @@ def xp_of(a):
     return np if isinstance(a, np.ndarray) else backend_of(a).xp
 
 
-# Below this size a NumPy expression is as fast as a BLAS call (call overhead dominates).
-_AXPY_BLAS_MIN_SIZE = 4096
-
-
 def axpy(alpha: float, x, y) -> None:
-    """y ← y + αx in place: one pass over memory, the update of every SGD step.
+    """y ← y + αx in place: the update of every SGD step and of weight decay.
 
-    NumPy has no fused multiply-add over arrays, so ``y += alpha * x`` reads and
-    writes the data twice and allocates a temporary; for the weight matrices of a
-    mini-batch-10 step that costs more than the forward GEMM. On the CPU large
-    contiguous arrays go to BLAS ``?axpy`` (SciPy) instead.
+    ``y += alpha * x`` would allocate a temporary the size of a weight matrix at every
+    mini-batch step; the product goes into a reused scratch array instead. (BLAS
+    ``?axpy`` through SciPy would be one pass, but SciPy's OpenBLAS brings a second
+    thread pool beside NumPy's, and on a 2-core machine the two pools' spinning
+    threads stalled training by 10–40×.)
     """
-    if (isinstance(y, np.ndarray) and y.size >= _AXPY_BLAS_MIN_SIZE and y.dtype == x.dtype
-            and y.flags.c_contiguous and x.flags.c_contiguous):
-        _blas_axpy(y.dtype)(x.reshape(-1), y.reshape(-1), a=alpha)
-    else:
-        y += alpha * x
+    if alpha == 1.0:
+        y += x
+        return
+    xp = xp_of(y)
+    scratch = _scratch(xp, x.shape, x.dtype)
+    xp.multiply(x, alpha, out=scratch)
+    y += scratch
 
 
-@functools.cache
-def _blas_axpy(dtype):
-    import scipy.linalg.blas
-    return scipy.linalg.blas.get_blas_funcs("axpy", dtype=dtype)
+_SCRATCH: dict = {}
+
+
+def _scratch(xp, shape, dtype):
+    """A work array per (namespace, shape, dtype), reused across steps."""
+    key = (xp.__name__, shape, np.dtype(dtype).str)
+    buf = _SCRATCH.get(key)
+    if buf is None:
+        buf = _SCRATCH[key] = xp.empty(shape, dtype=dtype)
+    return buf
 
 
 def make_rng(seed: int | None | np.random.Generator = None) -> np.random.Generator:

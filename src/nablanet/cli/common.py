@@ -135,7 +135,8 @@ def blas_threads(n: int):
         from threadpoolctl import threadpool_limits
     except ImportError:                 # the limit is a speed-up, never a requirement
         return contextlib.nullcontext()
-    # The limit reaches only libraries already loaded: load SciPy's BLAS (backend.axpy) now.
+    # The limit reaches only libraries already loaded: load SciPy's BLAS too (optimisers
+    # over the flat parameter vector call scipy.optimize).
     import scipy.linalg.blas  # noqa: F401
     return threadpool_limits(n, user_api="blas") if n else contextlib.nullcontext()
 
