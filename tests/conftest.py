@@ -1,6 +1,7 @@
 """Shared fixtures for the core-engine tests: a float64 backend and small synthetic data."""
 import numpy as np
 import pytest
+import threadpoolctl
 
 import nablanet
 from nablanet.data import Dataset
@@ -16,6 +17,14 @@ def blobs(n: int = 120, n_features: int = 4, n_classes: int = 3, *, spread: floa
     rng.shuffle(y)
     x = centres[y] + spread * rng.standard_normal((n, n_features))
     return Dataset(x.astype(np.float32), y.astype(np.int64), name)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_blas_thread():
+    """Tests use tiny matrices, which run fastest on one BLAS thread; several threads
+    spinning on a busy 2-core machine slow them down many times over."""
+    with threadpoolctl.threadpool_limits(1):
+        yield
 
 
 @pytest.fixture

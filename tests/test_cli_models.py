@@ -11,13 +11,6 @@ from nablanet.runs import RunDir
 from test_cli_data import assert_one_error_line, nablanet, write_blocks_idx
 
 
-@pytest.fixture(autouse=True)
-def one_blas_thread():
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    with threadpoolctl.threadpool_limits(1):
-        yield
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """(run directory, data directory): 3 epochs on the blocks, trained once for the module."""

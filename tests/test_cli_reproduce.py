@@ -8,13 +8,6 @@ from nablanet.runs import RunDir
 from test_cli_data import assert_one_error_line, nablanet, write_blocks_idx
 
 
-@pytest.fixture(autouse=True)
-def one_blas_thread():
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    with threadpoolctl.threadpool_limits(1):
-        yield
-
-
 @pytest.fixture(scope="module")
 def blocks(tmp_path_factory):
     return write_blocks_idx(tmp_path_factory.mktemp("data") / "blocks", n_train=150, n_test=50)

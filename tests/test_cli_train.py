@@ -13,14 +13,6 @@ from test_cli_data import assert_one_error_line, nablanet, write_blocks_idx
 REAL_DATA = os.environ.get("NABLANET_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-@pytest.fixture(autouse=True)
-def one_blas_thread():
-    """Tiny GEMMs on a busy machine run far faster on one BLAS thread than on several."""
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    with threadpoolctl.threadpool_limits(1):
-        yield
-
-
 @pytest.fixture(scope="module")
 def blocks(tmp_path_factory):
     return write_blocks_idx(tmp_path_factory.mktemp("data") / "blocks")

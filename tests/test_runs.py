@@ -17,14 +17,6 @@ from test_cli_data import write_blocks_idx
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture(autouse=True)
-def one_blas_thread():
-    """Tiny GEMMs on a busy machine run far faster on one BLAS thread than on several."""
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    with threadpoolctl.threadpool_limits(1):
-        yield
-
-
 @pytest.fixture(scope="module")
 def blocks(tmp_path_factory):
     return write_blocks_idx(tmp_path_factory.mktemp("data") / "blocks")
