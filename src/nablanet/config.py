@@ -234,18 +234,25 @@ def build_trainer(config: TrainConfig, net, *, rng, callbacks=(),
 
 def load_splits(dataset: str = MNIST, *, data_dir=None, validation_size: int = 10_000,
                 dtype: str = "float32"):
-    """``Splits(train, validation, test)`` of MNIST or of a folder of the four IDX files.
+    """``Splits(train, validation, test)`` of MNIST, of a folder of the four IDX files, of
+    an ``.npz`` archive (x_train, y_train, x_test, y_test) or of a folder with
+    ``train.csv`` and ``test.csv``.
 
     The validation set is the last ``validation_size`` training examples (Nielsen's
     split); MNIST files are checked against their SHA-256.
     """
-    from .data import hold_out_last, load_idx_dir, load_mnist
+    from .data import Dataset, hold_out_last, load_idx_dir, load_mnist, load_train_test
     from .data.dataset import Splits
     from .errors import DataError
 
     if dataset == MNIST:
         return load_mnist(data_dir, validation_size=validation_size, dtype=dtype)
-    full, _, test = load_idx_dir(Path(dataset).expanduser(), dtype=dtype)
+    path = Path(dataset).expanduser()
+    if path.suffix.lower() == ".npz" or (path / "train.csv").is_file():
+        full, test = (Dataset(d.x.astype(dtype, copy=False), d.y, d.name)
+                      for d in load_train_test(path))
+    else:
+        full, _, test = load_idx_dir(path, dtype=dtype)
     if validation_size >= len(full):
         raise DataError(f"{dataset}: cannot hold out {validation_size} of {len(full)} training "
                         "examples for validation; pass a smaller --validation-size")

@@ -28,9 +28,11 @@ def int_list(text: str) -> list[int]:
 
 
 def add_data_flags(parser, *, validation: bool = True) -> None:
-    parser.add_argument("--dataset", metavar="mnist|DIR",
-                        help="'mnist' (default) or a folder holding the four IDX files "
-                             "(train-images-idx3-ubyte[.gz], ...)")
+    parser.add_argument("--dataset", metavar="mnist|PATH",
+                        help="'mnist' (default), a folder holding the four IDX files "
+                             "(train-images-idx3-ubyte[.gz], ...), an .npz with x_train, "
+                             "y_train, x_test, y_test, or a folder with train.csv and "
+                             "test.csv (label in the last column)")
     parser.add_argument("--data-dir", metavar="DIR",
                         help="where MNIST is looked for (default: $NABLANET_DATA, then the cache)")
     if validation:

@@ -3,7 +3,7 @@
 Everything returned here is a :class:`Dataset` (x: n × d float, y: int64 labels
 or float targets) or a :class:`Splits` of them, checked once on the way in.
 """
-from .arrays import load_array, load_digit_png, load_labelled_csv
+from .arrays import load_array, load_digit_png, load_labelled_csv, load_train_test
 from .dataset import Dataset, Splits, hold_out_last, validate_dataset
 from .idx import idx_paths, load_idx_dir, load_idx_pair, read_idx, scale_pixels, write_idx
 from .mnist import (cache_dir, download_mnist, find_mnist_dir, load_mnist, mnist_available,
@@ -14,5 +14,5 @@ __all__ = [
     "read_idx", "write_idx", "idx_paths", "load_idx_dir", "load_idx_pair", "scale_pixels",
     "load_mnist", "find_mnist_dir", "mnist_available", "download_mnist", "cache_dir",
     "verify_sha256",
-    "load_array", "load_labelled_csv", "load_digit_png",
+    "load_array", "load_labelled_csv", "load_digit_png", "load_train_test",
 ]

@@ -56,6 +56,42 @@ def load_labelled_csv(path: str | os.PathLike, label_column: int | str = -1, *,
     return validate_dataset(features, table[:, column], n_classes=n_classes, name=path.name)
 
 
+def load_train_test(path: str | os.PathLike) -> tuple[Dataset, Dataset]:
+    """(train, test) from your own arrays, for ``nablanet train --dataset PATH``.
+
+    * a ``.npz`` archive with ``x_train``, ``y_train``, ``x_test``, ``y_test`` (the layout
+      of Keras' ``mnist.npz``; images of any shape are flattened, uint8 pixels scaled
+      to [0, 1]);
+    * a folder holding ``train.csv`` and ``test.csv``, features then an integer label
+      in the last column (a header line is allowed).
+    """
+    path = Path(path)
+    if path.is_dir():
+        return tuple(load_labelled_csv(path / f"{part}.csv") for part in ("train", "test"))
+    if path.suffix.lower() != ".npz":
+        raise DataError(f"{path}: expected an .npz archive or a folder with train.csv and "
+                        "test.csv")
+    _require_file(path)
+    want = ("x_train", "y_train", "x_test", "y_test")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [k for k in want if k not in archive]
+            if missing:
+                raise DataError(f"{path.name}: missing arrays {', '.join(missing)} "
+                                f"(needs {', '.join(want)})")
+            arrays = {k: archive[k] for k in want}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise DataError(f"{path.name}: not a readable .npz of plain numeric arrays ({err})") from err
+    return tuple(validate_dataset(_as_pixels(arrays[f"x_{part}"]), arrays[f"y_{part}"],
+                                  name=f"{path.name}:{part}") for part in ("train", "test"))
+
+
+def _as_pixels(x: np.ndarray) -> np.ndarray:
+    """Rows of features; uint8 images become floats in [0, 1] as MNIST's are."""
+    x = x.reshape(len(x), -1) if x.ndim > 2 else x
+    return x * np.float32(1 / 255) if x.dtype == np.uint8 else x
+
+
 def load_digit_png(path: str | os.PathLike) -> np.ndarray:
     """A picture of one digit as a (1, 784) float32 row: white digit on black, 28 × 28, in [0, 1].
 
