@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..demos import DEMOS, get_demo
+from .common import add_blas_threads_flag, blas_threads
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -20,6 +21,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="folder for the PNG(s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random generator (default 0)")
     p.add_argument("--quick", action="store_true", help="smaller sizes, for a fast check")
+    add_blas_threads_flag(p)
     p.set_defaults(func=run)
     return p
 
@@ -29,5 +31,6 @@ def run(args) -> int:
     demo = get_demo(args.name)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    demo(out, rng=np.random.default_rng(args.seed), quick=bool(getattr(args, "quick", False)))
+    with blas_threads(getattr(args, "blas_threads", 1)):
+        demo(out, rng=np.random.default_rng(args.seed), quick=bool(getattr(args, "quick", False)))
     return 0
