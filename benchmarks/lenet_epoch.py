@@ -25,8 +25,6 @@ import os
 import sys
 import time
 
-import numpy as np
-
 from _common import environment_lines, run_with_peak_rss, synthetic_classification, verdict
 
 ETA, BATCH, N_EXAMPLES, SEED = 0.01, 64, 60_000, 0

@@ -27,9 +27,11 @@ def add_parser(subparsers):
     p = subparsers.add_parser("augment", help="show distorted digits (PNG) or write expanded data",
                               description=__doc__.split("\n\n")[1].replace("\n", " "))
     p.add_argument("--kind", choices=KINDS, default="elastic", help="distortion (default elastic)")
-    p.add_argument("--show", type=Path, metavar="PNG", help="write a grid of originals and distortions")
+    p.add_argument("--show", type=Path, metavar="PNG",
+                   help="write a grid of originals and their distortions")
     p.add_argument("--expand", type=Path, metavar="DIR", help="write an expanded IDX data set here")
-    p.add_argument("--examples", type=int, default=8, metavar="N", help="--show: digits (default 8)")
+    p.add_argument("--examples", type=int, default=8, metavar="N",
+                   help="--show: digits (default 8)")
     p.add_argument("--copies", type=int, default=4, metavar="K",
                    help="distortions per digit (default 4)")
     p.add_argument("--alpha", type=float, default=34.0, help="elastic: field scale α (default 34)")

@@ -1,4 +1,6 @@
-"""Data augmentation: more training digits from the ones we have (Nielsen ch. 6; Simard et al. 2003).
+"""Data augmentation: more training digits from the ones we have.
+
+Nielsen ch. 6; Simard, Steinkraus & Platt 2003.
 
 * :func:`shift_images` / :func:`expand_by_shifts` — Nielsen's ``expand_mnist.py``:
   every image plus its four one-pixel shifts (up, down, left, right), so 50 000

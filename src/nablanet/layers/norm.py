@@ -1,4 +1,6 @@
-"""Local response ("competitive") normalisation across channels (AlexNet, Krizhevsky et al. 2012, §3.3).
+"""Local response ("competitive") normalisation across channels (AlexNet).
+
+Krizhevsky, Sutskever & Hinton 2012, §3.3.
 
 Each activity is divided by the summed squares of its neighbours in n adjacent
 channels at the same pixel, so a strongly active feature map suppresses the maps
