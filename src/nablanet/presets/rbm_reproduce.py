@@ -136,7 +136,7 @@ def run_rbm(settings, data, out: Path, log: RunLog, backend, rng) -> dict:
 def _pretrain(dbn, settings, train, log: RunLog, rng, labels=None):
     log.phase = "pretrain"
     return dbn.pretrain(train.x, settings["epochs"], labels=labels,
-                        cd=presets.contrastive_divergence(settings["cd"]),
+                        cd=presets.layer_rules(settings, len(dbn.rbms)),
                         binarize=settings["binarize"], probabilities=not settings["binarize"],
                         callback=lambda layer, row: log.epoch(row, layer=layer), rng=rng)
 
