@@ -133,14 +133,13 @@ def main(argv=None) -> int:
         import torch
     except ImportError:
         torch = None
+    import scipy.linalg.blas  # noqa: F401  (nablanet's axpy: load it so limits reach it too)
     if args.threads:
-        import scipy.linalg.blas  # noqa: F401  (nablanet's axpy: load its BLAS before limiting)
         from threadpoolctl import threadpool_limits
         threadpool_limits(args.threads)
         if torch is not None:
             torch.set_num_threads(args.threads)
 
-    import scipy.linalg.blas  # noqa: F401  (loaded now, so the BLAS limit reaches it too)
     from nablanet.cli.common import blas_threads
     from nablanet.data import Dataset
     ours_limit = None if args.threads else (lambda: blas_threads(args.blas_threads))
@@ -153,9 +152,9 @@ def main(argv=None) -> int:
         print("  " + line)
     if torch is not None:
         print(f"  PyTorch {torch.__version__}, {torch.get_num_threads()} threads")
+        tx, ty = torch.from_numpy(x).reshape(-1, 1, 28, 28), torch.from_numpy(y)
     if ours_limit:
         print(f"  nablanet: BLAS limited to {args.blas_threads or 'its default'} thread(s)")
-        tx, ty = torch.from_numpy(x).reshape(-1, 1, 28, 28), torch.from_numpy(y)
 
     warm = Dataset(x[:1024], y[:1024], "warm-up")
     timed(lambda: nablanet_epoch(warm), ours_limit)
