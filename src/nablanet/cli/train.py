@@ -19,6 +19,7 @@ from ..errors import ConfigError
 from ..runs import RunDir, train_run
 from .common import (add_blas_threads_flag, add_training_flags, blas_threads, info,
                      training_flags)
+from .train_preset import preset_names, run_preset
 
 #: settings a resumed run may change without changing what it computes
 RESUME_MAY_CHANGE = ("epochs", "data_dir")
@@ -41,11 +42,26 @@ def add_parser(subparsers):
                      help="continue RUN from its last/ checkpoint (e.g. with a larger --epochs)")
     run.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
     add_blas_threads_flag(run)
+    named = p.add_argument_group("presets (the later lectures' nets, with their own recipes)")
+    named.add_argument("--preset", choices=preset_names(), metavar="NAME",
+                       help="one of: " + ", ".join(preset_names()))
+    named.add_argument("--text", type=Path, metavar="FILE",
+                       help="char-lstm: the text to model (default Tiny Shakespeare)")
+    named.add_argument("--minutes", type=float, metavar="M",
+                       help="char-lstm: wall-clock budget (default 30 unless --epochs)")
     return p
 
 
 def run(args) -> int:
     flags = training_flags(args)
+    if args.preset is not None:
+        if args.resume is not None or args.config is not None:
+            raise ConfigError("--preset cannot be combined with --resume or --config")
+        directory = args.out if args.out is not None else default_run_dir()
+        with terminate_as_interrupt(), blas_threads(args.blas_threads):
+            return run_preset(args, flags, directory)
+    if args.text is not None or args.minutes is not None:
+        raise ConfigError("--text and --minutes belong to --preset char-lstm")
     if args.resume is not None:
         config, directory = _resumed(args, flags)
     else:

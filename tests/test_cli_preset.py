@@ -1,0 +1,28 @@
+"""``nablanet train --preset``: named nets train through the ordinary train command."""
+import json
+
+from test_cli_data import assert_one_error_line, nablanet
+
+
+def test_char_lstm_preset_trains_a_run_that_generate_reads(capsys, tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text("".join(f"ROMEO: the quick brown fox {i}.\n" for i in range(60)))
+    run = tmp_path / "run"
+    result = nablanet(capsys, "train", "--preset", "char-lstm", "--text", text,
+                      "--epochs", 1, "--out", run, "--quiet")
+    assert result.code == 0 and "nats/char" in result.out, result.err
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["status"] == "completed"
+    result = nablanet(capsys, "generate", run, "--prime", "ROMEO:", "--length", 20, "--seed", 1)
+    assert result.code == 0 and result.out.startswith("ROMEO:"), result.err
+    assert len(result.out.strip()) >= 20
+
+
+def test_preset_refuses_flags_its_recipe_owns(capsys, tmp_path):
+    result = nablanet(capsys, "train", "--preset", "lenet5", "--eta", 0.1, "--out", tmp_path / "r")
+    assert_one_error_line(result, "--eta cannot be combined")
+
+
+def test_text_without_char_lstm_preset_is_an_error(capsys, tmp_path):
+    result = nablanet(capsys, "train", "--text", tmp_path / "t.txt", "--out", tmp_path / "r")
+    assert_one_error_line(result, "belong to --preset char-lstm")
