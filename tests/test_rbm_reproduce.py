@@ -1,0 +1,100 @@
+"""Energy-based presets and their reproduce entry point (tiny MNIST runs), and the
+``nablanet pretrain`` / ``nablanet generate`` commands."""
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from nablanet import ConfigError
+from nablanet.data import mnist_available
+from nablanet.models.autoencoder import DeepAutoencoder
+from nablanet.models.dbn import DBN
+from nablanet.models.rbm import RBM
+from nablanet.presets import rbm as presets
+from nablanet.presets.rbm_reproduce import main as reproduce_main
+from nablanet.presets.rbm_reproduce import run_experiment
+
+REAL_DATA = os.environ.get("NABLANET_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
+needs_mnist = pytest.mark.skipif(not mnist_available(REAL_DATA), reason="MNIST files not found")
+PNG = b"\x89PNG\r\n\x1a\n"
+TINY = dict(epochs=1, fine_tune_epochs=1, train_size=300, validation_size=200, test_size=200,
+            data_dir=REAL_DATA, stream=None)
+
+
+def test_recipes_build_the_papers_models():
+    assert isinstance(presets.build("rbm", rng=0), RBM)
+    dbn = presets.build("dbn-generative", rng=0)
+    assert isinstance(dbn, DBN) and dbn.sizes == [784, 500, 500, 2000] and dbn.n_labels == 10
+    ae = presets.build("deep-autoencoder", rng=0)
+    assert isinstance(ae, DeepAutoencoder) and ae.sizes == [784, 1000, 500, 250, 30]
+    assert ae.dbn.rbms[-1].hidden == "gaussian"
+    assert presets.build("deep-autoencoder-2d", rng=0).sizes[-1] == 2
+    rules = presets.layer_rules(presets.recipe("dbn-generative"), 3)
+    assert [r.persistent for r in rules] == [False, False, True]
+    top = presets.layer_rules(presets.recipe("deep-autoencoder"), 4)[-1]
+    assert top.learning_rate == pytest.approx(0.001)          # the linear code layer
+    assert presets.recipe("dbn", epochs=3)["epochs"] == 3
+    assert presets.recipe("dbn")["epochs"] == 50               # recipes are copied, not shared
+
+
+def test_bad_preset_settings_are_config_errors():
+    with pytest.raises(ConfigError, match="unknown preset"):
+        presets.recipe("dbm")
+    with pytest.raises(ConfigError, match="no setting"):
+        presets.recipe("dbn", epoch=3)
+    with pytest.raises(ConfigError, match="cd settings"):
+        presets.contrastive_divergence({"k": 1, "lr": 0.1})
+    with pytest.raises(ConfigError):
+        run_experiment("dbm", "unused")
+    with pytest.raises(ConfigError, match="not trained by"):
+        run_experiment("dbn", "unused", preset="deep-autoencoder")
+
+
+@pytest.mark.mnist
+@needs_mnist
+@pytest.mark.parametrize("experiment, sizes, expected", [
+    ("rbm", [784, 32], {"test_log_likelihood", "log_z"}),
+    ("dbn", [784, 32, 16], {"test_error", "best_epoch"}),
+    ("generate", [784, 32, 16], {"generated_as_clamped", "free_energy_test_error"}),
+    ("autoencoder", [784, 32, 16, 2], {"reconstruction_error", "pca_reconstruction_error"}),
+])
+def test_each_experiment_writes_results_metrics_pngs_and_models(tmp_path, experiment, sizes,
+                                                                expected):
+    summary = run_experiment(experiment, tmp_path, sizes=sizes, gibbs_steps=5, per_class=3,
+                             ais_betas=50, **TINY)
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["results"].keys() >= expected and saved == json.loads(json.dumps(saved))
+    assert summary["data"] == {"train": 300, "validation": 200, "test": 200}
+    assert saved["settings"]["sizes"] == sizes and saved["published"]
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert {row["phase"] for row in rows} >= {"pretrain"}
+    for name in saved["results"]["files"]:
+        assert (tmp_path / name).read_bytes()[:8] == PNG
+    model = {"rbm": "rbm", "dbn": "best", "generate": "dbn", "autoencoder": "autoencoder"}
+    assert (tmp_path / model[experiment] / "weights.safetensors").is_file()
+
+
+@pytest.mark.mnist
+@needs_mnist
+def test_pretrain_then_generate_from_the_command_line(tmp_path, capsys):
+    from nablanet.cli.main import main
+    common = ["--epochs", "1", "--train-size", "300", "--validation-size", "200",
+              "--test-size", "100", "--data-dir", str(REAL_DATA), "--quiet"]
+    assert main(["pretrain", "--preset", "dbn-generative", "--out", str(tmp_path / "g"),
+                 "--sizes", "784", "16", "16", "--gibbs-steps", "2", "--per-class", "2",
+                 *common]) == 0
+    assert "generated digits classified as clamped" in capsys.readouterr().out
+    assert main(["generate", str(tmp_path / "g"), "--label", "3", "7", "--n", "2",
+                 "--gibbs-steps", "5"]) == 0
+    assert (tmp_path / "g" / "generated-3-7.png").read_bytes()[:8] == PNG
+    # a DBN without label units cannot generate a chosen class: one error line, exit 2
+    assert main(["pretrain", "--preset", "dbn", "--out", str(tmp_path / "d"), "--sizes", "784",
+                 "16", "--fine-tune-epochs", "1", *common]) == 0
+    capsys.readouterr()
+    assert main(["generate", str(tmp_path / "d"), "--label", "3"]) == 2
+    assert "not a generative DBN" in capsys.readouterr().err
+    # the module entry point reports bad settings as one line, exit 2
+    assert reproduce_main(["dbn", "--out", str(tmp_path / "x"), "--sizes", "784", "0",
+                           *common]) == 2
+    assert "positive" in capsys.readouterr().err
