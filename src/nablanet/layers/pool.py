@@ -51,6 +51,16 @@ class _Pool2D(ImageLayer):
     def overlapping(self) -> bool:
         return any(s < k for s, k in zip(self.stride, self.kernel_size))
 
+    def _fold(self, x, combine):
+        """Every window of ``x`` reduced offset by offset: ``combine(acc, view, out=acc)``."""
+        y = None
+        for view in self._offsets(x):
+            if y is None:
+                y = view.copy()
+            else:
+                combine(y, view, out=y)
+        return y
+
     def _offsets(self, x):
         """The pixels each kernel offset sees in every window, one strided view per offset."""
         (kh, kw) = self.kernel_size
@@ -74,14 +84,8 @@ class MaxPool2D(_Pool2D):
     pad_value = float("-inf")
 
     def forward(self, x, train=False):
-        xp = self.backend.xp
         x = self._padded(x)
-        y = None
-        for view in self._offsets(x):
-            if y is None:
-                y = view.copy()
-            else:
-                xp.maximum(y, view, out=y)
+        y = self._fold(x, self.backend.xp.maximum)
         return channel_major(y), (x, y)
 
     def backward(self, dy, cache):
@@ -108,12 +112,7 @@ class AvgPool2D(_Pool2D):
 
     def forward(self, x, train=False):
         x = self._padded(x)
-        y = None
-        for view in self._offsets(x):
-            if y is None:
-                y = view.copy()
-            else:
-                y += view
+        y = self._fold(x, self.backend.xp.add)
         y *= y.dtype.type(1.0 / (self.kernel_size[0] * self.kernel_size[1]))
         return channel_major(y), x.shape
 
