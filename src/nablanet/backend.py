@@ -109,31 +109,16 @@ def xp_of(a):
 def axpy(alpha: float, x, y) -> None:
     """y ← y + αx in place: the update of every SGD step and of weight decay.
 
-    ``y += alpha * x`` would allocate a temporary the size of a weight matrix at every
-    mini-batch step; the product goes into a reused scratch array instead. (BLAS
-    ``?axpy`` through SciPy would be one pass, but SciPy's OpenBLAS brings a second
-    thread pool beside NumPy's, and on a 2-core machine the two pools' spinning
-    threads stalled training by 10–40×.)
+    Plain ``y += alpha * x``: measured against a reused scratch array (no temporary)
+    and against SciPy's BLAS ``?axpy``, it was the fastest on a 784×100 float32 matrix
+    (11 µs vs 14 µs); BLAS through SciPy also brings a second OpenBLAS thread pool
+    beside NumPy's, and on a 2-core machine the two pools' spinning threads stalled
+    training 10–40×.
     """
     if alpha == 1.0:
         y += x
-        return
-    xp = xp_of(y)
-    scratch = _scratch(xp, x.shape, x.dtype)
-    xp.multiply(x, alpha, out=scratch)
-    y += scratch
-
-
-_SCRATCH: dict = {}
-
-
-def _scratch(xp, shape, dtype):
-    """A work array per (namespace, shape, dtype), reused across steps."""
-    key = (xp.__name__, shape, np.dtype(dtype).str)
-    buf = _SCRATCH.get(key)
-    if buf is None:
-        buf = _SCRATCH[key] = xp.empty(shape, dtype=dtype)
-    return buf
+    else:
+        y += alpha * x
 
 
 def make_rng(seed: int | None | np.random.Generator = None) -> np.random.Generator:
