@@ -8,7 +8,7 @@ import numpy as np
 from ..net import mlp
 from ..optimizers import SGD
 from ..training import Callback, Trainer
-from ._common import classification_data
+from ._common import classification_data, heading
 
 
 class WeightNorm(Callback):
@@ -35,6 +35,20 @@ def small_training_set(rng, quick: bool = False):
     """(train, validation, test, source): 1000 / 2000 / 2000 examples (quick: 1000 each)."""
     held_out = 1000 if quick else 2000
     return classification_data(rng, 1000, held_out, held_out)
+
+
+def setup(rng, quick: bool, epochs: int, title: str):
+    """The shared start of the overfitting demos: (data, seed, epochs), heading printed.
+
+    ``title`` may use ``{features}`` and ``{epochs}``; quick runs train for 30 epochs.
+    """
+    rng = np.random.default_rng(rng)
+    data = small_training_set(rng, quick)
+    seed = int(rng.integers(2**31))
+    epochs = 30 if quick else epochs
+    heading(title.format(features=data[0].n_features, epochs=epochs))
+    print(f"data: {data[3]}")
+    return data, seed, epochs
 
 
 def train(data, *, epochs: int, seed: int, init: str = "normal-scaled", penalties=(),

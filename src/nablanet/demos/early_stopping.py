@@ -12,22 +12,17 @@ from __future__ import annotations
 import numpy as np
 
 from ..training import EarlyStopping
-from ._common import figure, heading, save
-from ._overfitting import small_training_set, train
+from ._common import figure, save
+from ._overfitting import setup, train
 
 
 def run(out_dir, *, rng=None, quick: bool = False) -> dict:
-    rng = np.random.default_rng(rng)
-    data = small_training_set(rng, quick)
+    data, seed, epochs = setup(rng, quick, 120, "early stopping — {features}-30-10, η = 0.5, "
+                                                "m = 10, {epochs} epochs at most")
     test, source = data[2], data[3]
-    seed = int(rng.integers(2**31))
-    epochs = 30 if quick else 120
-    heading(f"early stopping — {data[0].n_features}-30-10, η = 0.5, m = 10, "
-            f"{epochs} epochs at most")
-    print(f"data: {source}")
     full, history, norms = train(data, epochs=epochs, seed=seed)
     stopper = EarlyStopping(patience=10, monitor="validation_cost")
-    stopped, stopped_history, stopped_norms = train(data, epochs=epochs, seed=seed,
+    stopped, stopped_history, _ = train(data, epochs=epochs, seed=seed,
                                                     callbacks=[stopper])
     best = stopped.restored_epoch
     results = {"source": source, "stopped_at": len(stopped_history) - 1, "best_epoch": best}
@@ -57,7 +52,7 @@ def run(out_dir, *, rng=None, quick: bool = False) -> dict:
         ax.axvline(best + 1, color="tab:green", ls="--", lw=1,
                    label=f"best validation cost (epoch {best + 1}): weights kept")
         ax.axvline(results["stopped_at"] + 1, color="tab:red", ls=":", lw=1,
-                   label=f"early stopping stops (patience 10)")
+                   label="early stopping stops (patience 10)")
         ax.legend(fontsize=8)
     fig.suptitle(f"early stopping — {source}; test accuracy "
                  f"{results['without']['test_accuracy']:.2%} without, "

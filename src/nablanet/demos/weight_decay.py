@@ -10,21 +10,16 @@ from __future__ import annotations
 import numpy as np
 
 from ..regularizers import L2
-from ._common import figure, heading, save
-from ._overfitting import small_training_set, train
+from ._common import figure, save
+from ._overfitting import setup, train
 
 LAMBDAS = (0.0, 0.1, 1.0)
 
 
 def run(out_dir, *, rng=None, quick: bool = False) -> dict:
-    rng = np.random.default_rng(rng)
-    data = small_training_set(rng, quick)
+    data, seed, epochs = setup(rng, quick, 150, "weight decay — {features}-30-10 from N(0, 1) "
+                                                "weights, η = 0.5, m = 10, {epochs} epochs")
     test, source = data[2], data[3]
-    seed = int(rng.integers(2**31))
-    epochs = 30 if quick else 150
-    heading(f"weight decay — {data[0].n_features}-30-10 from N(0, 1) weights, η = 0.5, m = 10, "
-            f"{epochs} epochs")
-    print(f"data: {source}")
     results: dict = {"source": source, "runs": {}}
     print(f"{'λ':>5} {'train acc':>9} {'valid. acc':>10} {'test acc':>9} {'‖w‖':>8}")
     runs = {}
