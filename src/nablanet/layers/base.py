@@ -60,7 +60,12 @@ class Layer:
 
     # -- gradients -----------------------------------------------------------
     def accumulate(self, name: str, g) -> None:
-        """∂C/∂θ += g (bind on the first contribution, add on later ones)."""
+        """∂C/∂θ += g (bind on the first contribution, add on later ones).
+
+        ``g`` is bound, not copied, and later contributions are added into it in place:
+        pass a fresh array (the result of an expression), never one that is cached
+        or reused elsewhere.
+        """
         acc = self.grads[name]
         self.grads[name] = g if acc is None else acc + g
 
