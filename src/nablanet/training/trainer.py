@@ -21,6 +21,7 @@ from ..errors import ConfigError, DataError
 from ..layers import Linear
 from ..net import Sequential
 from ..optimizers import Optimizer
+from ..utils.allocator import retain_freed_memory
 from .callbacks import Callback, DivergenceGuard
 from .history import History
 
@@ -96,6 +97,7 @@ class Trainer:
         if n == 0:
             raise DataError("the training set is empty")
         self.status = "running"
+        retain_freed_memory()            # no page faults re-mapping each step's arrays
         for cb in self.callbacks:
             cb.on_train_begin(self)
         try:
