@@ -57,14 +57,17 @@ def _pooled(activation, pool) -> list:
 
 
 def nielsen_ch6(conv_layers: int = 2, *, activation: str = "relu", fully_connected=(100,),
-                dropout: float = 0.0, backend: Backend | None = None, rng=None) -> Sequential:
+                dropout: float = 0.0, distort: bool = False, backend: Backend | None = None,
+                rng=None) -> Sequential:
     """The nets of Nielsen's chapter 6 ("Deep learning", network3.py).
 
     ``conv_layers`` conv-pool layers (20 then 40 maps of 5×5, each followed by 2×2
     max-pooling), then fully connected layers of ``fully_connected`` units, then 10
     softmax outputs. With ``dropout`` p, the inputs of every fully connected layer and
     of the softmax layer are dropped with probability p, as network3 does.
-    ``conv_layers=0`` is the chapter's starting point, 784-100-10.
+    ``conv_layers=0`` is the chapter's starting point, 784-100-10. ``distort=True``
+    puts a :class:`~nablanet.layers.RandomDistortion` (random affine maps) first: the
+    training data expanded on the fly instead of Nielsen's fixed 5× shifted copy.
 
     Sigmoid nets use network3's initialisation, w ~ N(0, 1/n_in) and b ~ N(0, 1);
     ReLU nets use He's, w ~ N(0, 2/n_in) and b = 0. With N(0, 1) biases the dropout
@@ -74,7 +77,7 @@ def nielsen_ch6(conv_layers: int = 2, *, activation: str = "relu", fully_connect
     """
     act = ACTIVATIONS[activation]
     init = "he" if activation in ("relu", "leaky-relu") else "normal-scaled"
-    layers: list = []
+    layers: list = [RandomDistortion("affine")] if distort else []
     shape_in = 784
     if conv_layers:
         layers.append(Reshape(MNIST_IMAGE))
@@ -97,10 +100,11 @@ def nielsen_ch6(conv_layers: int = 2, *, activation: str = "relu", fully_connect
     return Sequential(layers).build((784,), backend, rng)
 
 
-def _ladder(conv_layers, activation, fully_connected=(100,), dropout=0.0) -> Callable:
+def _ladder(conv_layers, activation, fully_connected=(100,), dropout=0.0,
+            distort=False) -> Callable:
     def build(*, backend: Backend | None = None, rng=None) -> Sequential:
         return nielsen_ch6(conv_layers, activation=activation, fully_connected=fully_connected,
-                           dropout=dropout, backend=backend, rng=rng)
+                           dropout=dropout, distort=distort, backend=backend, rng=rng)
     return build
 
 
@@ -116,6 +120,8 @@ PRESETS: dict[str, Callable[..., Sequential]] = {
     "nielsen-ch6-expanded": _ladder(2, "relu"),
     "nielsen-ch6-fc2": _ladder(2, "relu", (100, 100)),
     "nielsen-ch6-dropout": _ladder(2, "relu", (1000, 1000), dropout=0.5),
+    # The same net trained the way a 2-core CPU can afford five of (see RECIPES)
+    "nielsen-ch6-final": _ladder(2, "relu", (1000, 1000), dropout=0.5, distort=True),
 }
 
 # network3 adds ½λ‖w‖²/(n/m) to the mini-batch mean cost; TrainConfig's L2 term is
@@ -138,6 +144,13 @@ RECIPES: dict[str, dict] = {
                              "expand": True},
     "nielsen-ch6-fc2": {**_NIELSEN, "eta": 0.03, "lmbda": 1.0, "epochs": 60, "expand": True},
     "nielsen-ch6-dropout": {**_NIELSEN, "eta": 0.03, "epochs": 40, "expand": True},
+    # Nielsen's final net at 1/10 of the cost of his recipe (40 epochs of 250 000 shifted
+    # images in steps of 10, ~80 min a net on one core here): batches of 64 with momentum,
+    # and random affine maps of the 50 000 originals, new every epoch, in place of the
+    # fixed shifted copies.
+    "nielsen-ch6-final": {"cost": "log-likelihood", "batch_size": 64, "optimizer": "momentum",
+                          "momentum": 0.9, "eta": 0.02, "lmbda": 1.0, "epochs": 24,
+                          "expand": False, "schedule": "step", "step_every": 6},
 }
 
 #: name → test accuracy the source reports (LeCun et al. 1998 table; Nielsen ch. 6)
@@ -145,8 +158,8 @@ PUBLISHED: dict[str, float] = {
     "lenet5": 0.9905, "lenet5-distorted": 0.992,
     "nielsen-ch6-fc": 0.9780, "nielsen-ch6-conv": 0.9878,
     "nielsen-ch6-conv2": 0.9906, "nielsen-ch6-relu": 0.9923, "nielsen-ch6-expanded": 0.9937,
-    "nielsen-ch6-fc2": 0.9943, "nielsen-ch6-dropout": 0.9960,
+    "nielsen-ch6-fc2": 0.9943, "nielsen-ch6-dropout": 0.9960, "nielsen-ch6-final": 0.9960,
 }
 #: Nielsen's ensemble of five dropout nets, plurality vote: 99.67% (33 errors of 10 000)
-PUBLISHED_ENSEMBLE = {"name": "nielsen-ch6-dropout", "members": 5, "combine": "vote",
+PUBLISHED_ENSEMBLE = {"name": "nielsen-ch6-final", "members": 5, "combine": "vote",
                       "accuracy": 0.9967, "errors": 33}
