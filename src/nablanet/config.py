@@ -13,6 +13,7 @@ Python and simply absent from the TOML file.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import os
@@ -59,6 +60,9 @@ class TrainConfig:
     # -- architecture -----------------------------------------------------------------
     hidden: list[int] = field(default_factory=lambda: [100])
     sizes: list[int] | None = None    # the whole net, e.g. [784, 30, 10]; wins over hidden
+    # Any net as a list of layers, [[layers]] tables in TOML: {type = "Conv2D",
+    # out_channels = 20, kernel_size = 5}; wins over sizes/hidden/activation/dropout/init.
+    layers: list[dict] | None = None
     classes: int = 10                 # output units when sizes is not given
     activation: str = "sigmoid"       # hidden units
     output: str | None = None         # None: softmax for log-likelihood, else sigmoid
@@ -136,6 +140,10 @@ class TrainConfig:
         data when given), ``hidden`` and ``classes`` follow from it, and ``output``
         gets its default.
         """
+        if self.layers is not None:             # the layers say the rest
+            sizes = [int(n_features), self.sizes[-1] if self.sizes else self.classes]
+            return dataclasses.replace(self, sizes=sizes, hidden=[], classes=sizes[-1],
+                                       output=self.output_activation)
         sizes = self.sizes or [int(n_features), *self.hidden, self.classes]
         if sizes[0] != n_features:
             raise ConfigError(f"sizes {sizes} start with {sizes[0]} inputs, "
@@ -169,13 +177,27 @@ _HINTS = typing.get_type_hints(TrainConfig)
 
 # -- builders: config → the objects nablanet.training needs -------------------------------
 def build_net(config: TrainConfig, rng):
-    """The network ``config.sizes`` describes (call :meth:`TrainConfig.resolve` first)."""
+    """The network ``config.layers`` or ``config.sizes`` describes (resolve the config first)."""
     from .backend import get_backend
-    from .net import mlp
+    from .io import layers_from_specs
+    from .net import Sequential, mlp
 
     if config.sizes is None:
         raise ConfigError("build_net needs a resolved config (sizes unset); call resolve()")
     backend = get_backend(config.device, config.dtype)
+    if config.layers is not None:
+        net = Sequential(layers_from_specs(config.layers, "layers", ConfigError)).build(
+            (config.sizes[0],), backend, rng)
+        if tuple(net.output_shape) != (config.sizes[-1],):
+            raise ConfigError(f"layers end in output shape {tuple(net.output_shape)}, but the "
+                              f"data has {config.sizes[-1]} classes")
+        last = net.output_activation
+        units = type(last).__name__.lower() if last is not None else "linear"
+        if units != config.output_activation:
+            raise ConfigError(f"layers end in {units} units, but cost {config.cost!r} is set up "
+                              f"for {config.output_activation} outputs: end the list with a "
+                              f"{config.output_activation.capitalize()} layer or set output")
+        return net
     return mlp(config.sizes, config.activation, config.output_activation, init=config.init,
                dropout=config.dropout, input_dropout=config.input_dropout,
                backend=backend, rng=rng)
@@ -283,6 +305,8 @@ def _coerce(key: str, value: Any) -> Any:
         if value is None:
             return None
         hint = next(a for a in args if a is not type(None))
+    if hint == list[dict]:
+        return _layer_specs(value)
     if typing.get_origin(hint) is list:
         if isinstance(value, (list, tuple)) and all(_is_int(v) for v in value):
             return [int(v) for v in value]
@@ -292,6 +316,17 @@ def _coerce(key: str, value: Any) -> Any:
     if not ok:
         raise ConfigError(f"{key} must be {_TYPE_NAMES[hint]}, got {value!r}")
     return hint(value)
+
+
+def _layer_specs(value) -> list[dict]:
+    """A ``layers`` list, checked by building each layer once (unknown types, bad arguments)."""
+    from .io import layers_from_specs
+
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ConfigError(f"layers must be a non-empty list of tables, got {value!r}")
+    specs = [dict(spec) if isinstance(spec, dict) else spec for spec in value]
+    layers_from_specs(specs, "layers", ConfigError)
+    return specs
 
 
 _TYPE_NAMES = {bool: "true or false", int: "an integer", str: "a string", float: "a number"}
@@ -336,4 +371,4 @@ def _check_ranges(c: TrainConfig) -> None:
 
 
 def _copy(value):
-    return list(value) if isinstance(value, list) else value
+    return copy.deepcopy(value) if isinstance(value, list) else value

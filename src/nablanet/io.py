@@ -87,24 +87,35 @@ def build_net(spec, backend: Backend, where="config") -> Sequential:
         raise ModelFileError(f"{where}: 'layers' must be a non-empty list")
     if not isinstance(shape, list) or not all(isinstance(s, int) and s > 0 for s in shape):
         raise ModelFileError(f"{where}: 'input_shape' must be a list of positive integers")
-    layers = []
-    for i, layer_spec in enumerate(layer_specs):
-        if not isinstance(layer_spec, dict):
-            raise ModelFileError(f"{where}: layer {i} is not an object")
-        kwargs = dict(layer_spec)
-        kind = kwargs.pop("type", None)
-        cls = LAYERS.get(kind)
-        if cls is None:
-            raise ModelFileError(f"{where}: layer {i} has unknown type {kind!r}")
-        try:
-            layers.append(cls(**kwargs))
-        except (TypeError, ValueError) as exc:     # ConfigError is a ValueError too
-            raise ModelFileError(f"{where}: layer {i} ({kind}): {exc}") from None
+    layers = layers_from_specs(layer_specs, where, ModelFileError)
     try:
         # Weights are overwritten by install_weights; the seed only fills the shapes.
         return Sequential(layers).build(tuple(shape), backend, rng=0)
     except NablanetError as exc:
         raise ModelFileError(f"{where}: {exc}") from None
+
+
+def layers_from_specs(specs: list, where="config", error=ModelFileError) -> list:
+    """Layer objects from ``[{"type": "Conv2D", "out_channels": 20, ...}, ...]``.
+
+    Only registered layer classes are built (a file names classes, never code); a
+    bad entry raises ``error`` naming its index and type.
+    """
+    layers = []
+    for i, layer_spec in enumerate(specs):
+        if not isinstance(layer_spec, dict):
+            raise error(f"{where}: layer {i} is not an object")
+        kwargs = dict(layer_spec)
+        kind = kwargs.pop("type", None)
+        cls = LAYERS.get(kind)
+        if cls is None:
+            known = ", ".join(sorted(LAYERS))
+            raise error(f"{where}: layer {i} has unknown type {kind!r} (known: {known})")
+        try:
+            layers.append(cls(**kwargs))
+        except (TypeError, ValueError) as exc:     # ConfigError is a ValueError too
+            raise error(f"{where}: layer {i} ({kind}): {exc}") from None
+    return layers
 
 
 def install_weights(net: Sequential, tensors: dict, where="weights") -> None:
