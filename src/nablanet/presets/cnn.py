@@ -57,17 +57,18 @@ def _pooled(activation, pool) -> list:
 
 
 def nielsen_ch6(conv_layers: int = 2, *, activation: str = "relu", fully_connected=(100,),
-                dropout: float = 0.0, distort: bool = False, backend: Backend | None = None,
-                rng=None) -> Sequential:
+                dropout: float = 0.0, distort: dict | None = None,
+                backend: Backend | None = None, rng=None) -> Sequential:
     """The nets of Nielsen's chapter 6 ("Deep learning", network3.py).
 
     ``conv_layers`` conv-pool layers (20 then 40 maps of 5×5, each followed by 2×2
     max-pooling), then fully connected layers of ``fully_connected`` units, then 10
     softmax outputs. With ``dropout`` p, the inputs of every fully connected layer and
     of the softmax layer are dropped with probability p, as network3 does.
-    ``conv_layers=0`` is the chapter's starting point, 784-100-10. ``distort=True``
-    puts a :class:`~nablanet.layers.RandomDistortion` (random affine maps) first: the
-    training data expanded on the fly instead of Nielsen's fixed 5× shifted copy.
+    ``conv_layers=0`` is the chapter's starting point, 784-100-10. ``distort``, options
+    for :func:`~nablanet.data.augment.random_affine`, puts a
+    :class:`~nablanet.layers.RandomDistortion` first: the training data expanded on the
+    fly instead of Nielsen's fixed 5× shifted copy.
 
     Sigmoid nets use network3's initialisation, w ~ N(0, 1/n_in) and b ~ N(0, 1);
     ReLU nets use He's, w ~ N(0, 2/n_in) and b = 0. With N(0, 1) biases the dropout
@@ -77,7 +78,7 @@ def nielsen_ch6(conv_layers: int = 2, *, activation: str = "relu", fully_connect
     """
     act = ACTIVATIONS[activation]
     init = "he" if activation in ("relu", "leaky-relu") else "normal-scaled"
-    layers: list = [RandomDistortion("affine")] if distort else []
+    layers: list = [RandomDistortion("affine", **distort)] if distort is not None else []
     shape_in = 784
     if conv_layers:
         layers.append(Reshape(MNIST_IMAGE))
@@ -101,12 +102,16 @@ def nielsen_ch6(conv_layers: int = 2, *, activation: str = "relu", fully_connect
 
 
 def _ladder(conv_layers, activation, fully_connected=(100,), dropout=0.0,
-            distort=False) -> Callable:
+            distort=None) -> Callable:
     def build(*, backend: Backend | None = None, rng=None) -> Sequential:
         return nielsen_ch6(conv_layers, activation=activation, fully_connected=fully_connected,
                            dropout=dropout, distort=distort, backend=backend, rng=rng)
     return build
 
+
+#: small random affine maps: ±5° rotation and shear, ±5 % zoom, ±2 pixels shift (the
+#: defaults, ±10° and ±10 %, held the chapter-6 dropout net under 98.9 % for 6 epochs)
+MILD_AFFINE = {"rotation": 5.0, "shear": 5.0, "scale": (0.95, 1.05), "translation": 2.0}
 
 #: name → builder(*, backend=None, rng=None) returning a built Sequential
 PRESETS: dict[str, Callable[..., Sequential]] = {
@@ -121,7 +126,7 @@ PRESETS: dict[str, Callable[..., Sequential]] = {
     "nielsen-ch6-fc2": _ladder(2, "relu", (100, 100)),
     "nielsen-ch6-dropout": _ladder(2, "relu", (1000, 1000), dropout=0.5),
     # The same net trained the way a 2-core CPU can afford five of (see RECIPES)
-    "nielsen-ch6-final": _ladder(2, "relu", (1000, 1000), dropout=0.5, distort=True),
+    "nielsen-ch6-final": _ladder(2, "relu", (1000, 1000), dropout=0.5, distort=MILD_AFFINE),
 }
 
 # network3 adds ½λ‖w‖²/(n/m) to the mini-batch mean cost; TrainConfig's L2 term is
@@ -145,12 +150,13 @@ RECIPES: dict[str, dict] = {
     "nielsen-ch6-fc2": {**_NIELSEN, "eta": 0.03, "lmbda": 1.0, "epochs": 60, "expand": True},
     "nielsen-ch6-dropout": {**_NIELSEN, "eta": 0.03, "epochs": 40, "expand": True},
     # Nielsen's final net at 1/10 of the cost of his recipe (40 epochs of 250 000 shifted
-    # images in steps of 10, ~80 min a net on one core here): batches of 64 with momentum,
-    # and random affine maps of the 50 000 originals, new every epoch, in place of the
-    # fixed shifted copies.
-    "nielsen-ch6-final": {"cost": "log-likelihood", "batch_size": 64, "optimizer": "momentum",
-                          "momentum": 0.9, "eta": 0.02, "lmbda": 1.0, "epochs": 24,
-                          "expand": False, "schedule": "step", "step_every": 6},
+    # images in steps of 10, ~80 min a net on one core here): Adam on batches of 64, η
+    # halved every 5 epochs, and small random affine maps of the 50 000 originals, new
+    # every epoch, in place of the fixed shifted copies. (After 2 epochs: Adam 98.5 %
+    # validation accuracy, momentum SGD at η = 0.01-0.04 97.7-98.0 %.)
+    "nielsen-ch6-final": {"cost": "log-likelihood", "batch_size": 64, "optimizer": "adam",
+                          "eta": 0.001, "lmbda": 0.0, "epochs": 20, "expand": False,
+                          "schedule": "step", "step_every": 5},
 }
 
 #: name → test accuracy the source reports (LeCun et al. 1998 table; Nielsen ch. 6)
