@@ -22,6 +22,7 @@ from ..layers import Linear
 from ..net import Sequential
 from ..optimizers import Optimizer
 from ..utils.allocator import retain_freed_memory
+from .batches import minibatches
 from .callbacks import Callback, DivergenceGuard
 from .history import History
 
@@ -135,10 +136,8 @@ class Trainer:
         order = self.rng.permutation(n)
         if x.__class__ is not np.ndarray:            # data on a GPU: index on the device
             order = xp_of(x).asarray(order)
-        m = self.batch_size
-        for i in range(0, n, m):
-            batch = order[i:i + m]
-            self.train_step(x[batch], targets[batch])
+        for xb, yb in minibatches(x, targets, order, self.batch_size):
+            self.train_step(xb, yb)
 
     def train_step(self, xb, yb) -> None:
         """One mini-batch: forward, δᴸ, backward, penalties, update, constraints."""

@@ -1,0 +1,54 @@
+"""minibatches: the same batches in the same order, gathered ahead or not."""
+import numpy as np
+import pytest
+
+from nablanet import SGD, mlp
+from nablanet.data import Dataset
+from nablanet.training import Trainer, batches
+
+
+@pytest.mark.parametrize("n, m", [(103, 10), (64, 64), (5, 8)])
+def test_prefetched_batches_equal_plain_ones(n, m):
+    rng = np.random.default_rng(0)
+    x, y = rng.random((n, 7)), rng.integers(0, 3, n)
+    order = rng.permutation(n)
+    plain = list(batches.minibatches(x, y, order, m, prefetch=False))
+    ahead = list(batches.minibatches(x, y, order, m, prefetch=True))
+    assert len(plain) == len(ahead) == -(-n // m)
+    for (xa, ya), (xb, yb), start in zip(plain, ahead, range(0, n, m)):
+        np.testing.assert_array_equal(xa, x[order[start:start + m]])
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)
+
+
+def test_only_large_batches_are_gathered_ahead(monkeypatch):
+    seen = []
+    real = batches.ThreadPoolExecutor
+
+    def spy(*args, **kwargs):
+        seen.append(True)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(batches, "ThreadPoolExecutor", spy)
+    monkeypatch.setattr(batches.os, "cpu_count", lambda: 2)
+    x = np.zeros((100, 784), np.float32)              # 3 136 bytes an example
+    list(batches.minibatches(x, np.zeros(100), np.arange(100), 10))
+    assert not seen
+    monkeypatch.setattr(batches, "PREFETCH_MIN_BYTES", 10 * 3136)
+    list(batches.minibatches(x, np.zeros(100), np.arange(100), 10))
+    assert seen
+
+
+def test_training_with_prefetch_is_bit_identical(monkeypatch):
+    rng = np.random.default_rng(1)
+    data = Dataset(rng.random((300, 20), dtype=np.float32), rng.integers(0, 4, 300))
+
+    def weights(prefetch_bytes):
+        monkeypatch.setattr(batches, "PREFETCH_MIN_BYTES", prefetch_bytes)
+        monkeypatch.setattr(batches.os, "cpu_count", lambda: 2)
+        net = mlp([20, 16, 4], "sigmoid", "softmax", rng=0)
+        Trainer(net, "log-likelihood", SGD(0.5), batch_size=32, monitor=(), rng=3).fit(data, 3)
+        return [p.copy() for layer, name in net.parameters() for p in [layer.params[name]]]
+
+    for a, b in zip(weights(1 << 40), weights(1)):
+        np.testing.assert_array_equal(a, b)
