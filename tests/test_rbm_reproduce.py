@@ -98,3 +98,49 @@ def test_pretrain_then_generate_from_the_command_line(tmp_path, capsys):
     assert reproduce_main(["dbn", "--out", str(tmp_path / "x"), "--sizes", "784", "0",
                            *common]) == 2
     assert "positive" in capsys.readouterr().err
+
+
+@pytest.mark.mnist
+@needs_mnist
+def test_reproduce_hinton_2006_prints_ours_beside_the_published(tmp_path, capsys):
+    from test_cli_data import nablanet
+    result = nablanet(capsys, "reproduce", "hinton-2006", "--out", tmp_path, "--only", "dbn",
+                      "--only", "autoencoder", "--epochs", 1, "--fine-tune-epochs", 1,
+                      "--train-size", 300, "--validation-size", 200, "--test-size", 100,
+                      "--data-dir", REAL_DATA, "--quiet")
+    assert result.code == 0, result.err
+    report = json.loads((tmp_path / "reproduce.json").read_text())
+    assert [s["experiment"] for s in report["experiments"]] == ["dbn", "autoencoder"]
+    dbn, autoencoder = report["experiments"]
+    assert dbn["data"] == {"train": 300, "validation": 200, "test": 100}
+    assert (tmp_path / "dbn" / "results.json").is_file() and not (tmp_path / "generate").exists()
+    ours = f"{dbn['results']['test_error']:.2%}"
+    assert f"ours {ours:>8s}   published 1.20%" in result.out
+    assert "published 3.00" in result.out and "published 13.87" in result.out
+    assert f"{autoencoder['results']['pca_reconstruction_error']:.2f}" in result.out
+    assert "FAIL  test_error <= 1.3%" in result.out           # one RBM epoch cannot reach it
+
+
+def test_reproduce_refuses_flags_of_the_other_table(capsys, tmp_path):
+    from test_cli_data import assert_one_error_line, nablanet
+    assert_one_error_line(nablanet(capsys, "reproduce", "hinton-2006", "--out", tmp_path,
+                                   "--seeds", 3), "one seed")
+    assert_one_error_line(nablanet(capsys, "reproduce", "hinton-2006", "--out", tmp_path,
+                                   "--init", "glorot"), "nielsen-ch3")
+    assert_one_error_line(nablanet(capsys, "reproduce", "hinton-2006", "--out", tmp_path,
+                                   "--only", "rbm"), "choose from dbn, generate, autoencoder")
+    assert_one_error_line(nablanet(capsys, "reproduce", "nielsen-ch3", "--out", tmp_path,
+                                   "--train-size", 100), "--train-size belongs to the hinton-2006")
+    assert not any(tmp_path.iterdir())
+
+
+def test_help_names_the_energy_based_presets_and_tables(capsys):
+    from test_cli_data import nablanet
+    listing = nablanet(capsys, "--help").out
+    assert "rbm|dbn|dbn-generative|deep-autoencoder" in listing and "hinton-2006" in listing
+    assert "nablanet pretrain --preset NAME" in " ".join(nablanet(capsys, "train", "--help").out.split())
+    # argparse wraps lines at spaces and after hyphens: undo both
+    pretrain = " ".join(nablanet(capsys, "pretrain", "--help").out.split()).replace("- ", "-")
+    assert all(name + ":" in pretrain for name in presets.PRESETS)
+    assert "--blas-threads" in pretrain
+    assert "hinton-2006" in nablanet(capsys, "reproduce", "--help").out

@@ -1,4 +1,6 @@
-"""``nablanet reproduce nielsen-ch3``: Nielsen's chapter 1 and 3 MNIST table, several seeds.
+"""``nablanet reproduce nielsen-ch3|hinton-2006``: re-run a published table.
+
+``nielsen-ch3``: Nielsen's chapter 1 and 3 MNIST table, several seeds.
 
 Six configurations — 30 and 100 hidden sigmoid units × {quadratic cost η = 3.0,
 cross-entropy η = 0.5, cross-entropy with L2 λ = 5 η = 0.5} — trained with
@@ -14,6 +16,13 @@ one already completed with the same settings is reused, not trained again.
 The table compares our median test error (of the model with the best
 validation accuracy) with the threshold for each row; ``reproduce.json`` holds
 every number.
+
+``hinton-2006``: the energy-based experiments of Hinton & Salakhutdinov 2006 and
+Hinton, Osindero & Teh 2006 on MNIST (one seed; see
+:mod:`nablanet.presets.rbm_reproduce`): the pretrained and fine-tuned 784-500-500-2000
+DBN's test error, the generative DBN's label-clamped digits, and the deep
+autoencoder's reconstruction error beside PCA's, each printed beside the published
+number, each experiment in OUT/dbn, OUT/generate, OUT/autoencoder.
 """
 from __future__ import annotations
 
@@ -64,38 +73,73 @@ NIELSEN_CH3 = (
                "cross-entropy", 0.1, 5.0, epoch_factor=2, published_accuracy=98.04),
 )
 TABLES = {"nielsen-ch3": NIELSEN_CH3}
+#: tables of experiments rather than seeded rows (run by their own module)
+ENERGY_TABLES = ("hinton-2006",)
 #: BLAS/OpenMP thread counts, pinned to 1 in workers: N processes × 1 thread beats oversubscription
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                      "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("reproduce", help="re-run a published table over several seeds",
-                              description=__doc__.split("\n\n")[1].replace("\n", " "))
-    p.add_argument("table", choices=sorted(TABLES), metavar="TABLE",
-                   help=f"one of: {', '.join(sorted(TABLES))}")
-    p.add_argument("--seeds", type=int, default=3, metavar="N", help="seeds 0..N-1 (default 3)")
-    p.add_argument("--epochs", type=int, default=30, metavar="N",
-                   help="epochs per run (default 30; the η=0.1 row trains twice as long)")
+    tables = sorted([*TABLES, *ENERGY_TABLES])
+    p = subparsers.add_parser(
+        "reproduce", help=f"re-run a published table ({', '.join(tables)})",
+        description=" ".join(__doc__.split("\n\n")[i].replace("\n", " ") for i in (1, -1)))
+    p.add_argument("table", choices=tables, metavar="TABLE", help=f"one of: {', '.join(tables)}")
+    p.add_argument("--seeds", type=int, metavar="N",
+                   help="seeds 0..N-1 (default 3; hinton-2006 runs seed 0 only)")
+    p.add_argument("--epochs", type=int, metavar="N",
+                   help="epochs per run (nielsen-ch3: default 30, the η=0.1 row trains twice "
+                        "as long; hinton-2006: RBM epochs per layer, default the presets' 50)")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
-                   help="runs trained at once, in N processes of one BLAS thread each")
-    p.add_argument("--out", type=Path, default=Path("runs/nielsen-ch3"), metavar="DIR",
-                   help="where the run directories and reproduce.json go (default runs/nielsen-ch3)")
+                   help="nielsen-ch3: runs trained at once, in N processes of one BLAS thread "
+                        "each")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="where the run directories and reproduce.json go (default runs/TABLE)")
     p.add_argument("--only", action="append", metavar="NAME",
                    help="run only these rows (repeatable): "
-                        + ", ".join(e.name for e in NIELSEN_CH3))
+                        + ", ".join(e.name for e in NIELSEN_CH3)
+                        + "; hinton-2006: dbn, generate, autoencoder")
     add_data_flags(p)
-    p.add_argument("--init", choices=CHOICES["init"], default="normal-scaled",
-                   help="weight initialisation (default normal-scaled, network2's default)")
+    p.add_argument("--init", choices=CHOICES["init"],
+                   help="nielsen-ch3: weight initialisation (default normal-scaled, "
+                        "network2's default)")
     p.add_argument("--rerun", action="store_true", help="train again even where a run completed")
     p.add_argument("--check", action="store_true",
                    help="exit 1 when a median test error is above its threshold")
     p.add_argument("--quiet", action="store_true", help="no line per finished run")
     add_blas_threads_flag(p)
+    energy = p.add_argument_group("hinton-2006 only (shrink the runs for a check)")
+    energy.add_argument("--fine-tune-epochs", type=int, metavar="N",
+                        help="backprop epochs of the DBN and the autoencoder (default: the "
+                             "presets')")
+    energy.add_argument("--train-size", type=int, metavar="N",
+                        help="use the first N training images (default all 50000)")
+    energy.add_argument("--test-size", type=int, metavar="N",
+                        help="use the first N test images (default all 10000)")
+    energy.add_argument("--gibbs-steps", type=int, metavar="N",
+                        help="Gibbs steps per generated digit (default the preset's)")
+    energy.add_argument("--per-class", type=int, metavar="N",
+                        help="digits generated per class (default 100)")
+    energy.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     return p
 
 
+_ENERGY_FLAGS = ("fine_tune_epochs", "train_size", "test_size", "gibbs_steps", "per_class")
+
+
 def run(args) -> int:
+    if args.out is None:
+        args.out = Path("runs") / args.table
+    if args.table in ENERGY_TABLES:
+        return _run_energy(args)
+    given = [f for f in _ENERGY_FLAGS if getattr(args, f) is not None]
+    if given or args.device != "cpu":
+        flag = "--" + (given[0] if given else "device").replace("_", "-")
+        raise ConfigError(f"{flag} belongs to the hinton-2006 table")
+    args.seeds = 3 if args.seeds is None else args.seeds
+    args.epochs = 30 if args.epochs is None else args.epochs
+    args.init = args.init or "normal-scaled"
     experiments = _selected(TABLES[args.table], args.only)
     if args.seeds < 1 or args.jobs < 1:
         raise ConfigError(f"--seeds and --jobs must be ≥ 1, got {args.seeds} and {args.jobs}")
@@ -126,6 +170,30 @@ def run(args) -> int:
         return 1
     above = [row["name"] for row in rows if row["within_threshold"] is False]
     return 1 if args.check and above else 0
+
+
+def _run_energy(args) -> int:
+    """hinton-2006: the dbn, generate and autoencoder experiments, one after another."""
+    from ..presets.rbm_reproduce import all_checks_pass, reproduce_hinton_2006
+
+    for flag, value, default in (("--seeds", args.seeds, 1), ("--jobs", args.jobs, 1)):
+        if value is not None and value != default:
+            raise ConfigError(f"{flag} {value}: {args.table} runs one seed in one process")
+    if args.init is not None or args.rerun:
+        raise ConfigError(f"--{'init' if args.init else 'rerun'} belongs to nielsen-ch3 "
+                          f"({args.table} always trains its presets afresh)")
+    if args.dataset not in (None, "mnist"):
+        raise ConfigError(f"{args.table} reproduces MNIST results; --dataset must be mnist")
+    kwargs = {"epochs": args.epochs, "fine_tune_epochs": args.fine_tune_epochs,
+              "train_size": args.train_size, "test_size": args.test_size,
+              "gibbs_steps": args.gibbs_steps, "per_class": args.per_class,
+              "device": args.device, "data_dir": args.data_dir}
+    if args.validation_size is not None:
+        kwargs["validation_size"] = args.validation_size
+    with blas_threads(args.blas_threads):
+        summaries = reproduce_hinton_2006(args.out, only=args.only,
+                                          stream=None if args.quiet else sys.stderr, **kwargs)
+    return 1 if args.check and not all_checks_pass(summaries) else 0
 
 
 # -- the runs ------------------------------------------------------------------------------------

@@ -44,7 +44,9 @@ def add_parser(subparsers):
     add_blas_threads_flag(run)
     named = p.add_argument_group("presets (the later lectures' nets, with their own recipes)")
     named.add_argument("--preset", choices=preset_names(), metavar="NAME",
-                       help="one of: " + ", ".join(preset_names()))
+                       help="one of: " + ", ".join(preset_names()) + " (the energy-based "
+                            "presets rbm, dbn, dbn-generative, deep-autoencoder: nablanet "
+                            "pretrain --preset NAME)")
     named.add_argument("--text", type=Path, metavar="FILE",
                        help="char-lstm: the text to model (default Tiny Shakespeare)")
     named.add_argument("--minutes", type=float, metavar="M",

@@ -38,8 +38,11 @@ RECIPES: dict[str, dict] = {
     "dbn": {
         "model": "dbn", "sizes": [784, 500, 500, 2000], "epochs": 50, "cd": dict(HS_CD),
         "binarize": False,        # intensities in [0, 1] used as probabilities (rbm.m)
+        # Backprop fine-tuning by momentum SGD instead of the paper's conjugate gradients:
+        # η halved every 15 epochs, a small L2 term, the epoch with the best validation
+        # accuracy kept (measured on all 50 000 images; see docs/results/hinton-2006-dbn.json).
         "fine_tune": {"epochs": 100, "eta": 0.1, "momentum": 0.9, "batch_size": 100,
-                      "weight_decay": 0.0},
+                      "weight_decay": 1.0, "step_every": 15, "step_factor": 0.5},
     },
     "dbn-generative": {
         "model": "dbn", "sizes": [784, 500, 500, 2000], "n_labels": 10, "epochs": 50,
@@ -52,9 +55,14 @@ RECIPES: dict[str, dict] = {
         "generate": {"gibbs_steps": 1000, "per_class": 100},
     },
     "deep-autoencoder": {
-        "model": "deep-autoencoder", "sizes": [784, 1000, 500, 250, 30], "epochs": 50,
+        "model": "deep-autoencoder", "sizes": [784, 1000, 500, 250, 30], "epochs": 30,
         "cd": dict(HS_CD), "cd_top": {**HS_CD, "learning_rate": 0.001}, "binarize": False,
-        "fine_tune": {"epochs": 200, "cost": "cross-entropy", "eta": 0.01, "momentum": 0.9,
+        # Fine-tuning by Adam instead of the paper's 200 epochs of conjugate gradients
+        # (which a single CPU core cannot afford in the time budget): on a 10 000-image
+        # check it lowered the reconstruction error faster than momentum SGD (6.8 against
+        # 7.2 after 12 epochs); η halved every 40 epochs.
+        "fine_tune": {"epochs": 150, "cost": "cross-entropy", "optimizer": "adam",
+                      "eta": 0.001, "step_every": 40, "step_factor": 0.5,
                       "batch_size": 100, "input_dropout": 0.0},
     },
 }

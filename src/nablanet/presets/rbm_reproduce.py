@@ -158,12 +158,26 @@ def run_dbn(settings, data, out: Path, log: RunLog, backend, rng) -> dict:
     net, history = dbn.fine_tune(
         train, ft["epochs"], validation=validation, eta=ft["eta"], momentum=ft["momentum"],
         batch_size=ft["batch_size"], weight_decay=ft["weight_decay"],
-        callbacks=[Checkpoint(out, monitor=monitor), log], rng=rng)
+        callbacks=[*_schedule(ft), Checkpoint(out, monitor=monitor), log], rng=rng)
     best, _, meta = load_model(out / "best", backend=backend)
     return {"test_error": float((best.classify(test.x) != test.y).mean()),
             "best_epoch": meta.get("epoch"),
             "last_test_error": float((net.classify(test.x) != test.y).mean()),
             "files": ["filters.png"]}
+
+
+def _schedule(ft: dict) -> list:
+    """A fine-tuning recipe's step schedule (η ← η·step_factor every step_every epochs)."""
+    from ..training.schedules import StepDecay
+    return [StepDecay(ft["step_every"], ft.get("step_factor", 0.5))] if ft.get("step_every") else []
+
+
+def _optimizer(ft: dict):
+    """A fine-tuning recipe's optimiser: ``optimizer`` (default momentum SGD), η, ν."""
+    from ..optimizers import get_optimizer
+    name = ft.get("optimizer", "momentum")
+    return get_optimizer(name, ft["eta"], **({"momentum": ft["momentum"]}
+                                             if name in ("momentum", "nesterov") else {}))
 
 
 def run_generate(settings, data, out: Path, log: RunLog, backend, rng) -> dict:
@@ -212,8 +226,6 @@ def run_autoencoder(settings, data, out: Path, log: RunLog, backend, rng) -> dic
     from ..io import save_model
     from ..models.autoencoder import PCA
     from ..models.plots_rbm import save_code_scatter, save_reconstructions
-    from ..optimizers import Momentum
-
     train, validation, test = data
     ae = presets.build(settings, backend=backend, rng=rng)
     log.phase = "pretrain"
@@ -227,8 +239,8 @@ def run_autoencoder(settings, data, out: Path, log: RunLog, backend, rng) -> dic
     log.info(f"test reconstruction error after pretraining: {pretrained_error:.3f}")
     log.phase = "fine-tune"
     ae.fine_tune(train.x, ft["epochs"], validation=None if validation is None else validation.x,
-                 cost=ft["cost"], optimizer=Momentum(ft["eta"], ft["momentum"]),
-                 batch_size=ft["batch_size"], callbacks=[log], rng=rng)
+                 cost=ft["cost"], optimizer=_optimizer(ft), batch_size=ft["batch_size"],
+                 callbacks=[*_schedule(ft), log], rng=rng)
     save_model(out / "autoencoder", ae.net, ft["cost"],
                metadata={"code_end": ae.code_end, "sizes": ae.sizes})
     code_size = ae.sizes[-1]
@@ -346,15 +358,33 @@ def summary_lines(summary: dict) -> list[str]:
     return lines
 
 
-def reproduce_hinton_2006(out, **kwargs) -> list[dict]:
-    """``nablanet reproduce hinton-2006``: the dbn, generate and autoencoder experiments,
-    each in ``out/<name>``; prints our numbers beside the published ones."""
+#: ``nablanet reproduce hinton-2006``: the experiments of the two 2006 papers, in order
+HINTON_2006 = ("dbn", "generate", "autoencoder")
+
+
+def reproduce_hinton_2006(out, *, only=None, stream=sys.stderr, **kwargs) -> list[dict]:
+    """``nablanet reproduce hinton-2006``: the dbn, generate and autoencoder experiments
+    (``only`` some of them), each in ``out/<name>``; prints our numbers beside the
+    published ones as each finishes and writes every summary to ``out/reproduce.json``."""
+    names = list(only or HINTON_2006)
+    unknown = [n for n in names if n not in HINTON_2006]
+    if unknown:
+        raise ConfigError(f"unknown experiment {unknown[0]!r}; choose from "
+                          f"{', '.join(HINTON_2006)}")
     summaries = []
-    for name in ("dbn", "generate", "autoencoder"):
-        summary = run_experiment(name, Path(out) / name, **kwargs)
+    for name in HINTON_2006:
+        if name not in names:
+            continue
+        summary = run_experiment(name, Path(out) / name, stream=stream, **kwargs)
         summaries.append(summary)
         print("\n".join(summary_lines(summary)), flush=True)
+    _write_json(Path(out) / "reproduce.json", {"table": "hinton-2006", "experiments": summaries})
     return summaries
+
+
+def all_checks_pass(summaries) -> bool:
+    """Whether every acceptance check of every summary holds."""
+    return all(ok for s in summaries for ok in s["checks"].values())
 
 
 # -- command line --------------------------------------------------------------------------------
