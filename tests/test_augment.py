@@ -4,7 +4,8 @@ import pytest
 
 from nablanet import ConfigError, DataError, Sequential, get_backend
 from nablanet.data import Dataset
-from nablanet.data.augment import (elastic_distortion, expand, expand_by_shifts, random_affine,
+from nablanet.data.augment import (ONE_PIXEL_SHIFTS, elastic_distortion, expand, expand_by_shifts,
+                                   random_affine, random_shift,
                                    shift_images)
 from nablanet.io import load_model, save_model
 from nablanet.layers import Dense, RandomDistortion, Softmax
@@ -39,6 +40,21 @@ def test_expand_by_shifts_is_nielsens_five_fold_set():
     np.testing.assert_array_equal(big.y, np.tile(np.arange(4), 5))
     up = big.x[4:8].reshape(4, 28, 28)
     np.testing.assert_array_equal(up[:, :-1], x.reshape(4, 28, 28)[:, 1:])
+
+
+def test_random_shift_draws_each_image_from_nielsens_five_versions():
+    rng = np.random.default_rng(0)
+    x = rng.random((500, 784), dtype=np.float32)
+    y = random_shift(x, np.random.default_rng(1))
+    versions = np.stack([x] + [shift_images(x, dy, dx) for dy, dx in ONE_PIXEL_SHIFTS])
+    matches = (versions == y[None]).all(axis=2)          # (5 versions, 500 images)
+    assert matches.any(axis=0).all()                     # every image is one of the five
+    counts = matches.argmax(axis=0)
+    assert np.bincount(counts, minlength=5).min() > 60      # all five drawn, about equally
+    np.testing.assert_array_equal(y, random_shift(x, np.random.default_rng(1)))
+    assert y.dtype == x.dtype and not np.shares_memory(x, y)
+    with pytest.raises(ConfigError, match="pixels"):
+        random_shift(x, rng, pixels=-1)
 
 
 def test_identity_affine_leaves_images_unchanged():
