@@ -1,4 +1,4 @@
-"""``nablanet reproduce nielsen-ch3|hinton-2006``: re-run a published table.
+"""``nablanet reproduce nielsen-ch3|nielsen-ch6|lenet5|hinton-2006``: re-run a published table.
 
 ``nielsen-ch3``: Nielsen's chapter 1 and 3 MNIST table, several seeds.
 
@@ -23,6 +23,8 @@ Hinton, Osindero & Teh 2006 on MNIST (one seed; see
 DBN's test error, the generative DBN's label-clamped digits, and the deep
 autoencoder's reconstruction error beside PCA's, each printed beside the published
 number, each experiment in OUT/dbn, OUT/generate, OUT/autoencoder.
+
+``nielsen-ch6`` and ``lenet5``: the convolutional nets (:mod:`.reproduce_cnn`).
 """
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ from ..errors import ConfigError, NablanetError
 from ..runs import RunDir, to_json, train_run
 from ..utils.atomic import atomic_write_bytes
 from .common import add_blas_threads_flag, add_data_flags, blas_threads, info
+from .reproduce_cnn import CNN_TABLES, run_cnn
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS
 
 
 def add_parser(subparsers):
-    tables = sorted([*TABLES, *ENERGY_TABLES])
+    tables = sorted([*TABLES, *ENERGY_TABLES, *CNN_TABLES])
     p = subparsers.add_parser(
         "reproduce", help=f"re-run a published table ({', '.join(tables)})",
         description=" ".join(__doc__.split("\n\n")[i].replace("\n", " ") for i in (1, -1)))
@@ -99,7 +102,8 @@ def add_parser(subparsers):
     p.add_argument("--only", action="append", metavar="NAME",
                    help="run only these rows (repeatable): "
                         + ", ".join(e.name for e in NIELSEN_CH3)
-                        + "; hinton-2006: dbn, generate, autoencoder")
+                        + "; hinton-2006: dbn, generate, autoencoder; nielsen-ch6: its "
+                          "ladder steps, e.g. nielsen-ch6-final")
     add_data_flags(p)
     p.add_argument("--init", choices=CHOICES["init"],
                    help="nielsen-ch3: weight initialisation (default normal-scaled, "
@@ -109,19 +113,23 @@ def add_parser(subparsers):
                    help="exit 1 when a median test error is above its threshold")
     p.add_argument("--quiet", action="store_true", help="no line per finished run")
     add_blas_threads_flag(p)
-    energy = p.add_argument_group("hinton-2006 only (shrink the runs for a check)")
+    p.add_argument("--members", type=int, metavar="K",
+                   help="nielsen-ch6: nets in the final ensemble (default 5; 0: none)")
+    energy = p.add_argument_group("hinton-2006 (and, where said, nielsen-ch6 and lenet5)")
     energy.add_argument("--fine-tune-epochs", type=int, metavar="N",
                         help="backprop epochs of the DBN and the autoencoder (default: the "
                              "presets')")
     energy.add_argument("--train-size", type=int, metavar="N",
-                        help="use the first N training images (default all 50000)")
+                        help="use the first N training images (default all 50000; also "
+                             "nielsen-ch6, lenet5)")
     energy.add_argument("--test-size", type=int, metavar="N",
                         help="use the first N test images (default all 10000)")
     energy.add_argument("--gibbs-steps", type=int, metavar="N",
                         help="Gibbs steps per generated digit (default the preset's)")
     energy.add_argument("--per-class", type=int, metavar="N",
                         help="digits generated per class (default 100)")
-    energy.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
+    energy.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
+                        help="also nielsen-ch6, lenet5")
     return p
 
 
@@ -133,6 +141,10 @@ def run(args) -> int:
         args.out = Path("runs") / args.table
     if args.table in ENERGY_TABLES:
         return _run_energy(args)
+    if args.table in CNN_TABLES:
+        return run_cnn(args)
+    if args.members is not None:
+        raise ConfigError("--members belongs to nielsen-ch6")
     given = [f for f in _ENERGY_FLAGS if getattr(args, f) is not None]
     if given or args.device != "cpu":
         flag = "--" + (given[0] if given else "device").replace("_", "-")

@@ -1,0 +1,51 @@
+"""``nablanet reproduce nielsen-ch6|lenet5``: the flags they take, and a tiny MNIST run."""
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from nablanet.data import mnist_available
+from test_cli_data import assert_one_error_line, nablanet
+
+DATA = os.environ.get("NABLANET_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
+needs_mnist = pytest.mark.skipif(not mnist_available(DATA), reason="MNIST not available")
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["lenet5", "--members", "3"], r"--members belongs to nielsen-ch6"),
+    (["nielsen-ch3", "--members", "3"], r"--members belongs to nielsen-ch6"),
+    (["nielsen-ch6", "--members", "-1"], r"--members must be ≥ 0"),
+    (["lenet5", "--gibbs-steps", "3"], r"--gibbs-steps does not apply to lenet5"),
+    (["lenet5", "--seeds", "3"], r"one seed in one process"),
+    (["nielsen-ch6", "--dataset", "elsewhere"], r"--dataset must be mnist"),
+])
+def test_flags_that_do_not_belong_are_one_clear_error(capsys, tmp_path, argv, match):
+    result = nablanet(capsys, "reproduce", *argv, "--out", tmp_path / "out")
+    assert_one_error_line(result, match)
+    assert not (tmp_path / "out").exists()
+
+
+@needs_mnist
+def test_unknown_ladder_step(capsys, tmp_path):
+    result = nablanet(capsys, "reproduce", "nielsen-ch6", "--only", "nielsen-ch6-huge",
+                      "--data-dir", DATA, "--out", tmp_path)
+    assert_one_error_line(result, r"unknown ladder step.*nielsen-ch6-huge")
+
+
+@needs_mnist
+def test_final_net_and_its_ensemble_on_a_slice_of_mnist(capsys, tmp_path):
+    result = nablanet(capsys, "reproduce", "nielsen-ch6", "--only", "nielsen-ch6-final",
+                      "--members", "2", "--epochs", "1", "--train-size", "64",
+                      "--data-dir", DATA, "--out", tmp_path, "--quiet", "--check")
+    assert result.code == 1, result.err             # --check: a 64-image net is far off 99.5%
+    results = json.loads((tmp_path / "results.json").read_text())
+    final = results["nets"][0]
+    assert final["name"] == "nielsen-ch6-final" and final["train_examples"] == 64
+    members = results["ensemble"]["members"]
+    # The net trained as the ladder step is member 1; only member 2 is trained again.
+    assert members[0]["directory"] == final["directory"] and len(members) == 2
+    assert (tmp_path / "ensemble" / "nielsen-ch6-final-2" / "best").is_dir()
+    assert "nielsen-ch6-final × 2" in result.out and "published 99.67% (33 errors)" in result.out
+    assert results["checks"] == {"nielsen-ch6-final test accuracy >= 99.5%": False,
+                                 "ensemble test errors <= 33": False}
