@@ -88,6 +88,14 @@ def test_generative_dbn_classifies_by_free_energy_and_generates_the_clamped_clas
     # each generated image is nearest to the prototype of its clamped class
     nearest = np.abs(images[:, None, :] - protos[None]).sum(axis=2).argmin(axis=1)
     assert (nearest == labels).mean() > 0.9
+    # a start from the label alone (its weights counted 3 times), then the model's own chain
+    guided = dbn.generate(labels, gibbs_steps=10, label_gain=3.0, gain_steps=50, rng=0)
+    nearest = np.abs(guided[:, None, :] - protos[None]).sum(axis=2).argmin(axis=1)
+    assert (nearest == labels).mean() > 0.9 and not np.allclose(guided, images)
+    with pytest.raises(ConfigError, match="at least one Gibbs step"):
+        dbn.generate(labels, gibbs_steps=0)
+    with pytest.raises(ConfigError, match="label_gain > 0"):
+        dbn.generate(labels, label_gain=0.0, gain_steps=5)
 
 
 def test_label_errors():

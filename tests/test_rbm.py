@@ -144,6 +144,44 @@ def test_persistent_chains_sample_the_model_so_pcd_gradient_is_unbiased():
     assert distance(cd1, exact) > 5 * distance(mean, exact)
 
 
+def exact_conditional_gradient(rbm, data):
+    """∂/∂θ of the mean of log p(pixels | label): the model term of each row is an expectation
+    under p(v, h | that row's label), enumerated over the pixel states."""
+    W, b = rbm.W, rbm.b_hidden
+    model = {"W": 0.0, "b_visible": 0.0, "b_hidden": 0.0}
+    for label in data[:, rbm.n_pixels:]:
+        V = np.hstack([states(rbm.n_pixels), np.repeat(label[None], 2 ** rbm.n_pixels, 0)])
+        log_p = -rbm.free_energy(V)
+        p = np.exp(log_p - logsumexp(log_p))
+        ph = expit(V @ W + b)
+        model["W"] = model["W"] + (V * p[:, None]).T @ ph / len(data)
+        model["b_visible"] = model["b_visible"] + p @ V / len(data)
+        model["b_hidden"] = model["b_hidden"] + p @ ph / len(data)
+    ph_data = expit(data @ W + b)
+    return {"W": data.T @ ph_data / len(data) - model["W"],
+            "b_visible": data.mean(0) - model["b_visible"],
+            "b_hidden": ph_data.mean(0) - model["b_hidden"]}
+
+
+def test_pcd_with_clamped_labels_follows_the_class_conditional_gradient():
+    rbm = tiny_rbm(n_labels=2)
+    pixels = training_patterns(n_visible=4, n_patterns=8, repeat=250)     # 2 000 chains
+    labels = np.eye(2)[np.repeat(np.arange(8) % 2, 250)]
+    data = np.hstack([pixels, labels])
+    exact = exact_conditional_gradient(rbm, data)
+    for step in range(30):                                  # burn-in of the chains
+        rbm.gradient(data, persistent=True, clamp_labels=True, rng=step)
+    runs = [rbm.gradient(data, persistent=True, clamp_labels=True, rng=100 + s)
+            for s in range(40)]
+    for g in runs:                                          # the labels never move
+        np.testing.assert_allclose(g["b_visible"][4:], 0, atol=1e-12)
+    mean = {k: np.mean([g[k] for g in runs], axis=0) for k in exact}
+    assert distance(mean, exact) < 0.05
+    assert distance(mean, exact_gradient(rbm, data)) > 0.2    # not the joint's gradient
+    cd = rbm.gradient(data, k=1, clamp_labels=True, rng=0)
+    np.testing.assert_allclose(cd["b_visible"][4:], 0, atol=1e-12)
+
+
 def exact_log_likelihood(rbm, data):
     return float(-rbm.free_energy(data).mean() - exact_log_partition(rbm))
 
@@ -285,6 +323,24 @@ def test_label_units_form_a_softmax_group_and_can_be_clamped():
     clamp = np.eye(3, dtype=np.float32)[[2, 0]]
     v, _ = rbm.gibbs(np.zeros((2, 8), np.float32), 5, np.random.default_rng(0), labels=clamp)
     np.testing.assert_array_equal(v[:, 5:], clamp)
+
+
+def test_label_gain_is_gibbs_sampling_with_the_label_weights_scaled():
+    rbm = tiny_rbm(n_visible=8, n_hidden=5, std=1.0, n_labels=3)
+    W = rbm.W.copy()
+    W[5:] *= 4.0
+    scaled = tiny_rbm(n_visible=8, n_hidden=5, n_labels=3)
+    scaled.set_params(W=W, b_visible=rbm.b_visible, b_hidden=rbm.b_hidden)
+    start = (np.random.default_rng(0).random((6, 8)) < 0.5).astype(float)
+    clamp = np.eye(3)[[0, 1, 2, 0, 1, 2]]
+    v, p = rbm.gibbs(start, 7, np.random.default_rng(1), labels=clamp, label_gain=4.0)
+    v_scaled, p_scaled = scaled.gibbs(start, 7, np.random.default_rng(1), labels=clamp)
+    np.testing.assert_array_equal(v, v_scaled)
+    np.testing.assert_allclose(p[:, :5], p_scaled[:, :5], rtol=1e-12)   # the pixels' E[v | h]
+    plain, _ = rbm.gibbs(start, 7, np.random.default_rng(1), labels=clamp)
+    assert not np.array_equal(plain, v)
+    with pytest.raises(ConfigError, match="clamped labels"):
+        rbm.gibbs(start, 1, np.random.default_rng(1), label_gain=2.0)
 
 
 # -- bad input --------------------------------------------------------------------------------

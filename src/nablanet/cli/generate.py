@@ -3,7 +3,9 @@
 RUN is a run directory written by ``nablanet pretrain --preset dbn-generative`` (its
 ``dbn/`` model is used) or a saved DBN itself. Each digit comes from alternating
 Gibbs sampling in the top RBM with the label units clamped, then a top-down pass
-(Hinton, Osindero & Teh 2006); the PNG shows the pixel probabilities.
+(Hinton, Osindero & Teh 2006); the chain starts with ``--gain-steps`` steps in which
+the label's weights count ``--label-gain`` times (see :meth:`DBN.generate`). The PNG
+shows the pixel probabilities.
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from .common import info
 
 
 def add_parser(subparsers):
+    from ..presets.rbm import RECIPES
+
     p = subparsers.add_parser(
         "generate", help="generate digits from a generative DBN (--label), or text from a "
                          "character language model (--prime)",
@@ -27,8 +31,16 @@ def add_parser(subparsers):
                    help="the class(es) to generate, e.g. --label 3 or --label 0 1 2")
     p.add_argument("-n", "--n", type=int, default=10, metavar="N",
                    help="digits per label (default 10)")
-    p.add_argument("--gibbs-steps", type=int, default=1000, metavar="N",
-                   help="alternating Gibbs steps in the top RBM (default 1000)")
+    sampler = RECIPES["dbn-generative"]["generate"]
+    p.add_argument("--gibbs-steps", type=int, default=sampler["gibbs_steps"], metavar="N",
+                   help="alternating Gibbs steps of the top RBM's label-clamped chain "
+                        f"(default {sampler['gibbs_steps']})")
+    p.add_argument("--gain-steps", type=int, default=sampler["gain_steps"], metavar="N",
+                   help="steps before those in which the label's weights count --label-gain "
+                        f"times: a start from the label alone (default {sampler['gain_steps']})")
+    p.add_argument("--label-gain", type=float, default=sampler["label_gain"], metavar="G",
+                   help=f"(default {sampler['label_gain']:g}; 1 or --gain-steps 0: plain "
+                        "label-clamped Gibbs sampling from a random start)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, metavar="FILE.png",
                    help="where to write the PNG (default RUN/generated-<labels>.png)")
@@ -54,16 +66,18 @@ def run(args) -> int:
         return generate_text.run(args)
     if args.label is None:
         raise ConfigError("--label K is required to generate digits from a DBN")
-    if args.n < 1 or args.gibbs_steps < 1:
-        raise ConfigError("--n and --gibbs-steps must be at least 1")
+    if args.n < 1 or args.gibbs_steps < 0 or args.gain_steps < 0:
+        raise ConfigError("--n must be at least 1, --gibbs-steps and --gain-steps at least 0")
     directory = find_dbn_dir(args.run)
     model, _ = load_rbm(directory)
     if not isinstance(model, DBN) or not model.n_labels:
         raise ConfigError(f"{directory}: not a generative DBN with label units "
                           "(train one with --preset dbn-generative)")
     labels = np.repeat(np.asarray(args.label), args.n)
-    info(args, f"generating {len(labels)} digits with {args.gibbs_steps} Gibbs steps each")
-    images = model.generate(labels, gibbs_steps=args.gibbs_steps, rng=args.seed)
+    info(args, f"generating {len(labels)} digits: {args.gain_steps} steps with label gain "
+               f"{args.label_gain:g}, then {args.gibbs_steps} Gibbs steps")
+    images = model.generate(labels, gibbs_steps=args.gibbs_steps, label_gain=args.label_gain,
+                            gain_steps=args.gain_steps, rng=args.seed)
     out = args.out or args.run / f"generated-{'-'.join(map(str, args.label))}.png"
     save_grid(out, images, n_cols=args.n, row_labels=[str(k) for k in args.label],
               title=f"label clamped to {', '.join(map(str, args.label))}")

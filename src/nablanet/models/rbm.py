@@ -48,6 +48,11 @@ class ContrastiveDivergence:
     probabilities (the guide's §3.2 uses probabilities); intermediate and
     persistent chains always sample, so they remain true Gibbs chains.
     ``n_chains``: the number of persistent chains (default: the batch size).
+    ``clamp_labels``: keep an RBM's label units clamped in the negative phase (to
+    the data's labels for CD-k, to each persistent chain's own label for PCD), so
+    the statistics are those of log p(v | label) rather than log p(v, label): the
+    class-conditional model that label-clamped generation samples from, whose
+    negative phase visits the very modes such chains fall into.
     """
 
     k: int = 1
@@ -60,6 +65,7 @@ class ContrastiveDivergence:
     batch_size: int = 100
     sample_visible: bool = False
     n_chains: int | None = None
+    clamp_labels: bool = False
 
     def __post_init__(self):
         if int(self.k) < 1:
@@ -129,6 +135,7 @@ class RBM:
         self.velocity = {k: xp.zeros_like(v) for k, v in self.params.items()}
         self.grads = {k: xp.empty_like(v) for k, v in self.params.items()}
         self.chains = None                 # PCD: hidden states of the persistent chains
+        self.chain_labels = None           # ... and their label units when clamped
         self.epochs_trained = 0
         self._workspaces: dict[tuple[int, int], _Workspace] = {}
 
@@ -160,7 +167,7 @@ class RBM:
                                   f"got {tuple(value.shape)}")
             self.params[name] = self.backend.asarray(value)
             self.velocity[name] = self.backend.xp.zeros_like(self.params[name])
-        self.chains = None
+        self.chains = self.chain_labels = None
 
     def config(self) -> dict:
         return {"n_visible": self.n_visible, "n_hidden": self.n_hidden, "visible": self.visible,
@@ -310,11 +317,13 @@ class RBM:
         n_neg = int(cd.n_chains or cd.batch_size) if cd.persistent else len(rows)
         ws = self._workspace(len(rows), n_neg)
         self.backend.xp.take(x, rows, axis=0, out=ws.v_pos)
-        self._gradient(ws, cd.k, cd.persistent, cd.sample_visible, rng, scale=cd.learning_rate)
+        self._gradient(ws, cd.k, cd.persistent, cd.sample_visible, rng, scale=cd.learning_rate,
+                       clamp_labels=cd.clamp_labels)
         self._update(cd.weight_cost, momentum, cd.learning_rate)
 
     def gradient(self, v, *, k: int = 1, persistent: bool = False,
-                 sample_visible: bool = False, rng=None) -> dict[str, np.ndarray]:
+                 sample_visible: bool = False, clamp_labels: bool = False,
+                 rng=None) -> dict[str, np.ndarray]:
         """The CD-k (or PCD-k) estimate of ∂ log p(v)/∂θ, averaged over the rows of ``v``.
 
         The same code the training step runs; returned as host arrays
@@ -325,7 +334,7 @@ class RBM:
         ws = self._workspace(len(v), n_neg)
         ws.v_pos[...] = v
         self._gradient(ws, int(k), persistent, sample_visible,
-                       device_rng(self.backend, make_rng(rng)))
+                       device_rng(self.backend, make_rng(rng)), clamp_labels=clamp_labels)
         return {name: to_host(g).copy() for name, g in self.grads.items()}
 
     def _workspace(self, n_pos: int, n_neg: int) -> _Workspace:
@@ -339,25 +348,30 @@ class RBM:
         return ws
 
     def _gradient(self, ws: _Workspace, k: int, persistent: bool, sample_visible: bool,
-                  rng, scale: float = 1.0) -> None:
+                  rng, scale: float = 1.0, clamp_labels: bool = False) -> None:
         """Fill ``self.grads`` with ``scale`` × (⟨v hᵀ⟩_data − ⟨v hᵀ⟩_model) and the bias terms.
 
         The scale (the learning rate ε in training) rides on the hidden statistics,
         so the one product Vᵀ H yields ε × the weight gradient with no extra pass.
         Hidden states that drive a reconstruction are sampled (guide §3.1); the
-        statistics use hidden probabilities (§3.3).
+        statistics use hidden probabilities (§3.3). ``clamp_labels``: see
+        :class:`ContrastiveDivergence`.
         """
         xp = self.backend.xp
         n_pos, n_neg = len(ws.v_pos), len(ws.v_neg)
+        clamp = clamp_labels and self.n_labels
         self.hidden_mean(ws.v_pos, out=ws.h_pos)                        # product 1: up
         if persistent:
-            if self.chains is None or len(self.chains) != n_neg:
+            if (self.chains is None or len(self.chains) != n_neg
+                    or (clamp and self.chain_labels is None)):
                 # Start the fantasy particles at the data (Tieleman 2008).
-                start = ws.h_pos[xp.arange(n_neg) % n_pos]
-                self.chains = self.sample_hidden(start, rng)
+                rows = xp.arange(n_neg) % n_pos
+                self.chains = self.sample_hidden(ws.h_pos[rows], rng)
+                self.chain_labels = ws.v_pos[rows, self.n_pixels:].copy() if clamp else None
             h = self.chains
         else:
             h = self.sample_hidden(ws.h_pos, rng, out=ws.h_state)
+        labels = (self.chain_labels if persistent else ws.v_pos[:, self.n_pixels:]) if clamp else None
         for step in range(k):
             last = step == k - 1
             if sample_visible or persistent or not last:
@@ -365,6 +379,8 @@ class RBM:
                 self.sample_visible(ws.v_mean, rng, out=ws.v_neg)
             else:
                 self.visible_mean(h, out=ws.v_neg)
+            if labels is not None:
+                ws.v_neg[:, self.n_pixels:] = labels
             self.hidden_mean(ws.v_neg, out=ws.h_neg)                    # product 3: up
             if persistent:
                 h = self.sample_hidden(ws.h_neg, rng, out=self.chains)
@@ -462,21 +478,37 @@ class RBM:
         return total / len(x)
 
     # -- sampling ------------------------------------------------------------------------
-    def gibbs(self, v, steps: int, rng, *, labels=None):
+    def gibbs(self, v, steps: int, rng, *, labels=None, label_gain: float = 1.0):
         """Run ``steps`` steps of alternating Gibbs sampling v → h → v from states ``v``.
 
         Returns (v, p): the final visible states and their probabilities E[v | h].
-        ``labels`` (one-hot rows) clamps the label units throughout.
+        ``labels`` (one-hot rows) clamps the label units throughout. ``label_gain`` g
+        scales the clamped labels' weights as the hidden units see them (input
+        b + vᵀW + (g − 1) yᵀW_label): the chain then samples the sharpened conditional
+        ∝ p(v, h | y) e^{(g − 1) yᵀW_label h}, in which the label outweighs the modes
+        of other classes.
         """
         xp = self.backend.xp
         v = self.backend.asarray(v).copy()
         h = xp.empty((len(v), self.n_hidden), dtype=self.backend.dtype)
         mean = xp.empty_like(v)
+        extra = None
         if labels is not None:
             labels = self.backend.asarray(labels)
             v[:, self.n_pixels:] = labels
+            if float(label_gain) != 1.0:
+                extra = (float(label_gain) - 1.0) * (labels @ self.W[self.n_pixels:])
+        elif float(label_gain) != 1.0:
+            raise ConfigError("label_gain needs clamped labels")
         for _ in range(int(steps)):
-            self.sample_hidden(self.hidden_mean(v, out=h), rng)
+            if extra is None:
+                self.hidden_mean(v, out=h)
+            else:
+                xp.matmul(v, self.W, out=h)
+                h += self.b_hidden
+                h += extra
+                self.hidden_units.mean(h)
+            self.sample_hidden(h, rng)
             self.visible_mean(h, out=mean)
             self.sample_visible(mean, rng, out=v)
             if labels is not None:

@@ -192,21 +192,35 @@ def run_generate(settings, data, out: Path, log: RunLog, backend, rng) -> dict:
     save_rbm(out / "dbn", dbn, metadata={"preset": "dbn-generative"})
     gen = settings["generate"]
     labels = np.repeat(np.arange(dbn.n_labels), gen["per_class"])
-    log.info(f"generating {len(labels)} digits, {gen['gibbs_steps']} Gibbs steps each ...")
-    images = dbn.generate(labels, gibbs_steps=gen["gibbs_steps"], rng=rng)
+    sampler = {k: gen[k] for k in ("gibbs_steps", "label_gain", "gain_steps") if k in gen}
+    log.info(f"generating {len(labels)} digits: {sampler} ...")
+    images = dbn.generate(labels, **sampler, rng=rng)
     shown = images.reshape(dbn.n_labels, gen["per_class"], -1)[:, :10].reshape(-1, images.shape[1])
     save_grid(out / "generated.png", shown, n_cols=10,
-              title="generated with the label clamped (one class per row)",
+              title=f"label clamped (one class per row): {_describe(sampler)}",
               row_labels=[str(k) for k in range(dbn.n_labels)])
     log.phase = "classifier"
     classifier = _classifier(train, validation, log, backend, rng)
     predicted = classifier.classify(images)
     per_class = [float((predicted[labels == k] == k).mean()) for k in range(dbn.n_labels)]
+    compared = []
+    for change in gen.get("compare", ()):
+        other = {**sampler, **change}
+        log.info(f"... and with {other}")
+        generated = classifier.classify(dbn.generate(labels, **other, rng=rng))
+        compared.append({**other, "generated_as_clamped": float((generated == labels).mean())})
     return {"free_energy_test_error": float((dbn.classify(test.x) != test.y).mean()),
             "generated_as_clamped": float((predicted == labels).mean()),
             "generated_as_clamped_per_class": per_class,
+            "sampler": sampler, "compared_samplers": compared,
             "classifier_test_error": float((classifier.classify(test.x) != test.y).mean()),
             "files": ["generated.png"]}
+
+
+def _describe(sampler: dict) -> str:
+    gain = (f"{sampler.get('gain_steps', 0)} steps with label gain "
+            f"{sampler.get('label_gain', 1.0):g}, then " if sampler.get("gain_steps") else "")
+    return f"{gain}{sampler.get('gibbs_steps', 0)} Gibbs steps"
 
 
 def _classifier(train, validation, log: RunLog, backend, rng, epochs: int = 10):
@@ -353,6 +367,8 @@ def summary_lines(summary: dict) -> list[str]:
     for label, ours, theirs, fmt in rows:
         published = "—" if theirs is None else fmt.format(theirs)
         lines.append(f"  {label:42s} ours {fmt.format(ours):>8s}   published {published}")
+    for other in r.get("compared_samplers", ()):
+        lines.append(f"    {_describe(other) + ':':56s} {other['generated_as_clamped']:.1%}")
     for check, ok in summary["checks"].items():
         lines.append(f"  {'PASS' if ok else 'FAIL'}  {check}")
     return lines
