@@ -13,11 +13,14 @@ JSON and PNGs in a run directory.
 * ``generate``: the generative DBN with 10 label units (Hinton, Osindero & Teh 2006):
   free-energy classification error; 100 digits per class generated with the label
   clamped (generated.png), and the fraction a separately trained classifier assigns
-  to the clamped class.
+  to the clamped class, for the preset's sampler and for the others it compares
+  (plain 1000-step chains from a random start among them).
 * ``autoencoder``: 784-1000-500-250-30 (``--code-size``) pretrained, unrolled,
   fine-tuned; test reconstruction error per image beside PCA's with the same code
   size (3.00 and 13.87 published); reconstructions.png, and codes.png when the
   code is 2-D. ``--input-dropout`` makes it a denoising autoencoder.
+* ``hinton-2006``: dbn, generate and autoencoder one after another, each in
+  ``OUT/<name>`` (also ``nablanet reproduce hinton-2006``).
 
 Every run directory holds ``results.json`` (our numbers, the published ones, the
 settings), ``metrics.jsonl`` (one line per epoch of every phase), the PNGs and the
@@ -37,7 +40,7 @@ import numpy as np
 from ..backend import get_backend, make_rng
 from ..data import Dataset, load_mnist
 from ..errors import ConfigError, NablanetError
-from ..training.callbacks import Callback, Checkpoint
+from ..training.callbacks import Callback, Checkpoint, EarlyStopping
 from ..utils.atomic import atomic_write_bytes
 from . import rbm as presets
 
@@ -252,9 +255,11 @@ def run_autoencoder(settings, data, out: Path, log: RunLog, backend, rng) -> dic
     pretrained_error = ae.reconstruction_error(test.x)
     log.info(f"test reconstruction error after pretraining: {pretrained_error:.3f}")
     log.phase = "fine-tune"
+    stopping = ([EarlyStopping(ft["early_stopping"], monitor="validation_cost")]
+                if ft.get("early_stopping") and validation is not None else [])
     ae.fine_tune(train.x, ft["epochs"], validation=None if validation is None else validation.x,
                  cost=ft["cost"], optimizer=_optimizer(ft), batch_size=ft["batch_size"],
-                 callbacks=[*_schedule(ft), log], rng=rng)
+                 callbacks=[*_schedule(ft), *stopping, log], rng=rng)
     save_model(out / "autoencoder", ae.net, ft["cost"],
                metadata={"code_end": ae.code_end, "sizes": ae.sizes})
     code_size = ae.sizes[-1]
@@ -273,6 +278,7 @@ def run_autoencoder(settings, data, out: Path, log: RunLog, backend, rng) -> dic
     return {"reconstruction_error": error, "pca_reconstruction_error": pca_error,
             "pca_over_autoencoder": pca_error / error,
             "pretrained_reconstruction_error": pretrained_error,
+            "best_epoch": stopping[0].best.epoch if stopping else None,
             "files": [p.name for p in files]}
 
 
