@@ -30,13 +30,26 @@ def test_only_large_batches_are_gathered_ahead(monkeypatch):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(batches, "ThreadPoolExecutor", spy)
-    monkeypatch.setattr(batches.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(batches, "spare_core", lambda: True)
     x = np.zeros((100, 784), np.float32)              # 3 136 bytes an example
     list(batches.minibatches(x, np.zeros(100), np.arange(100), 10))
     assert not seen
     monkeypatch.setattr(batches, "PREFETCH_MIN_BYTES", 10 * 3136)
+    monkeypatch.setattr(batches, "spare_core", lambda: False)     # every core busy
+    list(batches.minibatches(x, np.zeros(100), np.arange(100), 10))
+    assert not seen
+    monkeypatch.setattr(batches, "spare_core", lambda: True)
     list(batches.minibatches(x, np.zeros(100), np.arange(100), 10))
     assert seen
+
+
+@pytest.mark.parametrize("cores, load, spare", [(2, 0.2, True), (2, 1.0, True), (2, 1.9, False),
+                                                (1, 0.0, False), (16, 14.0, True)])
+def test_a_spare_core_is_half_a_core_left_by_the_load_average(monkeypatch, cores, load, spare):
+    monkeypatch.setattr(batches.os, "sched_getaffinity", lambda pid: set(range(cores)),
+                        raising=False)
+    monkeypatch.setattr(batches.os, "getloadavg", lambda: (load, load, load))
+    assert batches.spare_core() is spare
 
 
 def test_training_with_prefetch_is_bit_identical(monkeypatch):
@@ -45,7 +58,7 @@ def test_training_with_prefetch_is_bit_identical(monkeypatch):
 
     def weights(prefetch_bytes):
         monkeypatch.setattr(batches, "PREFETCH_MIN_BYTES", prefetch_bytes)
-        monkeypatch.setattr(batches.os, "cpu_count", lambda: 2)
+        monkeypatch.setattr(batches, "spare_core", lambda: True)
         net = mlp([20, 16, 4], "sigmoid", "softmax", rng=0)
         Trainer(net, "log-likelihood", SGD(0.5), batch_size=32, monitor=(), rng=3).fit(data, 3)
         return [p.copy() for layer, name in net.parameters() for p in [layer.params[name]]]
