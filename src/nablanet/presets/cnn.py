@@ -67,10 +67,10 @@ def nielsen_ch6(conv_layers: int = 2, *, activation: str = "relu", fully_connect
     softmax outputs. With ``dropout`` p, the inputs of every fully connected layer and
     of the softmax layer are dropped with probability p, as network3 does;
     ``feature_dropout`` sets a different p for the first of them, the conv features.
-    ``conv_layers=0`` is the chapter's starting point, 784-100-10. ``distort``, options
-    for :func:`~nablanet.data.augment.random_affine`, puts a
-    :class:`~nablanet.layers.RandomDistortion` first: the training data expanded on the
-    fly instead of Nielsen's fixed 5× shifted copy.
+    ``conv_layers=0`` is the chapter's starting point, 784-100-10. ``distort``, the
+    keyword arguments of a :class:`~nablanet.layers.RandomDistortion` (``kind`` and its
+    options), puts one first: the training data expanded on the fly instead of
+    Nielsen's fixed 5× shifted copy.
 
     Sigmoid nets use network3's initialisation, w ~ N(0, 1/n_in) and b ~ N(0, 1);
     ReLU nets use He's, w ~ N(0, 2/n_in) and b = 0. With N(0, 1) biases the dropout
@@ -80,7 +80,7 @@ def nielsen_ch6(conv_layers: int = 2, *, activation: str = "relu", fully_connect
     """
     act = ACTIVATIONS[activation]
     init = "he" if activation in ("relu", "leaky-relu") else "normal-scaled"
-    layers: list = [RandomDistortion("affine", **distort)] if distort is not None else []
+    layers: list = [RandomDistortion(**distort)] if distort is not None else []
     shape_in = 784
     if conv_layers:
         layers.append(Reshape(MNIST_IMAGE))
@@ -114,7 +114,7 @@ def _ladder(conv_layers, activation, fully_connected=(100,), dropout=0.0,
 
 #: small random affine maps: ±5° rotation and shear, ±5 % zoom, ±2 pixels shift (the
 #: defaults, ±10° and ±10 %, held the chapter-6 dropout net under 98.9 % for 6 epochs)
-MILD_AFFINE = {"rotation": 5.0, "shear": 5.0, "scale": (0.95, 1.05), "translation": 2.0}
+MILD_AFFINE = {"kind": "affine", "rotation": 5.0, "shear": 5.0, "scale": (0.95, 1.05), "translation": 2.0}
 
 #: name → builder(*, backend=None, rng=None) returning a built Sequential
 PRESETS: dict[str, Callable[..., Sequential]] = {
