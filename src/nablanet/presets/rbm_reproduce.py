@@ -221,9 +221,10 @@ def run_generate(settings, data, out: Path, log: RunLog, backend, rng) -> dict:
 
 
 def _describe(sampler: dict) -> str:
-    gain = (f"{sampler.get('gain_steps', 0)} steps with label gain "
-            f"{sampler.get('label_gain', 1.0):g}, then " if sampler.get("gain_steps") else "")
-    return f"{gain}{sampler.get('gibbs_steps', 0)} Gibbs steps"
+    if not sampler.get("gain_steps") or sampler.get("label_gain", 1.0) == 1.0:
+        return f"no label gain, {sampler.get('gibbs_steps', 0)} Gibbs steps from a random start"
+    return (f"{sampler['gain_steps']} steps with label gain {sampler['label_gain']:g}, "
+            f"then {sampler.get('gibbs_steps', 0)} Gibbs steps")
 
 
 def _classifier(train, validation, log: RunLog, backend, rng, epochs: int = 10):
@@ -346,6 +347,8 @@ def checks(name: str, results: dict, settings: dict) -> dict:
                 "3x below PCA": results["pca_over_autoencoder"] >= TARGETS["autoencoder_vs_pca"]}
     if name == "generate":
         return {">= 90% classified as clamped": results["generated_as_clamped"]
+                >= TARGETS["generated_as_clamped"],
+                ">= 90% in every class": min(results["generated_as_clamped_per_class"])
                 >= TARGETS["generated_as_clamped"]}
     return {}
 
