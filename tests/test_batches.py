@@ -43,12 +43,17 @@ def test_only_large_batches_are_gathered_ahead(monkeypatch):
     assert seen
 
 
-@pytest.mark.parametrize("cores, load, spare", [(2, 0.2, True), (2, 1.0, True), (2, 1.9, False),
-                                                (1, 0.0, False), (16, 14.0, True)])
-def test_a_spare_core_is_half_a_core_left_by_the_load_average(monkeypatch, cores, load, spare):
+@pytest.mark.parametrize("cores, runnable, spare", [(2, 1, True), (2, 2, False), (1, 1, False),
+                                                    (16, 14, True)])
+def test_a_spare_core_is_one_no_thread_is_waiting_for(monkeypatch, tmp_path, cores, runnable,
+                                                      spare):
     monkeypatch.setattr(batches.os, "sched_getaffinity", lambda pid: set(range(cores)),
                         raising=False)
-    monkeypatch.setattr(batches.os, "getloadavg", lambda: (load, load, load))
+    fake = tmp_path / "loadavg"
+    fake.write_text(f"1.00 1.00 1.00 {runnable}/300 4242\n")
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda path, *a, **k: real_open(
+        fake if path == "/proc/loadavg" else path, *a, **k))
     assert batches.spare_core() is spare
 
 

@@ -11,13 +11,14 @@ Small batches gather in the main thread: handing work to a thread costs tens of
 microseconds, more than copying a few rows (a batch-10 step takes ~60 µs). So does a
 busy machine: with every core taken the helper thread only steals time slices from
 the main one (a batch-1024 epoch took 0.196 s instead of 0.169 s with another job on
-the second of 2 cores), so prefetching also needs half a core left idle by the
-1-minute load average, checked each epoch. The order of batches and of rows within
+the second of 2 cores), so prefetching also needs a core that is idle when the epoch
+starts (:func:`spare_core`). The order of batches and of rows within
 them is the same either way, so results are identical.
 """
 from __future__ import annotations
 
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
 
@@ -28,15 +29,29 @@ PREFETCH_MIN_BYTES = 256 << 10
 
 
 def spare_core() -> bool:
-    """True when this process may use more than one core and the 1-minute load average
-    (which counts this process once it has run a while) leaves half a core idle."""
+    """True when this process may use more than one core and another is idle now.
+
+    Linux: the number of runnable threads in /proc/loadavg (this one included), the
+    median of five reads a millisecond apart, against the cores this process may run
+    on. Elsewhere the 1-minute load average, which lags: right after other work stops
+    it still counts it for a minute.
+    """
     cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
              else os.cpu_count() or 1)
     if cores < 2:
         return False
     try:
+        samples = []
+        for _ in range(5):
+            with open("/proc/loadavg", encoding="ascii") as f:
+                samples.append(int(f.read().split()[3].split("/")[0]))
+            time.sleep(0.001)
+        return cores - sorted(samples)[2] >= 1
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
         load = os.getloadavg()[0]
-    except (AttributeError, OSError):       # no load average on this system: trust the cores
+    except (AttributeError, OSError):       # no load figures on this system: trust the cores
         return True
     return cores - load >= 0.5
 
