@@ -49,3 +49,19 @@ def test_final_net_and_its_ensemble_on_a_slice_of_mnist(capsys, tmp_path):
     assert "nielsen-ch6-final × 2" in result.out and "published 99.67% (33 errors)" in result.out
     assert results["checks"] == {"nielsen-ch6-final test accuracy >= 99.5%": False,
                                  "ensemble test errors <= 33": False}
+
+
+@needs_mnist
+def test_a_finished_net_is_reused_not_trained_again(tmp_path, monkeypatch):
+    from nablanet.presets import cnn_reproduce
+
+    data = cnn_reproduce.load_data(DATA, subset=64)
+    first = cnn_reproduce.train_preset("lenet5", data, tmp_path / "net", epochs=1, stream=None)
+    monkeypatch.setattr(cnn_reproduce, "Trainer", None)          # training again would fail
+    again = cnn_reproduce.train_preset("lenet5", data, tmp_path / "net", epochs=1, stream=None)
+    assert again == json.loads(json.dumps(first))
+    monkeypatch.undo()
+    other = cnn_reproduce.train_preset("lenet5", data, tmp_path / "net", epochs=1, seed=1,
+                                       stream=None)                # another seed trains anew
+    assert other["seed"] == 1 and json.loads((tmp_path / "net" / "result.json").read_text())[
+        "seed"] == 1

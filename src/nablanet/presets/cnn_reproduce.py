@@ -65,10 +65,12 @@ def train_preset(name: str, data, out: Path, *, epochs: int | None = None, seed:
     """Train preset ``name`` with its recipe into run directory ``out``; return its results.
 
     The model with the best validation accuracy is kept (``out/best``) and scored on
-    the test set.
+    the test set. A run that already finished in ``out`` with the same preset, settings,
+    net, seed, device and training-set size (its ``result.json``) is reused, not trained
+    again — so the members of an ensemble can be trained in parallel processes first.
     """
     from ..io import load_model
-    from ..runs import MetricsWriter, score
+    from ..runs import MetricsWriter, score, to_json
 
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
@@ -79,6 +81,10 @@ def train_preset(name: str, data, out: Path, *, epochs: int | None = None, seed:
         train = expand_by_shifts(train)
     backend = get_backend(device)
     net = PRESETS[name](backend=backend, rng=np.random.default_rng(seed))
+    settings = {**recipe, "epochs": epochs, "net": net.config()}
+    finished = _finished(out, name, settings, seed, len(train), device)
+    if finished is not None:
+        return finished
     extra = {"momentum": recipe["momentum"]} if "momentum" in recipe else {}
     optimizer = get_optimizer(recipe["optimizer"], recipe["eta"], **extra)
     out.mkdir(parents=True, exist_ok=True)
@@ -96,17 +102,38 @@ def train_preset(name: str, data, out: Path, *, epochs: int | None = None, seed:
     history = trainer.fit(train, epochs, validation)
     seconds = time.perf_counter() - start
     best, cost, meta = load_model(out / "best", backend=backend)
-    result = score(best, cost, test)
+    scored = score(best, cost, test)
     predictions = best.classify(test.x)
     np.save(out / "test_predictions.npy", predictions)
-    return {"name": name, "directory": str(out), "epochs": len(history.rows),
-            "best_epoch": meta.get("epoch"),
-            "train_examples": len(train), "seed": seed,
-            "validation_accuracy": max(r["validation_accuracy"] for r in history.rows),
-            "test_accuracy": result.accuracy, "test_errors": result.errors,
-            "published_test_accuracy": PUBLISHED.get(name),
-            "seconds": seconds, "seconds_per_epoch": [r["seconds"] for r in history.rows],
-            "status": trainer.status, "settings": {**recipe, "epochs": epochs}}
+    result = {"name": name, "directory": str(out), "epochs": len(history.rows),
+              "best_epoch": meta.get("epoch"), "device": device,
+              "train_examples": len(train), "seed": seed,
+              "validation_accuracy": max(r["validation_accuracy"] for r in history.rows),
+              "test_accuracy": scored.accuracy, "test_errors": scored.errors,
+              "published_test_accuracy": PUBLISHED.get(name),
+              "seconds": seconds, "seconds_per_epoch": [r["seconds"] for r in history.rows],
+              "status": trainer.status, "settings": settings}
+    atomic_write_bytes(out / RESULT, (to_json(result, indent=2) + "\n").encode())
+    return result
+
+
+#: the results of a finished preset run, in its run directory
+RESULT = "result.json"
+
+
+def _finished(out: Path, name: str, settings: dict, seed: int, n_train: int, device: str):
+    """The stored result of a completed run in ``out`` with exactly these settings, or None."""
+    import json
+
+    try:
+        stored = json.loads((Path(out) / RESULT).read_text())
+    except (OSError, ValueError):
+        return None
+    same = (stored.get("name") == name and stored.get("seed") == seed
+            and stored.get("device") == device and stored.get("status") == "completed"
+            and stored.get("settings") == json.loads(json.dumps(settings))
+            and stored.get("train_examples") == n_train)
+    return stored if same else None
 
 
 def ensemble_of(name: str, data, out: Path, members: int, *, epochs=None, seed: int = 0,
