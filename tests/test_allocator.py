@@ -1,5 +1,4 @@
 """retain_freed_memory: a step's freed arrays are reused without page faults (Linux/glibc)."""
-import resource
 import subprocess
 import sys
 

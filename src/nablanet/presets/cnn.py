@@ -114,7 +114,8 @@ def _ladder(conv_layers, activation, fully_connected=(100,), dropout=0.0,
 
 #: small random affine maps: ±5° rotation and shear, ±5 % zoom, ±2 pixels shift (the
 #: defaults, ±10° and ±10 %, held the chapter-6 dropout net under 98.9 % for 6 epochs)
-MILD_AFFINE = {"kind": "affine", "rotation": 5.0, "shear": 5.0, "scale": (0.95, 1.05), "translation": 2.0}
+MILD_AFFINE = {"kind": "affine", "rotation": 5.0, "shear": 5.0, "scale": (0.95, 1.05),
+               "translation": 2.0}
 
 #: name → builder(*, backend=None, rng=None) returning a built Sequential
 PRESETS: dict[str, Callable[..., Sequential]] = {

@@ -31,29 +31,35 @@ PREFETCH_MIN_BYTES = 256 << 10
 def spare_core() -> bool:
     """True when this process may use more than one core and another is idle now.
 
-    Linux: the number of runnable threads in /proc/loadavg (this one included), the
-    median of five reads a millisecond apart, against the cores this process may run
-    on. Elsewhere the 1-minute load average, which lags: right after other work stops
-    it still counts it for a minute.
+    Linux: the threads runnable now (:func:`_runnable_threads`, this one included)
+    against the cores this process may run on. Elsewhere the 1-minute load average,
+    which lags: right after other work stops it still counts it for a minute.
     """
     cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
              else os.cpu_count() or 1)
     if cores < 2:
         return False
+    runnable = _runnable_threads()
+    if runnable is not None:
+        return cores - runnable >= 1
     try:
-        samples = []
-        for _ in range(5):
+        return cores - os.getloadavg()[0] >= 0.5
+    except (AttributeError, OSError):       # no load figures on this system: trust the cores
+        return True
+
+
+def _runnable_threads(reads: int = 5) -> int | None:
+    """Runnable threads system-wide from /proc/loadavg: the median of ``reads`` reads a
+    millisecond apart (one read catches passing spikes); None where there is no such file."""
+    samples = []
+    try:
+        for _ in range(reads):
             with open("/proc/loadavg", encoding="ascii") as f:
                 samples.append(int(f.read().split()[3].split("/")[0]))
             time.sleep(0.001)
-        return cores - sorted(samples)[2] >= 1
     except (OSError, ValueError, IndexError):
-        pass
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):       # no load figures on this system: trust the cores
-        return True
-    return cores - load >= 0.5
+        return None
+    return sorted(samples)[reads // 2]
 
 
 def minibatches(x, targets, order, batch_size: int, *, prefetch: bool | None = None
