@@ -81,6 +81,18 @@ class DBN:
         self.rbms = rbms
         self.backend = rbms[0].backend
         self.n_labels = rbms[-1].n_labels
+        #: after :meth:`untie`: each lower layer's generative weights {"W": (hidden ×
+        #: visible), "b": visible biases}; None while they are tied to the RBMs' Wᵀ
+        self.generative: list[dict] | None = None
+
+    def untie(self) -> None:
+        """Give each layer below the top RBM generative weights of its own (copies of Wᵀ
+        and its visible biases), so recognition (up) and generation (down) can be
+        trained apart, as up-down fine-tuning does (HOT06 §5). Idempotent."""
+        if self.generative is None:
+            xp = self.backend.xp
+            self.generative = [{"W": xp.array(rbm.W.T, order="C"), "b": rbm.b_visible.copy()}
+                               for rbm in self.rbms[:-1]]
 
     @property
     def sizes(self) -> list[int]:
@@ -106,6 +118,9 @@ class DBN:
         p(h | v) of the one below. ``labels`` (integers) are required when the
         top RBM has label units. ``callback(layer, row)`` sees each epoch's metrics.
         """
+        if self.generative is not None:
+            raise ConfigError("this DBN's weights are untied (fine-tuned by up-down): greedy "
+                              "pretraining would ignore its generative weights")
         rng = make_rng(rng)
         n_layers = len(self.rbms)
         epochs = _per_layer(epochs, n_layers, "epochs")
@@ -153,10 +168,21 @@ class DBN:
         return h
 
     def down(self, h, n_layers: int):
-        """Top-down pass of probabilities through the lowest ``n_layers`` RBMs (Wᵀ + a)."""
-        for rbm in reversed(self.rbms[:n_layers]):
-            h = rbm.visible_mean(h)
+        """Top-down pass of probabilities through the lowest ``n_layers`` layers."""
+        for i in reversed(range(n_layers)):
+            h = self.generate_down(h, i)
         return h
+
+    def generate_down(self, h, layer: int):
+        """E[v | h] of layer ``layer``'s visible units: f(hG + b) with its generative
+        weights once untied, f(hWᵀ + a) of its RBM before."""
+        rbm = self.rbms[layer]
+        if self.generative is None or layer >= len(self.generative):
+            return rbm.visible_mean(h)
+        g = self.generative[layer]
+        out = h @ g["W"]
+        out += g["b"]
+        return rbm.visible_units.mean(out)
 
     # -- the generative model ---------------------------------------------------------------
     def generate(self, labels, *, gibbs_steps: int = 1000, label_gain: float = 1.0,
@@ -168,9 +194,9 @@ class DBN:
         ``gain_steps`` > 0 first runs that many steps with the label's weights scaled by
         ``label_gain`` (:meth:`RBM.gibbs`): a start drawn from the label alone, no data,
         in the mode of the clamped class, which the ``gibbs_steps`` steps of the model's
-        own label-clamped chain then explore. Without it, chains of a CD-trained top RBM
-        fall into the modes that dominate whatever the label (HOT06 repair the top RBM
-        with up-down fine-tuning instead).
+        own label-clamped chain then explore. Without it, chains of a top RBM trained
+        only greedily fall into the modes that dominate whatever the label; up-down
+        fine-tuning (:func:`~nablanet.models.updown.up_down`) repairs much of that.
         """
         if not self.n_labels:
             raise ConfigError("generating a chosen class needs a DBN with label units "
@@ -213,6 +239,13 @@ class DBN:
     def classify(self, x) -> np.ndarray:
         """The label whose free energy is lowest, arg minₖ F_top([h(x), e_k])."""
         return to_host(self.label_free_energies(x).argmin(axis=1))
+
+    def up_down(self, x, labels, epochs: int, **kwargs):
+        """Generative fine-tuning by the up-down algorithm; see
+        :func:`nablanet.models.updown.up_down` (its keyword arguments)."""
+        from .updown import up_down
+
+        return up_down(self, x, labels, epochs, **kwargs)
 
     # -- discriminative fine-tuning -------------------------------------------------------------
     def unroll(self, n_outputs: int | None = 10, *, rng=None) -> Sequential:

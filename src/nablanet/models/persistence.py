@@ -3,7 +3,8 @@
 The same safe format as :mod:`nablanet.io` (JSON architecture, raw tensors, no
 pickle, atomic directory swap), with its own format tag so a model directory says
 what it holds. Tensors are named ``rbm{i}.W``, ``rbm{i}.b_visible``,
-``rbm{i}.b_hidden``. A fine-tuned (unrolled) net is an ordinary
+``rbm{i}.b_hidden``, and for a DBN fine-tuned by up-down (``"untied": true``) also
+``gen{i}.W``, ``gen{i}.b``: the generative weights of each layer below the top. A fine-tuned (unrolled) net is an ordinary
 :class:`~nablanet.net.Sequential` and is saved with :func:`nablanet.io.save_model`.
 """
 from __future__ import annotations
@@ -34,6 +35,11 @@ def save_rbm(directory, model: RBM | DBN, metadata: dict | None = None) -> Path:
               "dtype": np.dtype(rbms[0].backend.dtype).name, "metadata": metadata or {}}
     tensors = {f"rbm{i}.{name}": np.ascontiguousarray(to_host(p))
                for i, r in enumerate(rbms) for name, p in r.params.items()}
+    generative = getattr(model, "generative", None)
+    config["untied"] = generative is not None
+    for i, layer in enumerate(generative or ()):
+        tensors.update({f"gen{i}.{name}": np.ascontiguousarray(to_host(p))
+                        for name, p in layer.items()})
     return _replace_directory(Path(directory), {
         CONFIG: json.dumps(config, indent=2).encode(),
         WEIGHTS: safetensors.numpy.save(tensors)})
@@ -71,7 +77,12 @@ def load_rbm(directory, *, backend: Backend | None = None) -> tuple[RBM | DBN, d
         if isinstance(trained, list) and len(trained) == len(specs):
             rbm.epochs_trained = int(trained[i])
         rbms.append(rbm)
+    untied = config.get("untied", False)
+    if untied not in (True, False) or (untied and kind != "DBN"):
+        raise ModelFileError(f"{where}: 'untied' must be true or false (true only for a DBN)")
     expected = {f"rbm{i}.{n}" for i in range(len(rbms)) for n in rbms[0].params}
+    if untied:
+        expected |= {f"gen{i}.{n}" for i in range(len(rbms) - 1) for n in ("W", "b")}
     extra = sorted(set(tensors) - expected)
     if extra:
         raise ModelFileError(f"{directory / WEIGHTS}: unexpected tensors {extra}")
@@ -79,16 +90,29 @@ def load_rbm(directory, *, backend: Backend | None = None) -> tuple[RBM | DBN, d
         model = rbms[0] if kind == "RBM" else DBN.from_rbms(rbms)
     except ConfigError as exc:
         raise ModelFileError(f"{where}: {exc}") from None
+    if untied:
+        _install_generative(model, tensors, directory / WEIGHTS)
     return model, config.get("metadata") or {}
+
+
+def _install_generative(dbn: DBN, tensors: dict, where) -> None:
+    dbn.untie()
+    for i, layer in enumerate(dbn.generative):
+        for name, param in layer.items():
+            layer[name] = dbn.backend.asarray(_tensor(tensors, f"gen{i}.{name}", param, where))
 
 
 def _install(rbm: RBM, tensors: dict, prefix: str, where) -> None:
     for name, param in rbm.params.items():
-        key = prefix + name
-        if key not in tensors:
-            raise ModelFileError(f"{where}: missing tensor {key}")
-        value = tensors[key]
-        if value.shape != param.shape or value.dtype.kind != "f":
-            raise ModelFileError(f"{where}: {key} has shape {value.shape} ({value.dtype}), "
-                                 f"the architecture needs {param.shape} float")
-        rbm.set_params(**{name: value})
+        rbm.set_params(**{name: _tensor(tensors, prefix + name, param, where)})
+
+
+def _tensor(tensors: dict, key: str, like, where):
+    """Tensor ``key``, checked to be a float array of ``like``'s shape."""
+    if key not in tensors:
+        raise ModelFileError(f"{where}: missing tensor {key}")
+    value = tensors[key]
+    if value.shape != like.shape or value.dtype.kind != "f":
+        raise ModelFileError(f"{where}: {key} has shape {value.shape} ({value.dtype}), "
+                             f"the architecture needs {like.shape} float")
+    return value
