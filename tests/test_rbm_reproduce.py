@@ -12,6 +12,7 @@ from nablanet.models.autoencoder import DeepAutoencoder
 from nablanet.models.dbn import DBN
 from nablanet.models.rbm import RBM
 from nablanet.presets import rbm as presets
+from nablanet.models.persistence import load_rbm
 from nablanet.presets.rbm_reproduce import main as reproduce_main
 from nablanet.presets.rbm_reproduce import run_experiment
 
@@ -56,7 +57,8 @@ def test_bad_preset_settings_are_config_errors():
 @pytest.mark.parametrize("experiment, sizes, expected", [
     ("rbm", [784, 32], {"test_log_likelihood", "log_z"}),
     ("dbn", [784, 32, 16], {"test_error", "best_epoch"}),
-    ("generate", [784, 32, 16], {"generated_as_clamped", "free_energy_test_error"}),
+    ("generate", [784, 32, 16], {"generated_as_clamped", "free_energy_test_error",
+                                 "free_energy_test_error_greedy"}),
     ("autoencoder", [784, 32, 16, 2], {"reconstruction_error", "pca_reconstruction_error"}),
 ])
 def test_each_experiment_writes_results_metrics_pngs_and_models(tmp_path, experiment, sizes,
@@ -73,6 +75,9 @@ def test_each_experiment_writes_results_metrics_pngs_and_models(tmp_path, experi
         assert (tmp_path / name).read_bytes()[:8] == PNG
     model = {"rbm": "rbm", "dbn": "best", "generate": "dbn", "autoencoder": "autoencoder"}
     assert (tmp_path / model[experiment] / "weights.safetensors").is_file()
+    if experiment == "generate":           # fine-tuned by up-down: saved with untied weights
+        assert {"pretrain", "up-down"} <= {row["phase"] for row in rows}
+        assert load_rbm(tmp_path / "dbn")[0].generative is not None
 
 
 @pytest.mark.mnist
