@@ -43,12 +43,15 @@ def test_only_large_batches_are_gathered_ahead(monkeypatch):
     assert seen
 
 
-@pytest.mark.parametrize("cores, runnable, spare", [(2, 1, True), (2, 2, False), (1, 1, False),
-                                                    (16, 14, True)])
+@pytest.mark.parametrize("cores, runnable, blas, spare", [
+    (2, 1, 1, True), (2, 2, 1, False), (1, 1, 1, False), (16, 14, 1, True),
+    (2, 1, 2, False),           # the second core is the BLAS's second thread's
+    (16, 13, 4, False), (16, 12, 4, True)])
 def test_a_spare_core_is_one_no_thread_is_waiting_for(monkeypatch, tmp_path, cores, runnable,
-                                                      spare):
+                                                      blas, spare):
     monkeypatch.setattr(batches.os, "sched_getaffinity", lambda pid: set(range(cores)),
                         raising=False)
+    monkeypatch.setattr(batches, "_blas_threads", lambda: blas)
     fake = tmp_path / "loadavg"
     fake.write_text(f"1.00 1.00 1.00 {runnable}/300 4242\n")
     real_open = open
@@ -70,3 +73,11 @@ def test_training_with_prefetch_is_bit_identical(monkeypatch):
 
     for a, b in zip(weights(1 << 40), weights(1)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_blas_thread_count_follows_threadpool_limits():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        assert batches._blas_threads() == 1
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        assert batches._blas_threads() in (1, 2)     # a 1-thread BLAS build stays at 1
