@@ -70,20 +70,25 @@ class ContrastiveDivergence:
     def __post_init__(self):
         if int(self.k) < 1:
             raise ConfigError(f"CD-k needs k ≥ 1, got {self.k}")
-        if not float(self.learning_rate) > 0:
-            raise ConfigError(f"learning rate ε must be > 0, got {self.learning_rate}")
-        if float(self.weight_cost) < 0:
-            raise ConfigError(f"weight cost η must be ≥ 0, got {self.weight_cost}")
+        check_update_rule(self.learning_rate, self.weight_cost, self.batch_size)
         for name in ("momentum", "final_momentum"):
             if not 0 <= float(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} ν must be in [0, 1), got {getattr(self, name)}")
-        if int(self.batch_size) < 1:
-            raise ConfigError(f"batch size must be ≥ 1, got {self.batch_size}")
         if self.n_chains is not None and int(self.n_chains) < 1:
             raise ConfigError(f"n_chains must be ≥ 1, got {self.n_chains}")
 
     def config(self) -> dict:
         return asdict(self)
+
+
+def check_update_rule(learning_rate, weight_cost, batch_size) -> None:
+    """The constants every RBM-style update rule shares: ε > 0, η ≥ 0, batches ≥ 1."""
+    if not float(learning_rate) > 0:
+        raise ConfigError(f"learning rate ε must be > 0, got {learning_rate}")
+    if float(weight_cost) < 0:
+        raise ConfigError(f"weight cost η must be ≥ 0, got {weight_cost}")
+    if int(batch_size) < 1:
+        raise ConfigError(f"batch size must be ≥ 1, got {batch_size}")
 
 
 class _Workspace:

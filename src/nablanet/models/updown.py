@@ -34,6 +34,7 @@ import numpy as np
 from ..backend import device_rng, make_rng
 from ..errors import ConfigError, DivergenceError
 from ..training.history import History
+from .rbm import check_update_rule
 
 
 @dataclass(frozen=True)
@@ -55,17 +56,12 @@ class UpDown:
     weight_cost: float = 0.0
 
     def __post_init__(self):
-        if not float(self.learning_rate) > 0:
-            raise ConfigError(f"up-down learning rate ε must be > 0, got {self.learning_rate}")
+        check_update_rule(self.learning_rate, self.weight_cost, self.batch_size)
         if int(self.k) < 1 or int(self.k_max) < int(self.k):
             raise ConfigError(f"up-down needs 1 ≤ k ≤ k_max, got k={self.k}, "
                               f"k_max={self.k_max}")
         if int(self.k_every) < 0 or int(self.k_step) < 0:
             raise ConfigError("k_every and k_step must be ≥ 0")
-        if int(self.batch_size) < 1:
-            raise ConfigError(f"batch size must be ≥ 1, got {self.batch_size}")
-        if float(self.weight_cost) < 0:
-            raise ConfigError(f"weight cost η must be ≥ 0, got {self.weight_cost}")
 
     def k_at(self, epoch: int) -> int:
         """Gibbs steps of the top RBM in (0-based) fine-tuning epoch ``epoch``."""

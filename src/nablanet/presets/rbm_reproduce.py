@@ -218,16 +218,15 @@ def run_generate(settings, data, out: Path, log: RunLog, backend, rng) -> dict:
     log.phase = "classifier"
     classifier = _classifier(train, validation, log, backend, rng)
     predicted = classifier.classify(images)
-    per_class = [float((predicted[labels == k] == k).mean()) for k in range(dbn.n_labels)]
+    per_class = _per_class(predicted, labels, dbn.n_labels)
     compared = []
     for change in gen.get("compare", ()):
         other = {**sampler, **change}
         log.info(f"... and with {other}")
         generated = classifier.classify(dbn.generate(labels, **other, rng=rng))
         compared.append({**other, "generated_as_clamped": float((generated == labels).mean()),
-                         "generated_as_clamped_per_class": [
-                             float((generated[labels == k] == k).mean())
-                             for k in range(dbn.n_labels)]})
+                         "generated_as_clamped_per_class": _per_class(generated, labels,
+                                                                     dbn.n_labels)})
     return {"free_energy_test_error": float((dbn.classify(test.x) != test.y).mean()),
             "free_energy_test_error_greedy": greedy_error,
             "generated_as_clamped": float((predicted == labels).mean()),
@@ -235,6 +234,11 @@ def run_generate(settings, data, out: Path, log: RunLog, backend, rng) -> dict:
             "sampler": sampler, "compared_samplers": compared,
             "classifier_test_error": float((classifier.classify(test.x) != test.y).mean()),
             "files": ["generated.png"]}
+
+
+def _per_class(predicted, labels, n_classes: int) -> list[float]:
+    """For each class k, the share of the digits generated as k that were classified as k."""
+    return [float((predicted[labels == k] == k).mean()) for k in range(n_classes)]
 
 
 def _describe(sampler: dict) -> str:
