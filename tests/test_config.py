@@ -9,7 +9,7 @@ from nablanet.layers import Dropout, Sigmoid, Softmax
 from nablanet.optimizers import Momentum
 from nablanet.regularizers import L1, L2, MaxNorm
 from nablanet.runs import RunDir
-from nablanet.training import EarlyStopping, HalveOnPlateau, StepDecay
+from nablanet.training import CosineDecay, EarlyStopping, HalveOnPlateau, StepDecay
 from test_cli_data import write_blocks_idx
 
 
@@ -134,6 +134,8 @@ def test_schedules_and_early_stopping_watch_the_given_metric():
     assert build_callbacks(TrainConfig()) == []
     step = build_callbacks(TrainConfig(schedule="step", step_every=4))
     assert isinstance(step[0], StepDecay) and step[0].every == 4
+    cosine = build_callbacks(TrainConfig(schedule="cosine", epochs=7))
+    assert isinstance(cosine[0], CosineDecay) and cosine[0].epochs == 7
     plateau, stopping = build_callbacks(TrainConfig(schedule="halve-on-plateau",
                                                     schedule_patience=3, early_stopping=5,
                                                     growing_patience=True), "train_accuracy")

@@ -10,7 +10,7 @@ from nablanet.data import Dataset
 from nablanet.io import load_model, load_training_state
 from nablanet.layers import Dense, Sigmoid
 from nablanet.training import (BoldDriver, Callback, Checkpoint, EarlyStopping, HalveOnPlateau,
-                               StepDecay, Trainer, fit)
+                               CosineDecay, StepDecay, Trainer, fit)
 
 F64 = get_backend("cpu", "float64")
 
@@ -262,6 +262,21 @@ def test_step_decay(blobs_split):
                       monitor=(), rng=0).fit(blobs_split[0], 6)
     # a row records the η used during its epoch
     assert history["eta"] == [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
+
+
+def test_cosine_decay_follows_half_a_cosine_and_resumes(blobs_split):
+    net = mlp([4, 5, 3], rng=0)
+    history = Trainer(net, "cross-entropy", SGD(1.0), callbacks=[CosineDecay(4, floor=0.1)],
+                      monitor=(), rng=0).fit(blobs_split[0], 5)
+    # ηₑ = 0.1 + 0.9·½(1 + cos πe/4), held at the floor after the last planned epoch
+    expected = [1.0, 0.1 + 0.45 * (1 + np.cos(np.pi / 4)), 0.55,
+                0.1 + 0.45 * (1 - np.cos(np.pi / 4)), 0.1]
+    np.testing.assert_allclose(history["eta"], expected, rtol=1e-12)
+    resumed = CosineDecay(4)
+    resumed.load_state_dict(CosineDecay(4).state_dict() | {"eta0": 2.0})
+    assert resumed.eta0 == 2.0
+    with pytest.raises(ConfigError, match="cosine"):
+        CosineDecay(0)
 
 
 # -- divergence ----------------------------------------------------------------------------

@@ -223,11 +223,13 @@ def build_constraints(config: TrainConfig) -> list:
 
 def build_callbacks(config: TrainConfig, monitor: str = "validation_accuracy") -> list:
     """The learning-rate schedule and early stopping, both watching ``monitor``."""
-    from .training import BoldDriver, EarlyStopping, HalveOnPlateau, StepDecay
+    from .training import BoldDriver, CosineDecay, EarlyStopping, HalveOnPlateau, StepDecay
 
     callbacks = []
     if config.schedule == "step":
         callbacks.append(StepDecay(config.step_every))
+    elif config.schedule == "cosine":
+        callbacks.append(CosineDecay(config.epochs))
     elif config.schedule == "halve-on-plateau":
         callbacks.append(HalveOnPlateau(config.schedule_patience, monitor=monitor))
     elif config.schedule == "bold-driver":

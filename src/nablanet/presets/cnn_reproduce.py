@@ -38,7 +38,7 @@ from ..data.augment import expand_by_shifts
 from ..errors import ConfigError, NablanetError
 from ..optimizers import get_optimizer
 from ..regularizers import L2
-from ..training import Checkpoint, Progress, StepDecay, Trainer
+from ..training import Checkpoint, CosineDecay, Progress, StepDecay, Trainer
 from ..utils.atomic import atomic_write_bytes
 from .cnn import PRESETS, PUBLISHED, PUBLISHED_ENSEMBLE, RECIPES
 
@@ -92,6 +92,8 @@ def train_preset(name: str, data, out: Path, *, epochs: int | None = None, seed:
     callbacks = [Checkpoint(out), MetricsWriter(out / "metrics.jsonl")]
     if recipe.get("schedule") == "step":
         callbacks.append(StepDecay(recipe["step_every"]))
+    elif recipe.get("schedule") == "cosine":
+        callbacks.append(CosineDecay(epochs))
     if stream is not None:
         callbacks.append(Progress(stream, total_epochs=epochs))
     trainer = Trainer(net, recipe["cost"], optimizer, batch_size=recipe["batch_size"],

@@ -5,6 +5,8 @@ change takes effect from the next epoch on.
 """
 from __future__ import annotations
 
+import math
+
 from ..errors import ConfigError
 from .callbacks import Best, Callback
 
@@ -21,6 +23,38 @@ class StepDecay(Callback):
     def on_epoch_end(self, trainer, epoch, metrics):
         if (epoch + 1) % self.every == 0:
             trainer.optimizer.eta *= self.factor
+
+
+class CosineDecay(Callback):
+    """η falls from η₀ to ``floor`` along half a cosine over ``epochs`` epochs (SGDR
+    without restarts, Loshchilov & Hutter 2017): ηₑ = floor + (η₀ − floor)·½(1 + cos πe/E).
+
+    A run of a fixed length ends at a small η without a halving step to tune; the last
+    epochs then average out the noise of the mini-batch steps, which is where the best
+    model of such a run usually is.
+    """
+
+    def __init__(self, epochs: int, floor: float = 0.0):
+        if int(epochs) < 1 or float(floor) < 0:
+            raise ConfigError(f"cosine schedule needs epochs ≥ 1 and floor ≥ 0, "
+                              f"got epochs={epochs}, floor={floor}")
+        self.epochs, self.floor = int(epochs), float(floor)
+        self.eta0: float | None = None
+
+    def on_train_begin(self, trainer):
+        if self.eta0 is None:
+            self.eta0 = trainer.optimizer.eta
+
+    def on_epoch_end(self, trainer, epoch, metrics):
+        progress = min(epoch + 1, self.epochs) / self.epochs
+        trainer.optimizer.eta = (self.floor + (self.eta0 - self.floor)
+                                 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    def state_dict(self):
+        return {"eta0": self.eta0}
+
+    def load_state_dict(self, state):
+        self.eta0 = state["eta0"]
 
 
 class HalveOnPlateau(Callback):
@@ -86,5 +120,5 @@ class BoldDriver(Callback):
         self.previous = state["previous"]
 
 
-SCHEDULES = {"constant": None, "step": StepDecay, "halve-on-plateau": HalveOnPlateau,
+SCHEDULES = {"constant": None, "step": StepDecay, "cosine": CosineDecay, "halve-on-plateau": HalveOnPlateau,
              "bold-driver": BoldDriver}
