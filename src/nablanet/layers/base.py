@@ -33,11 +33,18 @@ class Layer:
     regularized: ClassVar[tuple[str, ...]] = ()
     #: True for layers whose forward pass draws random numbers (dropout)
     stochastic: ClassVar[bool] = False
+    #: parameters whose gradient is one ``accumulate_matmul`` per backward pass, made
+    #: after the layer is done reading them: an SGD step may happen inside that GEMM
+    #: (training/fused.py)
+    fusable: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self):
         self.params: dict[str, Any] = {}
         self.grads: dict[str, Any] = {}
         self._grad_buffers: dict[str, Any] = {}
+        #: name → update(θ, a, b) that applies an optimiser step for ∂C/∂θ = a @ b
+        #: directly (set by training/fused.py while a trainer runs); θ's gradient stays None
+        self.fused_updates: dict[str, Any] = {}
         self.backend: Backend = get_backend()
         self.rng = None
 
@@ -77,6 +84,10 @@ class Layer:
         """
         acc = self.grads[name]
         if acc is None:
+            fused = self.fused_updates.get(name)
+            if fused is not None:
+                fused(self.params[name].reshape(a.shape[0], b.shape[-1]), a, b)
+                return
             buffer = self._grad_buffers.get(name)
             if buffer is None:
                 buffer = self._grad_buffers[name] = self.backend.xp.empty_like(self.params[name])

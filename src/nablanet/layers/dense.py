@@ -20,6 +20,7 @@ class Dense(Layer):
     """
 
     regularized = ("W",)
+    fusable = ("W",)
 
     def __init__(self, n_in: int | None, n_out: int, init: str = "normal-scaled",
                  need_input_grad: bool = True):
@@ -58,9 +59,9 @@ class Dense(Layer):
         return z, x
 
     def backward(self, delta, x):
+        # ∂C/∂x first: with a fused SGD step (training/fused.py) W changes in the next line
+        dx = delta @ self.params["W"].T if self.need_input_grad else None
         self.accumulate_matmul("W", x.T, delta)
         self.accumulate("b", delta.sum(axis=0))
-        if not self.need_input_grad:
-            return None
-        return delta @ self.params["W"].T
+        return dx
 

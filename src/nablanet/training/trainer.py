@@ -24,6 +24,7 @@ from ..optimizers import Optimizer
 from ..utils.allocator import retain_freed_memory
 from .batches import minibatches
 from .callbacks import Callback, DivergenceGuard
+from .fused import armed
 from .history import History
 
 if TYPE_CHECKING:
@@ -104,7 +105,8 @@ class Trainer:
         try:
             for epoch in range(self.next_epoch, epochs):
                 start = time.perf_counter()
-                self._run_epoch(x, targets, n)
+                with armed(self):           # plain SGD steps inside the GEMMs, where it can
+                    self._run_epoch(x, targets, n)
                 seconds = time.perf_counter() - start
                 metrics = {"epoch": epoch, "seconds": seconds, "eta": self.optimizer.eta}
                 metrics.update(self._monitor(train, validation))

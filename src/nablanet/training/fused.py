@@ -1,0 +1,111 @@
+"""Plain SGD folded into the weight-gradient GEMM of a dense layer (CPU, one BLAS thread).
+
+SGD with weight decay updates a dense layer's weights as (chapter 3)
+
+    W ← (1 − ηλ/n) W − η ∂C₀/∂W,        ∂C₀/∂W = xᵀδ.
+
+Done apart, the GEMM writes xᵀδ to a buffer and the update reads it back: two more
+passes over an n_in × n_out array, which at mini-batch size 10 cost about as much as the
+GEMM itself (784×100 float32: ~10 µs of a ~60 µs step). BLAS's GEMM computes
+C ← α·AB + β·C in one pass, so with C = W, α = −η and β = 1 − ηλ/n the update happens
+inside the product and the gradient never exists as an array. NumPy's ``matmul`` has
+no β, so the call goes to SciPy's BLAS.
+
+:func:`arm` sets this up for the layers that allow it (``fusable`` names a parameter
+whose gradient comes from a single ``accumulate_matmul`` per backward pass) when it
+changes nothing but speed: NumPy arrays, the optimiser exactly :class:`SGD`, no penalty
+but L2 (folded into β), every layer used once, and a single BLAS thread. SciPy's BLAS is
+a second OpenBLAS with its own thread pool; with more than one thread the two pools'
+spinning workers fought over 2 cores and stalled training, so it is held to one thread
+while armed and fusing is left off when NumPy's BLAS has more. The fused update rounds
+differently from the two-step one (one FMA chain instead of a stored gradient), so a
+run's results depend on whether it was armed — the same seed still gives the same bits.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import numpy as np
+
+from ..optimizers import SGD
+from ..regularizers import L2
+from .batches import _blas_threads
+
+
+def gemm_update(p, a, b, alpha: float, beta: float, gemm=None) -> None:
+    """p ← β·p + α·(a @ b) in place, in one BLAS GEMM call (p C- or F-contiguous);
+    ``gemm``, SciPy's ?gemm for p's dtype, saves looking it up at every call."""
+    if gemm is None:
+        from scipy.linalg.blas import get_blas_funcs
+        gemm = get_blas_funcs("gemm", dtype=p.dtype)
+    if p.flags.f_contiguous:
+        target, left, right = p, a, b
+    else:                                   # C-contiguous p: update pᵀ = βpᵀ + α bᵀaᵀ
+        target, left, right = p.T, b.T, a.T
+    (left, trans_a), (right, trans_b) = _fortran(left), _fortran(right)
+    out = gemm(alpha, left, right, beta=beta, c=target, trans_a=trans_a, trans_b=trans_b,
+               overwrite_c=1)
+    if out is not target:                   # never expected for a contiguous p; stay correct
+        target[...] = out
+
+
+def _fortran(m):
+    """(array, trans) with the array Fortran-ordered and op(array) == m, copying only if
+    ``m`` is neither C- nor F-contiguous."""
+    if m.flags.f_contiguous:
+        return m, 0
+    if m.flags.c_contiguous:
+        return m.T, 1
+    return np.asfortranarray(m), 0
+
+
+def fusable_parameters(trainer) -> list[tuple]:
+    """(layer, name) pairs whose SGD step can happen inside their gradient's GEMM; [] when
+    anything in the trainer would notice the difference."""
+    net, optimizer = trainer.net, trainer.optimizer
+    if (type(optimizer) is not SGD or net.backend.xp is not np
+            or any(type(p) is not L2 for p in trainer.penalties)
+            or _blas_threads() != 1):
+        return []
+    layers = net.layers
+    if len({id(layer) for layer in layers}) != len(layers):      # a layer used twice
+        return []
+    return [(layer, name) for layer, name in net.parameters()
+            if name in getattr(layer, "fusable", ())
+            and layer.params[name].dtype in (np.float32, np.float64)
+            and (layer.params[name].flags.c_contiguous or layer.params[name].flags.f_contiguous)]
+
+
+@contextmanager
+def armed(trainer):
+    """Within the block, the fusable layers of ``trainer`` update their weights inside the
+    weight-gradient GEMM (reading η live, so schedules apply); their gradient stays None,
+    so the optimiser and the L2 penalty skip them."""
+    targets = fusable_parameters(trainer)
+    if not targets:
+        yield []
+        return
+    from scipy.linalg.blas import get_blas_funcs    # loads SciPy's BLAS before the limit
+    from threadpoolctl import threadpool_limits
+
+    optimizer, n = trainer.optimizer, trainer.n_train
+
+    def updater(layer, name):
+        # λ of every L2 term that covers this parameter (weights always; biases if asked)
+        decay = sum(p.lmbda for p in trainer.penalties
+                    if name in layer.regularized or p.include_biases)
+        gemm = get_blas_funcs("gemm", dtype=layer.params[name].dtype)
+
+        def update(p, a, b):
+            gemm_update(p, a, b, -optimizer.eta, 1.0 - optimizer.eta * decay / n, gemm)
+        return update
+
+    limits = threadpool_limits(1, user_api="blas")
+    try:
+        for layer, name in targets:
+            layer.fused_updates[name] = updater(layer, name)
+        yield targets
+    finally:
+        for layer, name in targets:
+            layer.fused_updates.pop(name, None)
+        limits.restore_original_limits()

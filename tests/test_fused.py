@@ -1,0 +1,104 @@
+"""The SGD step folded into the weight-gradient GEMM (training/fused.py)."""
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+from nablanet import SGD, mlp
+from nablanet.backend import get_backend
+from nablanet.data import Dataset
+from nablanet.optimizers import Momentum
+from nablanet.regularizers import L1, L2
+from nablanet.training import Trainer, fused
+
+F64 = get_backend("cpu", "float64")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_gemm_update_is_beta_p_plus_alpha_ab(dtype, order):
+    rng = np.random.default_rng(0)
+    p = np.asarray(rng.standard_normal((7, 5)), dtype=dtype, order=order)
+    x = rng.standard_normal((3, 7)).astype(dtype)          # a = xᵀ, as Dense passes it
+    b = rng.standard_normal((3, 5)).astype(dtype)
+    strided = rng.standard_normal((7, 6)).astype(dtype)[:, ::2]   # neither C nor F
+    for a in (x.T, np.ascontiguousarray(x.T), strided[:, :3]):
+        expected = 0.9 * p + (-0.1) * (a @ b)
+        before = p
+        fused.gemm_update(p, a, b, -0.1, 0.9)
+        assert p is before
+        np.testing.assert_allclose(p, expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def _data(n=300, features=12, classes=4, seed=0):
+    rng = np.random.default_rng(seed)
+    return Dataset(rng.random((n, features)), rng.integers(0, classes, n), "random")
+
+
+def _train(optimizer, penalties=(), fuse=True, monkeypatch=None, epochs=3):
+    net = mlp([12, 9, 7, 4], "sigmoid", "softmax", rng=0, backend=F64)
+    trainer = Trainer(net, "log-likelihood", optimizer, batch_size=10, penalties=penalties,
+                      monitor=(), rng=1)
+    if not fuse:
+        monkeypatch.setattr(fused, "fusable_parameters", lambda t: [])
+    trainer.fit(_data(), epochs)
+    monkeypatch.undo()
+    return trainer
+
+
+@pytest.mark.parametrize("penalties", [(), (L2(5.0),), (L2(2.0), L2(3.0, include_biases=True))])
+def test_fused_sgd_trains_like_the_two_step_update(penalties, monkeypatch):
+    calls = []
+    original = fused.gemm_update
+
+    def counting(*args):
+        calls.append(args[0].shape)
+        original(*args)
+
+    with threadpool_limits(1, user_api="blas"):
+        plain = _train(SGD(0.5), penalties, fuse=False, monkeypatch=monkeypatch)
+        monkeypatch.setattr(fused, "gemm_update", counting)
+        fast = _train(SGD(0.5), penalties, monkeypatch=monkeypatch)
+    # every dense layer's weights, every step (3 epochs of 30 batches), nothing else
+    assert sorted(set(calls)) == [(7, 4), (9, 7), (12, 9)] and len(calls) == 3 * 30 * 3
+    for p, q in zip(plain.param_arrays(), fast.param_arrays()):
+        np.testing.assert_allclose(q, p, rtol=1e-10, atol=1e-12)
+    assert all(not layer.fused_updates for layer in fast.net.layers)   # disarmed after fit
+
+
+def test_fused_sgd_follows_a_learning_rate_change_between_epochs(monkeypatch):
+    from nablanet.training import StepDecay
+
+    def train(fuse):
+        net = mlp([12, 9, 4], "sigmoid", "softmax", rng=0, backend=F64)
+        trainer = Trainer(net, "log-likelihood", SGD(0.5), batch_size=10, monitor=(),
+                          callbacks=[StepDecay(1, 0.5)], rng=1)
+        if not fuse:
+            monkeypatch.setattr(fused, "fusable_parameters", lambda t: [])
+        trainer.fit(_data(), 3)
+        monkeypatch.undo()
+        return trainer.param_arrays()
+
+    with threadpool_limits(1, user_api="blas"):
+        for p, q in zip(train(False), train(True)):
+            np.testing.assert_allclose(q, p, rtol=1e-10, atol=1e-12)
+
+
+def _trainer(optimizer=None, penalties=(), layers=None):
+    net = mlp([12, 9, 4], "sigmoid", "softmax", rng=0)
+    if layers is not None:
+        net.layers = layers(net.layers)
+    trainer = Trainer(net, "log-likelihood", optimizer or SGD(0.5), penalties=penalties,
+                      monitor=(), rng=0)
+    trainer.n_train = 100
+    return trainer
+
+
+def test_fusing_is_left_off_where_it_would_change_more_than_speed():
+    with threadpool_limits(1, user_api="blas"):
+        assert len(fused.fusable_parameters(_trainer())) == 2
+        assert fused.fusable_parameters(_trainer(Momentum(0.1, momentum=0.9))) == []
+        assert fused.fusable_parameters(_trainer(penalties=[L1(1.0)])) == []
+        twice = _trainer(layers=lambda ls: [*ls, ls[-1]])
+        assert fused.fusable_parameters(twice) == []
+    with threadpool_limits(2, user_api="blas"):
+        assert fused.fusable_parameters(_trainer()) == []
