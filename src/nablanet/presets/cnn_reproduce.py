@@ -17,7 +17,8 @@
 
 Each net is trained on the first 50 000 training images (``--subset`` takes fewer,
 for a quick check; shifted data is expanded after the cut) and the 10 000 validation
-images pick the epoch; its test accuracy is read at that epoch, as Nielsen does.
+images pick the epoch; its test accuracy is read at that epoch, as Nielsen does. A
+recipe with ``validation_in_training`` trains on all 60 000 and keeps its last epoch.
 Every net gets a run directory ``DIR/<name>`` (``best/``, ``last/``, metrics.jsonl) that
 ``nablanet evaluate``/``ensemble``/``compare`` read; ``DIR/results.json`` holds our numbers
 beside the published ones and is rewritten after every net, so a long run keeps what
@@ -77,6 +78,11 @@ def train_preset(name: str, data, out: Path, *, epochs: int | None = None, seed:
     recipe = dict(RECIPES[name])
     epochs = int(epochs or recipe["epochs"])
     train, validation, test = data
+    if recipe.get("validation_in_training"):
+        # all 60 000 training images; nothing is left to pick an epoch, so the last is kept
+        train = Dataset(np.concatenate([train.x, validation.x]),
+                        np.concatenate([train.y, validation.y]), f"{train.name}+validation")
+        validation = None
     if recipe["expand"]:
         train = expand_by_shifts(train)
     backend = get_backend(device)
@@ -98,7 +104,8 @@ def train_preset(name: str, data, out: Path, *, epochs: int | None = None, seed:
         callbacks.append(Progress(stream, total_epochs=epochs))
     trainer = Trainer(net, recipe["cost"], optimizer, batch_size=recipe["batch_size"],
                       penalties=[L2(recipe["lmbda"])] if recipe["lmbda"] else [],
-                      callbacks=callbacks, monitor=("validation_accuracy",),
+                      callbacks=callbacks,
+                      monitor=("validation_accuracy",) if validation is not None else (),
                       rng=np.random.default_rng(seed + 1))
     start = time.perf_counter()
     history = trainer.fit(train, epochs, validation)
@@ -110,7 +117,8 @@ def train_preset(name: str, data, out: Path, *, epochs: int | None = None, seed:
     result = {"name": name, "directory": str(out), "epochs": len(history.rows),
               "best_epoch": meta.get("epoch"), "device": device,
               "train_examples": len(train), "seed": seed,
-              "validation_accuracy": max(r["validation_accuracy"] for r in history.rows),
+              "validation_accuracy": max((r["validation_accuracy"] for r in history.rows
+                                          if "validation_accuracy" in r), default=None),
               "test_accuracy": scored.accuracy, "test_errors": scored.errors,
               "published_test_accuracy": PUBLISHED.get(name),
               "seconds": seconds, "seconds_per_epoch": [r["seconds"] for r in history.rows],

@@ -104,10 +104,10 @@ class Trainer:
             cb.on_train_begin(self)
         try:
             for epoch in range(self.next_epoch, epochs):
-                start = time.perf_counter()
                 with armed(self):           # plain SGD steps inside the GEMMs, where it can
+                    start = time.perf_counter()
                     self._run_epoch(x, targets, n)
-                seconds = time.perf_counter() - start
+                    seconds = time.perf_counter() - start
                 metrics = {"epoch": epoch, "seconds": seconds, "eta": self.optimizer.eta}
                 metrics.update(self._monitor(train, validation))
                 self.next_epoch = epoch + 1
