@@ -76,6 +76,18 @@ def fusable_parameters(trainer) -> list[tuple]:
             and (layer.params[name].flags.c_contiguous or layer.params[name].flags.f_contiguous)]
 
 
+_blas_pools = None    # threadpoolctl's view of NumPy's and SciPy's BLAS, made on first use
+
+
+def _controller():
+    """A cached ThreadpoolController (making one scans the loaded libraries: ~1 ms)."""
+    global _blas_pools
+    if _blas_pools is None:
+        from threadpoolctl import ThreadpoolController
+        _blas_pools = ThreadpoolController()
+    return _blas_pools
+
+
 @contextmanager
 def armed(trainer):
     """Within the block, the fusable layers of ``trainer`` update their weights inside the
@@ -86,7 +98,6 @@ def armed(trainer):
         yield []
         return
     from scipy.linalg.blas import get_blas_funcs    # loads SciPy's BLAS before the limit
-    from threadpoolctl import threadpool_limits
 
     optimizer, n = trainer.optimizer, trainer.n_train
 
@@ -100,7 +111,7 @@ def armed(trainer):
             gemm_update(p, a, b, -optimizer.eta, 1.0 - optimizer.eta * decay / n, gemm)
         return update
 
-    limits = threadpool_limits(1, user_api="blas")
+    limits = _controller().limit(limits=1, user_api="blas")
     try:
         for layer, name in targets:
             layer.fused_updates[name] = updater(layer, name)
