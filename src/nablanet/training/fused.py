@@ -6,7 +6,8 @@ SGD with weight decay updates a dense layer's weights as (chapter 3)
 
 Done apart, the GEMM writes xᵀδ to a buffer and the update reads it back: two more
 passes over an n_in × n_out array, which at mini-batch size 10 cost about as much as the
-GEMM itself (784×100 float32: ~10 µs of a ~60 µs step). BLAS's GEMM computes
+GEMM itself. Fused, a 784-100-10 epoch at batch 10 took 0.32 s instead of 0.41 s here
+(batch 128: no change, 0.15 s; the GEMMs dominate). BLAS's GEMM computes
 C ← α·AB + β·C in one pass, so with C = W, α = −η and β = 1 − ηλ/n the update happens
 inside the product and the gradient never exists as an array. NumPy's ``matmul`` has
 no β, so the call goes to SciPy's BLAS.
