@@ -121,7 +121,7 @@ def add_parser(subparsers):
                              "presets')")
     energy.add_argument("--train-size", type=int, metavar="N",
                         help="use the first N training images (default all 50000; also "
-                             "nielsen-ch6, lenet5)")
+                             "nielsen-ch6, lenet5, which cut the validation images too)")
     energy.add_argument("--test-size", type=int, metavar="N",
                         help="use the first N test images (default all 10000)")
     energy.add_argument("--gibbs-steps", type=int, metavar="N",

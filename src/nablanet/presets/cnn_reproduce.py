@@ -15,9 +15,9 @@
   ensemble (the net trained as a step is member 1).
 * any other name in :data:`~nablanet.presets.PRESETS` trains that one net.
 
-Each net is trained on the first 50 000 training images (``--subset`` takes fewer,
-for a quick check; shifted data is expanded after the cut) and the 10 000 validation
-images pick the epoch; its test accuracy is read at that epoch, as Nielsen does. A
+Each net is trained on the first 50 000 training images (``--subset N`` takes the first
+N of them and of the validation images, for a quick check; shifted data is expanded
+after the cut) and the 10 000 validation images pick the epoch; its test accuracy is read at that epoch, as Nielsen does. A
 recipe with ``validation_in_training`` trains on all 60 000 and keeps its last epoch.
 Every net gets a run directory ``DIR/<name>`` (``best/``, ``last/``, metrics.jsonl) that
 ``nablanet evaluate``/``ensemble``/``compare`` read; ``DIR/results.json`` holds our numbers
@@ -52,12 +52,15 @@ ENSEMBLE_MAX_ERRORS = 33
 
 
 def load_data(data_dir=None, subset: int | None = None):
-    """MNIST train (first ``subset`` of the 50 000), validation and test sets."""
+    """MNIST train, validation and test sets; ``subset`` keeps the first ``subset`` of the
+    50 000 training images, and of the 10 000 validation images (a recipe may train on
+    those too)."""
     train, validation, test = load_mnist(data_dir, download=False)
     if subset is not None:
         if not 0 < subset <= len(train):
             raise ConfigError(f"--subset must be in [1, {len(train)}], got {subset}")
         train = Dataset(train.x[:subset], train.y[:subset], train.name)
+        validation = Dataset(validation.x[:subset], validation.y[:subset], validation.name)
     return train, validation, test
 
 
