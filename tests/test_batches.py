@@ -51,7 +51,7 @@ def test_a_spare_core_is_one_no_thread_is_waiting_for(monkeypatch, tmp_path, cor
                                                       blas, spare):
     monkeypatch.setattr(batches.os, "sched_getaffinity", lambda pid: set(range(cores)),
                         raising=False)
-    monkeypatch.setattr(batches, "_blas_threads", lambda: blas)
+    monkeypatch.setattr(batches, "blas_thread_count", lambda: blas)
     fake = tmp_path / "loadavg"
     fake.write_text(f"1.00 1.00 1.00 {runnable}/300 4242\n")
     real_open = open
@@ -78,6 +78,6 @@ def test_training_with_prefetch_is_bit_identical(monkeypatch):
 def test_the_blas_thread_count_follows_threadpool_limits():
     threadpoolctl = pytest.importorskip("threadpoolctl")
     with threadpoolctl.threadpool_limits(1, user_api="blas"):
-        assert batches._blas_threads() == 1
+        assert batches.blas_thread_count() == 1
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
-        assert batches._blas_threads() in (1, 2)     # a 1-thread BLAS build stays at 1
+        assert batches.blas_thread_count() in (1, 2)     # a 1-thread BLAS build stays at 1

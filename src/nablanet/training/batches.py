@@ -35,13 +35,13 @@ def spare_core() -> bool:
     Linux: the threads runnable now (:func:`_runnable_threads`, this one included)
     against the cores this process may run on. Elsewhere the 1-minute load average,
     which lags: right after other work stops it still counts it for a minute. The
-    BLAS's extra threads (:func:`_blas_threads` − 1) sleep between GEMMs, so neither
+    BLAS's extra threads (:func:`blas_thread_count` − 1) sleep between GEMMs, so neither
     figure shows them: with 2 BLAS threads on 2 idle cores a prefetching thread made a
     784-100-10 epoch at batch 128 slower (0.140 s against 0.123 s without it).
     """
     cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
              else os.cpu_count() or 1)
-    cores -= _blas_threads() - 1
+    cores -= blas_thread_count() - 1
     if cores < 2:
         return False
     runnable = _runnable_threads()
@@ -56,7 +56,7 @@ def spare_core() -> bool:
 _blas = None          # threadpoolctl's view of the loaded BLAS libraries, made on first use
 
 
-def _blas_threads() -> int:
+def blas_thread_count() -> int:
     """Threads the loaded BLAS libraries may use now (the most of any; 1 if unknown).
     Reads the live setting, so a ``threadpool_limits`` context is seen (~4 µs a call)."""
     global _blas

@@ -6,21 +6,21 @@ SGD with weight decay updates a dense layer's weights as (chapter 3)
 
 Done apart, the GEMM writes xᵀδ to a buffer and the update reads it back: two more
 passes over an n_in × n_out array, which at mini-batch size 10 cost about as much as the
-GEMM itself. Fused, a 784-100-10 epoch at batch 10 took 0.32 s instead of 0.41 s here
-(batch 128: no change, 0.15 s; the GEMMs dominate). BLAS's GEMM computes
-C ← α·AB + β·C in one pass, so with C = W, α = −η and β = 1 − ηλ/n the update happens
-inside the product and the gradient never exists as an array. NumPy's ``matmul`` has
-no β, so the call goes to SciPy's BLAS.
+GEMM itself. BLAS's GEMM computes C ← α·AB + β·C in one pass, so with C = W, α = −η and
+β = 1 − ηλ/n the update happens inside the product and the gradient never exists as an
+array. NumPy's ``matmul`` has no β, so the call goes to SciPy's BLAS. Fused, a
+784-100-10 epoch at batch 10 took 0.32 s instead of 0.41 s here (batch 128: no change,
+0.15 s; there the GEMMs dominate).
 
-:func:`arm` sets this up for the layers that allow it (``fusable`` names a parameter
+:func:`armed` sets this up for the layers that allow it (``fusable`` names a parameter
 whose gradient comes from a single ``accumulate_matmul`` per backward pass) when it
 changes nothing but speed: NumPy arrays, the optimiser exactly :class:`SGD`, no penalty
 but L2 (folded into β), every layer used once, and a single BLAS thread. SciPy's BLAS is
 a second OpenBLAS with its own thread pool; with more than one thread the two pools'
 spinning workers fought over 2 cores and stalled training, so it is held to one thread
-while armed and fusing is left off when NumPy's BLAS has more. The fused update rounds
-differently from the two-step one (one FMA chain instead of a stored gradient), so a
-run's results depend on whether it was armed — the same seed still gives the same bits.
+while armed and fusing is left off when NumPy's BLAS has more. The fused update may round
+differently from the two-step one (with weight decay it does), so a run's last bits
+depend on whether it was armed; the same seed still gives the same bits.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ import numpy as np
 
 from ..optimizers import SGD
 from ..regularizers import L2
-from .batches import _blas_threads
+from .batches import blas_thread_count
 
 
 def gemm_update(p, a, b, alpha: float, beta: float, gemm=None) -> None:
@@ -66,7 +66,7 @@ def fusable_parameters(trainer) -> list[tuple]:
     net, optimizer = trainer.net, trainer.optimizer
     if (type(optimizer) is not SGD or net.backend.xp is not np
             or any(type(p) is not L2 for p in trainer.penalties)
-            or _blas_threads() != 1):
+            or blas_thread_count() != 1):
         return []
     layers = net.layers
     if len({id(layer) for layer in layers}) != len(layers):      # a layer used twice
