@@ -17,8 +17,9 @@
 
 Each net is trained on the first 50 000 training images (``--subset N`` takes the first
 N of them and of the validation images, for a quick check; shifted data is expanded
-after the cut) and the 10 000 validation images pick the epoch; its test accuracy is read at that epoch, as Nielsen does. A
-recipe with ``validation_in_training`` trains on all 60 000 and keeps its last epoch.
+after the cut) and the 10 000 validation images pick the epoch; its test accuracy is
+read at that epoch, as Nielsen does. A recipe with ``validation_in_training`` trains on
+all 60 000 and keeps its last epoch.
 Every net gets a run directory ``DIR/<name>`` (``best/``, ``last/``, metrics.jsonl) that
 ``nablanet evaluate``/``ensemble``/``compare`` read; ``DIR/results.json`` holds our numbers
 beside the published ones and is rewritten after every net, so a long run keeps what
@@ -39,7 +40,8 @@ from ..data.augment import expand_by_shifts
 from ..errors import ConfigError, NablanetError
 from ..optimizers import get_optimizer
 from ..regularizers import L2
-from ..training import Checkpoint, CosineDecay, Progress, StepDecay, Trainer
+from ..config import TrainConfig, build_callbacks
+from ..training import Checkpoint, Progress, Trainer
 from ..utils.atomic import atomic_write_bytes
 from .cnn import PRESETS, PUBLISHED, PUBLISHED_ENSEMBLE, RECIPES
 
@@ -99,10 +101,9 @@ def train_preset(name: str, data, out: Path, *, epochs: int | None = None, seed:
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.jsonl").write_text("")
     callbacks = [Checkpoint(out), MetricsWriter(out / "metrics.jsonl")]
-    if recipe.get("schedule") == "step":
-        callbacks.append(StepDecay(recipe["step_every"]))
-    elif recipe.get("schedule") == "cosine":
-        callbacks.append(CosineDecay(epochs))
+    # the recipe's schedule, built as `nablanet train` builds one
+    schedule = {k: recipe[k] for k in ("schedule", "step_every") if k in recipe}
+    callbacks += build_callbacks(TrainConfig(**schedule, epochs=epochs))
     if stream is not None:
         callbacks.append(Progress(stream, total_epochs=epochs))
     trainer = Trainer(net, recipe["cost"], optimizer, batch_size=recipe["batch_size"],

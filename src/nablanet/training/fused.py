@@ -72,7 +72,7 @@ def fusable_parameters(trainer) -> list[tuple]:
     if len({id(layer) for layer in layers}) != len(layers):      # a layer used twice
         return []
     return [(layer, name) for layer, name in net.parameters()
-            if name in getattr(layer, "fusable", ())
+            if name in layer.fusable
             and layer.params[name].dtype in (np.float32, np.float64)
             and (layer.params[name].flags.c_contiguous or layer.params[name].flags.f_contiguous)]
 
@@ -96,7 +96,7 @@ def armed(trainer):
     so the optimiser and the L2 penalty skip them."""
     targets = fusable_parameters(trainer)
     if not targets:
-        yield []
+        yield
         return
     from scipy.linalg.blas import get_blas_funcs    # loads SciPy's BLAS before the limit
 
@@ -116,7 +116,7 @@ def armed(trainer):
     try:
         for layer, name in targets:
             layer.fused_updates[name] = updater(layer, name)
-        yield targets
+        yield
     finally:
         for layer, name in targets:
             layer.fused_updates.pop(name, None)

@@ -120,5 +120,5 @@ class BoldDriver(Callback):
         self.previous = state["previous"]
 
 
-SCHEDULES = {"constant": None, "step": StepDecay, "cosine": CosineDecay, "halve-on-plateau": HalveOnPlateau,
-             "bold-driver": BoldDriver}
+SCHEDULES = {"constant": None, "step": StepDecay, "cosine": CosineDecay,
+             "halve-on-plateau": HalveOnPlateau, "bold-driver": BoldDriver}
