@@ -29,6 +29,19 @@ def test_gemm_update_is_beta_p_plus_alpha_ab(dtype, order):
         np.testing.assert_allclose(p, expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemv_update_is_beta_p_plus_alpha_row_sum(dtype):
+    rng = np.random.default_rng(1)
+    d = rng.standard_normal((6, 5)).astype(dtype)
+    for rows in (d, np.asfortranarray(d), rng.standard_normal((6, 10)).astype(dtype)[:, ::2]):
+        p = rng.standard_normal(5).astype(dtype)
+        expected = 0.9 * p + (-0.1) * rows.sum(axis=0)
+        before = p
+        fused.gemv_update(p, rows, -0.1, 0.9, ones=np.ones(8, dtype))   # longer ones: sliced
+        assert p is before
+        np.testing.assert_allclose(p, expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
 def _data(n=300, features=12, classes=4, seed=0):
     rng = np.random.default_rng(seed)
     return Dataset(rng.random((n, features)), rng.integers(0, classes, n), "random")
@@ -48,18 +61,22 @@ def _train(optimizer, penalties=(), fuse=True, monkeypatch=None, epochs=3):
 @pytest.mark.parametrize("penalties", [(), (L2(5.0),), (L2(2.0), L2(3.0, include_biases=True))])
 def test_fused_sgd_trains_like_the_two_step_update(penalties, monkeypatch):
     calls = []
-    original = fused.gemm_update
+    originals = fused.gemm_update, fused.gemv_update
 
-    def counting(*args):
-        calls.append(args[0].shape)
-        original(*args)
+    def counting(original):
+        def call(*args):
+            calls.append(args[0].shape)
+            original(*args)
+        return call
 
     with threadpool_limits(1, user_api="blas"):
         plain = _train(SGD(0.5), penalties, fuse=False, monkeypatch=monkeypatch)
-        monkeypatch.setattr(fused, "gemm_update", counting)
+        monkeypatch.setattr(fused, "gemm_update", counting(originals[0]))
+        monkeypatch.setattr(fused, "gemv_update", counting(originals[1]))
         fast = _train(SGD(0.5), penalties, monkeypatch=monkeypatch)
-    # every dense layer's weights, every step (3 epochs of 30 batches), nothing else
-    assert sorted(set(calls)) == [(7, 4), (9, 7), (12, 9)] and len(calls) == 3 * 30 * 3
+    # every dense layer's weights and biases, every step (3 epochs of 30 batches)
+    assert sorted(set(calls)) == [(4,), (7,), (7, 4), (9,), (9, 7), (12, 9)]
+    assert len(calls) == 3 * 30 * 6
     for p, q in zip(plain.param_arrays(), fast.param_arrays()):
         np.testing.assert_allclose(q, p, rtol=1e-10, atol=1e-12)
     assert all(not layer.fused_updates for layer in fast.net.layers)   # disarmed after fit
@@ -95,7 +112,7 @@ def _trainer(optimizer=None, penalties=(), layers=None):
 
 def test_fusing_is_left_off_where_it_would_change_more_than_speed():
     with threadpool_limits(1, user_api="blas"):
-        assert len(fused.fusable_parameters(_trainer())) == 2
+        assert len(fused.fusable_parameters(_trainer())) == 4      # W and b of 2 layers
         assert fused.fusable_parameters(_trainer(Momentum(0.1, momentum=0.9))) == []
         assert fused.fusable_parameters(_trainer(penalties=[L1(1.0)])) == []
         twice = _trainer(layers=lambda ls: [*ls, ls[-1]])

@@ -33,17 +33,18 @@ class Layer:
     regularized: ClassVar[tuple[str, ...]] = ()
     #: True for layers whose forward pass draws random numbers (dropout)
     stochastic: ClassVar[bool] = False
-    #: parameters whose gradient is one ``accumulate_matmul`` per backward pass, made
-    #: after the layer is done reading them: an SGD step may happen inside that GEMM
-    #: (training/fused.py)
+    #: parameters whose gradient is one ``accumulate_matmul`` or ``accumulate_row_sum``
+    #: per backward pass, made after the layer is done reading them: an SGD step may
+    #: happen inside that BLAS call (training/fused.py)
     fusable: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self):
         self.params: dict[str, Any] = {}
         self.grads: dict[str, Any] = {}
         self._grad_buffers: dict[str, Any] = {}
-        #: name → update(θ, a, b) that applies an optimiser step for ∂C/∂θ = a @ b
-        #: directly (set by training/fused.py while a trainer runs); θ's gradient stays None
+        #: name → a step with ``matmul(θ, a, b)`` and ``row_sum(θ, d)`` that apply the
+        #: optimiser's update for ∂C/∂θ = a @ b or Σ_rows d directly (training/fused.py,
+        #: while a trainer runs); θ's gradient then stays None
         self.fused_updates: dict[str, Any] = {}
         self.backend: Backend = get_backend()
         self.rng = None
@@ -86,7 +87,7 @@ class Layer:
         if acc is None:
             fused = self.fused_updates.get(name)
             if fused is not None:
-                fused(self.params[name].reshape(a.shape[0], b.shape[-1]), a, b)
+                fused.matmul(self.params[name].reshape(a.shape[0], b.shape[-1]), a, b)
                 return
             buffer = self._grad_buffers.get(name)
             if buffer is None:
@@ -95,6 +96,15 @@ class Layer:
             self.grads[name] = buffer
         else:
             acc += (a @ b).reshape(acc.shape)
+
+    def accumulate_row_sum(self, name: str, d) -> None:
+        """∂C/∂θ += Σ over the rows of d (a bias's gradient: BP3 summed over the batch)."""
+        if self.grads[name] is None:
+            fused = self.fused_updates.get(name)
+            if fused is not None:
+                fused.row_sum(self.params[name], d)
+                return
+        self.accumulate(name, d.sum(axis=0))
 
     def zero_grads(self) -> None:
         for name in self.grads:

@@ -20,7 +20,7 @@ class Dense(Layer):
     """
 
     regularized = ("W",)
-    fusable = ("W",)
+    fusable = ("W", "b")
 
     def __init__(self, n_in: int | None, n_out: int, init: str = "normal-scaled",
                  need_input_grad: bool = True):
@@ -62,6 +62,6 @@ class Dense(Layer):
         # ∂C/∂x first: with a fused SGD step (training/fused.py) W changes in the next line
         dx = delta @ self.params["W"].T if self.need_input_grad else None
         self.accumulate_matmul("W", x.T, delta)
-        self.accumulate("b", delta.sum(axis=0))
+        self.accumulate_row_sum("b", delta)
         return dx
 

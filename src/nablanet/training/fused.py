@@ -1,4 +1,4 @@
-"""Plain SGD folded into the weight-gradient GEMM of a dense layer (CPU, one BLAS thread).
+"""Plain SGD folded into the GEMM (and GEMV) that computes a dense layer's gradient.
 
 SGD with weight decay updates a dense layer's weights as (chapter 3)
 
@@ -10,17 +10,18 @@ GEMM itself. BLAS's GEMM computes C ← α·AB + β·C in one pass, so with C = 
 β = 1 − ηλ/n the update happens inside the product and the gradient never exists as an
 array. NumPy's ``matmul`` has no β, so the call goes to SciPy's BLAS. Fused, a
 784-100-10 epoch at batch 10 took 0.32 s instead of 0.41 s here (batch 128: no change,
-0.15 s; there the GEMMs dominate).
+0.15 s; there the GEMMs dominate). A bias's gradient Σ_rows δ = δᵀ1 is a GEMV, and
+``b ← βb − η·δᵀ1`` is one call where the sum, the scaled copy and the add were three.
 
 :func:`armed` sets this up for the layers that allow it (``fusable`` names a parameter
-whose gradient comes from a single ``accumulate_matmul`` per backward pass) when it
-changes nothing but speed: NumPy arrays, the optimiser exactly :class:`SGD`, no penalty
-but L2 (folded into β), every layer used once, and a single BLAS thread. SciPy's BLAS is
-a second OpenBLAS with its own thread pool; with more than one thread the two pools'
-spinning workers fought over 2 cores and stalled training, so it is held to one thread
-while armed and fusing is left off when NumPy's BLAS has more. The fused update may round
-differently from the two-step one (with weight decay it does), so a run's last bits
-depend on whether it was armed; the same seed still gives the same bits.
+whose gradient comes from a single ``accumulate_matmul`` or ``accumulate_row_sum`` per
+backward pass) when it changes nothing but speed: NumPy arrays, the optimiser exactly
+:class:`SGD`, no penalty but L2 (folded into β), every layer used once, and a single BLAS
+thread. SciPy's BLAS is a second OpenBLAS with its own thread pool; with more than one
+thread the two pools' spinning workers fought over 2 cores and stalled training, so it is
+held to one thread while armed and fusing is left off when NumPy's BLAS has more. The
+fused update may round differently from the two-step one (with weight decay it does), so
+a run's last bits depend on whether it was armed; the same seed still gives the same bits.
 """
 from __future__ import annotations
 
@@ -60,8 +61,47 @@ def _fortran(m):
     return np.asfortranarray(m), 0
 
 
+def gemv_update(p, d, alpha: float, beta: float, gemv=None, ones=None) -> None:
+    """p ← β·p + α·Σ_rows d (= β·p + α·dᵀ1) in place, in one BLAS GEMV call; p a contiguous
+    vector. ``gemv`` is SciPy's ?gemv for p's dtype; ``ones`` a vector of at least len(d)
+    ones of that dtype (both looked up or made when not given)."""
+    if gemv is None:
+        from scipy.linalg.blas import get_blas_funcs
+        gemv = get_blas_funcs("gemv", dtype=p.dtype)
+    if ones is None:
+        ones = np.ones(len(d), dtype=p.dtype)
+    matrix, trans = _fortran(d.T)
+    out = gemv(alpha, matrix, ones[:len(d)], beta=beta, y=p, trans=trans, overwrite_y=1)
+    if out is not p:                        # never expected for a contiguous p; stay correct
+        p[...] = out
+
+
+class FusedSGD:
+    """The SGD step θ ← (1 − ηλ/n)θ − η·G of one parameter, done inside the BLAS call that
+    computes its gradient G (``matmul``: G = a @ b; ``row_sum``: G = Σ_rows d). η is read
+    from the optimiser at every call, so a schedule's change applies at once."""
+
+    def __init__(self, optimizer, decay: float, n: int, dtype):
+        from scipy.linalg.blas import get_blas_funcs
+        self.optimizer, self.decay, self.n = optimizer, decay, n
+        self._gemm, self._gemv = get_blas_funcs(("gemm", "gemv"), dtype=dtype)
+        self._ones = np.ones(0, dtype=dtype)
+
+    def _alpha_beta(self) -> tuple[float, float]:
+        eta = self.optimizer.eta
+        return -eta, 1.0 - eta * self.decay / self.n
+
+    def matmul(self, p, a, b) -> None:
+        gemm_update(p, a, b, *self._alpha_beta(), self._gemm)
+
+    def row_sum(self, p, d) -> None:
+        if len(self._ones) < len(d):
+            self._ones = np.ones(len(d), dtype=self._ones.dtype)
+        gemv_update(p, d, *self._alpha_beta(), self._gemv, self._ones)
+
+
 def fusable_parameters(trainer) -> list[tuple]:
-    """(layer, name) pairs whose SGD step can happen inside their gradient's GEMM; [] when
+    """(layer, name) pairs whose SGD step can happen inside their gradient's BLAS call; [] when
     anything in the trainer would notice the difference."""
     net, optimizer = trainer.net, trainer.optimizer
     if (type(optimizer) is not SGD or net.backend.xp is not np
@@ -91,31 +131,25 @@ def _controller():
 
 @contextmanager
 def armed(trainer):
-    """Within the block, the fusable layers of ``trainer`` update their weights inside the
-    weight-gradient GEMM (reading η live, so schedules apply); their gradient stays None,
-    so the optimiser and the L2 penalty skip them."""
+    """Within the block, the fusable parameters of ``trainer``'s layers take their SGD step
+    inside the BLAS call that computes their gradient (:class:`FusedSGD`); their gradient
+    stays None, so the optimiser and the L2 penalty skip them."""
     targets = fusable_parameters(trainer)
     if not targets:
         yield
         return
-    from scipy.linalg.blas import get_blas_funcs    # loads SciPy's BLAS before the limit
+    import scipy.linalg.blas  # noqa: F401  loads SciPy's BLAS, so the limit below reaches it
 
-    optimizer, n = trainer.optimizer, trainer.n_train
-
-    def updater(layer, name):
+    def step(layer, name):
         # λ of every L2 term that covers this parameter (weights always; biases if asked)
         decay = sum(p.lmbda for p in trainer.penalties
                     if name in layer.regularized or p.include_biases)
-        gemm = get_blas_funcs("gemm", dtype=layer.params[name].dtype)
-
-        def update(p, a, b):
-            gemm_update(p, a, b, -optimizer.eta, 1.0 - optimizer.eta * decay / n, gemm)
-        return update
+        return FusedSGD(trainer.optimizer, decay, trainer.n_train, layer.params[name].dtype)
 
     limits = _controller().limit(limits=1, user_api="blas")
     try:
         for layer, name in targets:
-            layer.fused_updates[name] = updater(layer, name)
+            layer.fused_updates[name] = step(layer, name)
         yield
     finally:
         for layer, name in targets:
