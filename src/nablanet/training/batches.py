@@ -8,12 +8,15 @@ so one helper thread gathers batch k + 1 while the main thread trains on batch k
 and the copy costs the step nothing on a machine with a core to spare.
 
 Small batches gather in the main thread: handing work to a thread costs tens of
-microseconds, more than copying a few rows (a batch-10 step takes ~60 µs). So does a
+microseconds, more than copying a few rows (a batch-10 step takes ~50 µs). So does a
 busy machine: with every core taken the helper thread only steals time slices from
 the main one (a batch-1024 epoch took 0.196 s instead of 0.169 s with another job on
 the second of 2 cores), so prefetching also needs a core that is idle when the epoch
-starts (:func:`spare_core`). The order of batches and of rows within
-them is the same either way, so results are identical.
+starts (:func:`spare_core`). Small batches are gathered several at a time
+(``GATHER_BYTES`` of rows, then sliced): each indexing call costs ~1.5 µs beyond its
+copy, and one call per 16 batches instead of one per batch took a 784-100-10 epoch at
+batch 10 from 0.306 s to 0.295 s here. The order of batches and of rows within them is
+the same either way, so results are identical.
 """
 from __future__ import annotations
 
@@ -26,6 +29,8 @@ import numpy as np
 
 #: a batch at least this large (bytes of inputs) is gathered ahead in a helper thread
 PREFETCH_MIN_BYTES = 256 << 10
+#: smaller batches are gathered this many bytes of rows at a time (whole batches)
+GATHER_BYTES = 512 << 10
 
 
 def spare_core() -> bool:
@@ -96,9 +101,13 @@ def minibatches(x, targets, order, batch_size: int, *, prefetch: bool | None = N
         prefetch = (isinstance(x, np.ndarray) and min(m, n) * x[:1].nbytes >= PREFETCH_MIN_BYTES
                     and spare_core())
     if not prefetch:
-        for i in starts:
-            batch = order[i:i + m]
-            yield x[batch], targets[batch]
+        # Several small batches per gather: one indexing call instead of one per batch.
+        span = m * max(1, GATHER_BYTES // max(1, m * x[:1].nbytes))
+        for i in range(0, n, span):
+            chunk = order[i:i + span]
+            xs, ys = x[chunk], targets[chunk]
+            for j in range(0, len(chunk), m):
+                yield xs[j:j + m], ys[j:j + m]
         return
 
     def gather(i):
