@@ -42,6 +42,22 @@ def test_gemv_update_is_beta_p_plus_alpha_row_sum(dtype):
         np.testing.assert_allclose(p, expected, rtol=1e-5 if dtype == np.float32 else 1e-12)
 
 
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_fused_step_handles_any_layout(order):
+    rng = np.random.default_rng(2)
+    p = np.asarray(rng.standard_normal((7, 5)), order=order)
+    bias = rng.standard_normal(5)
+    step = fused.FusedSGD(0.1, 2.0, 40, np.float64)     # α = −0.1, β = 1 − 0.1·2/40
+    x, d = rng.standard_normal((3, 7)), rng.standard_normal((3, 5))
+    for a, rows in ((x.T, d), (np.ascontiguousarray(x.T), np.asfortranarray(d))):
+        expected_p = 0.995 * p - 0.1 * (a @ rows)
+        expected_b = 0.995 * bias - 0.1 * rows.sum(axis=0)
+        step.matmul(p, a, rows)
+        step.row_sum(bias, rows)
+        np.testing.assert_allclose(p, expected_p, rtol=1e-12)
+        np.testing.assert_allclose(bias, expected_b, rtol=1e-12)
+
+
 def _data(n=300, features=12, classes=4, seed=0):
     rng = np.random.default_rng(seed)
     return Dataset(rng.random((n, features)), rng.integers(0, classes, n), "random")
@@ -61,18 +77,18 @@ def _train(optimizer, penalties=(), fuse=True, monkeypatch=None, epochs=3):
 @pytest.mark.parametrize("penalties", [(), (L2(5.0),), (L2(2.0), L2(3.0, include_biases=True))])
 def test_fused_sgd_trains_like_the_two_step_update(penalties, monkeypatch):
     calls = []
-    originals = fused.gemm_update, fused.gemv_update
+    originals = fused.FusedSGD.matmul, fused.FusedSGD.row_sum
 
     def counting(original):
-        def call(*args):
-            calls.append(args[0].shape)
-            original(*args)
+        def call(self, p, *args):
+            calls.append(p.shape)
+            original(self, p, *args)
         return call
 
     with threadpool_limits(1, user_api="blas"):
         plain = _train(SGD(0.5), penalties, fuse=False, monkeypatch=monkeypatch)
-        monkeypatch.setattr(fused, "gemm_update", counting(originals[0]))
-        monkeypatch.setattr(fused, "gemv_update", counting(originals[1]))
+        monkeypatch.setattr(fused.FusedSGD, "matmul", counting(originals[0]))
+        monkeypatch.setattr(fused.FusedSGD, "row_sum", counting(originals[1]))
         fast = _train(SGD(0.5), penalties, monkeypatch=monkeypatch)
     # every dense layer's weights and biases, every step (3 epochs of 30 batches)
     assert sorted(set(calls)) == [(4,), (7,), (7, 4), (9,), (9, 7), (12, 9)]

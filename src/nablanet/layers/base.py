@@ -87,7 +87,8 @@ class Layer:
         if acc is None:
             fused = self.fused_updates.get(name)
             if fused is not None:
-                fused.matmul(self.params[name].reshape(a.shape[0], b.shape[-1]), a, b)
+                p = self.params[name]
+                fused.matmul(p if p.ndim == 2 else p.reshape(a.shape[0], b.shape[-1]), a, b)
                 return
             buffer = self._grad_buffers.get(name)
             if buffer is None:
