@@ -5,6 +5,7 @@ Each caches what its derivative needs, so backward is one line:
 """
 from __future__ import annotations
 
+from ..functional.reductions import max_last, sum_last
 from .base import Layer, register
 
 
@@ -93,13 +94,13 @@ class Softmax(Activation):
     """
 
     def forward(self, x, train=False):
-        xp = self.backend.xp
-        e = xp.exp(x - x.max(axis=-1, keepdims=True))
-        e /= e.sum(axis=-1, keepdims=True)
+        e = x - max_last(x)
+        self.backend.xp.exp(e, out=e)
+        e /= sum_last(e)
         return e, e
 
     def backward(self, da, a):
-        return a * (da - (da * a).sum(axis=-1, keepdims=True))
+        return a * (da - sum_last(da * a))
 
 
 ACTIVATIONS = {

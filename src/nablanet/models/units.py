@@ -28,6 +28,7 @@ import math
 
 from ..backend import xp_of
 from ..errors import ConfigError
+from ..functional.reductions import max_last, sum_last
 
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -51,9 +52,9 @@ def softplus(z):
 def softmax_(z):
     """Softmax over the last axis, in place (for a group of label units)."""
     xp = xp_of(z)
-    z -= z.max(axis=-1, keepdims=True)
+    z -= max_last(z)
     xp.exp(z, out=z)
-    z /= z.sum(axis=-1, keepdims=True)
+    z /= sum_last(z)
     return z
 
 
