@@ -59,6 +59,12 @@ class Layer:
         """Constructor arguments as JSON-serialisable values (for model files)."""
         return {}
 
+    def gemm_work(self) -> int:
+        """Multiply-adds per example of this layer's largest GEMM (0 if it has none): a
+        parameter matrix applied once to each example, as in a dense layer, unless the
+        layer says otherwise. Decides whether its GEMMs are worth splitting over threads."""
+        return max((p.size for p in self.params.values()), default=0)
+
     # -- the contract --------------------------------------------------------
     def forward(self, x, train: bool = False):
         raise NotImplementedError

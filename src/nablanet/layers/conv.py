@@ -77,6 +77,9 @@ class Conv2D(ImageLayer):
                 "kernel_size": list(self.kernel_size), "stride": list(self.stride),
                 "padding": list(self.padding), "init": self.init}
 
+    def gemm_work(self):
+        return self.params["W"].size * self.output_hw[0] * self.output_hw[1]
+
     # -- the contract ------------------------------------------------------------------
     def forward(self, x, train=False):
         self._check_images(x)

@@ -29,7 +29,6 @@ Initial states (h₀, and c₀ for an LSTM) are, in order of precedence:
 """
 from __future__ import annotations
 
-import functools
 from contextlib import nullcontext
 from typing import Any, ClassVar, NamedTuple
 
@@ -38,6 +37,7 @@ import numpy as np
 from ..data.sequences import stack_sequences
 from ..errors import ConfigError, DataError
 from ..init import initializer
+from ..utils.blas import limited
 from .base import Layer
 
 INITIAL_STATES = ("zeros", "learned")
@@ -228,20 +228,10 @@ def sigmoid_inplace(xp, z) -> None:
 
 
 def loop_threads(xp):
-    """A context limiting NumPy's BLAS to :data:`LOOP_BLAS_THREADS` (needs threadpoolctl)."""
-    controller = _blas_controller() if xp is np and LOOP_BLAS_THREADS else None
-    if controller is None:
+    """A context limiting the BLAS to :data:`LOOP_BLAS_THREADS` (needs threadpoolctl)."""
+    if xp is not np or not LOOP_BLAS_THREADS:
         return nullcontext()
-    return controller.limit(limits=LOOP_BLAS_THREADS, user_api="blas")
-
-
-@functools.cache
-def _blas_controller():
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:                 # optional: without it BLAS keeps its own threads
-        return None
-    return ThreadpoolController()
+    return limited(LOOP_BLAS_THREADS)
 
 
 def recurrent_layers(net) -> list[Recurrent]:

@@ -27,6 +27,8 @@ from typing import Iterator
 
 import numpy as np
 
+from ..utils.blas import thread_count as blas_thread_count
+
 #: a batch at least this large (bytes of inputs) is gathered ahead in a helper thread
 PREFETCH_MIN_BYTES = 256 << 10
 #: smaller batches are gathered this many bytes of rows at a time (whole batches)
@@ -37,41 +39,37 @@ def spare_core() -> bool:
     """True when this process may use more than one core and one is idle now, beyond those
     the BLAS's own threads will take in the next GEMM.
 
-    Linux: the threads runnable now (:func:`_runnable_threads`, this one included)
-    against the cores this process may run on. Elsewhere the 1-minute load average,
-    which lags: right after other work stops it still counts it for a minute. The
-    BLAS's extra threads (:func:`blas_thread_count` − 1) sleep between GEMMs, so neither
-    figure shows them: with 2 BLAS threads on 2 idle cores a prefetching thread made a
-    784-100-10 epoch at batch 128 slower (0.140 s against 0.123 s without it).
+    The BLAS's extra threads (:func:`blas_thread_count` − 1) sleep between GEMMs, so
+    :func:`idle_cores` does not see them: with 2 BLAS threads on 2 idle cores a
+    prefetching thread made a 784-100-10 epoch at batch 128 slower (0.140 s against
+    0.123 s without it).
     """
-    cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-             else os.cpu_count() or 1)
-    cores -= blas_thread_count() - 1
-    if cores < 2:
+    blas_extra = blas_thread_count() - 1
+    if _cores() - blas_extra < 2:
         return False
+    idle = idle_cores()
+    return True if idle is None else idle - blas_extra >= 0.5
+
+
+def idle_cores() -> float | None:
+    """Cores this process may run on that no thread wants now (this one counts as wanting
+    one); None where the system gives no load figures.
+
+    Linux: the threads runnable now (:func:`_runnable_threads`). Elsewhere the 1-minute
+    load average, which lags: right after other work stops it still counts it for a minute.
+    """
     runnable = _runnable_threads()
     if runnable is not None:
-        return cores - runnable >= 1
+        return _cores() - runnable
     try:
-        return cores - os.getloadavg()[0] >= 0.5
-    except (AttributeError, OSError):       # no load figures on this system: trust the cores
-        return True
+        return _cores() - os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
 
 
-_blas = None          # threadpoolctl's view of the loaded BLAS libraries, made on first use
-
-
-def blas_thread_count() -> int:
-    """Threads the loaded BLAS libraries may use now (the most of any; 1 if unknown).
-    Reads the live setting, so a ``threadpool_limits`` context is seen (~4 µs a call)."""
-    global _blas
-    try:
-        if _blas is None:
-            from threadpoolctl import ThreadpoolController
-            _blas = ThreadpoolController().select(user_api="blas")
-        return max((lib.num_threads for lib in _blas.lib_controllers), default=1)
-    except ImportError:
-        return 1
+def _cores() -> int:
+    return (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+            else os.cpu_count() or 1)
 
 
 def _runnable_threads(reads: int = 5) -> int | None:

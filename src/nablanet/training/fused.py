@@ -31,7 +31,7 @@ import numpy as np
 
 from ..optimizers import SGD
 from ..regularizers import L2
-from .batches import blas_thread_count
+from ..utils.blas import limited, thread_count
 
 
 def gemm_update(p, a, b, alpha: float, beta: float, gemm=None) -> None:
@@ -118,7 +118,7 @@ def fusable_parameters(trainer) -> list[tuple]:
     net, optimizer = trainer.net, trainer.optimizer
     if (type(optimizer) is not SGD or net.backend.xp is not np
             or any(type(p) is not L2 for p in trainer.penalties)
-            or blas_thread_count() != 1):
+            or thread_count() != 1):
         return []
     layers = net.layers
     if len({id(layer) for layer in layers}) != len(layers):      # a layer used twice
@@ -127,18 +127,6 @@ def fusable_parameters(trainer) -> list[tuple]:
             if name in layer.fusable
             and layer.params[name].dtype in (np.float32, np.float64)
             and (layer.params[name].flags.c_contiguous or layer.params[name].flags.f_contiguous)]
-
-
-_blas_pools = None    # threadpoolctl's view of NumPy's and SciPy's BLAS, made on first use
-
-
-def _controller():
-    """A cached ThreadpoolController (making one scans the loaded libraries: ~1 ms)."""
-    global _blas_pools
-    if _blas_pools is None:
-        from threadpoolctl import ThreadpoolController
-        _blas_pools = ThreadpoolController()
-    return _blas_pools
 
 
 @contextmanager
@@ -150,7 +138,6 @@ def armed(trainer):
     if not targets:
         yield
         return
-    import scipy.linalg.blas  # noqa: F401  loads SciPy's BLAS, so the limit below reaches it
 
     def step(layer, name):
         # λ of every L2 term that covers this parameter (weights always; biases if asked)
@@ -158,12 +145,11 @@ def armed(trainer):
                     if name in layer.regularized or p.include_biases)
         return FusedSGD(trainer.optimizer.eta, decay, trainer.n_train, layer.params[name].dtype)
 
-    limits = _controller().limit(limits=1, user_api="blas")
-    try:
-        for layer, name in targets:
-            layer.fused_updates[name] = step(layer, name)
-        yield
-    finally:
-        for layer, name in targets:
-            layer.fused_updates.pop(name, None)
-        limits.restore_original_limits()
+    with limited(1):                # SciPy's pool too (NumPy's is at one already)
+        try:
+            for layer, name in targets:
+                layer.fused_updates[name] = step(layer, name)
+            yield
+        finally:
+            for layer, name in targets:
+                layer.fused_updates.pop(name, None)

@@ -22,10 +22,12 @@ from ..layers import Linear
 from ..net import Sequential
 from ..optimizers import Optimizer
 from ..utils.allocator import retain_freed_memory
+from ..utils.blas import limited
 from .batches import minibatches
 from .callbacks import Callback, DivergenceGuard
 from .fused import armed
 from .history import History
+from .threads import check_setting, epoch_thread_limit
 
 if TYPE_CHECKING:
     from ..data.dataset import Dataset
@@ -39,12 +41,15 @@ class Trainer:
     ``monitor`` picks which of ``train_cost``, ``train_accuracy``, ``validation_cost``
     and ``validation_accuracy`` are computed after each epoch (network2's four flags).
     ``penalties`` (L1, L2) add their gradient before each step; ``constraints``
-    (max-norm) act on the weights after it.
+    (max-norm) act on the weights after it. ``blas_threads`` limits the BLAS during the
+    training steps: ``"auto"`` picks one thread for small GEMMs and the idle cores for
+    large ones (:mod:`nablanet.training.threads`), a number fixes it, None leaves it.
     """
 
     def __init__(self, net: Sequential, cost: Cost | str, optimizer: Optimizer, *,
                  batch_size: int = 10, penalties=(), constraints=(), callbacks=(),
-                 monitor=MONITOR_ALL, rng=None, eval_chunk: int = 2000):
+                 monitor=MONITOR_ALL, rng=None, eval_chunk: int = 2000,
+                 blas_threads: int | str | None = "auto"):
         if int(batch_size) < 1:
             raise DataError(f"batch size must be ≥ 1, got {batch_size}")
         self.net, self.cost, self.optimizer = net, get_cost(cost), optimizer
@@ -61,6 +66,7 @@ class Trainer:
                               f"choose from {', '.join(MONITOR_ALL)}")
         self.rng = make_rng(rng)
         self.eval_chunk = eval_chunk
+        self.blas_threads = check_setting(blas_threads)
         self.history = History()
         self.status = "running"
         self.message = ""
@@ -100,11 +106,13 @@ class Trainer:
             raise DataError("the training set is empty")
         self.status = "running"
         retain_freed_memory()            # no page faults re-mapping each step's arrays
+        threads = epoch_thread_limit(self.blas_threads, self.net, self.batch_size)
         for cb in self.callbacks:
             cb.on_train_begin(self)
         try:
             for epoch in range(self.next_epoch, epochs):
-                with armed(self):           # plain SGD steps inside the GEMMs, where it can
+                # plain SGD steps inside the GEMMs where it can (needs one BLAS thread)
+                with limited(threads), armed(self):
                     start = time.perf_counter()
                     self._run_epoch(x, targets, n)
                     seconds = time.perf_counter() - start
