@@ -73,17 +73,33 @@ def _cores() -> int:
 
 
 def _runnable_threads(reads: int = 5) -> int | None:
-    """Runnable threads system-wide from /proc/loadavg: the median of ``reads`` reads a
-    millisecond apart (one read catches passing spikes); None where there is no such file."""
+    """Runnable threads from /proc/loadavg, counting this process as this one thread: the
+    median of ``reads`` reads a millisecond apart (one read catches passing spikes); None
+    where there is no such file. The process's other threads are left out because they
+    are its own: an OpenBLAS worker spins for a while after each GEMM, and counted as load
+    it made an idle machine look busy."""
     samples = []
     try:
         for _ in range(reads):
             with open("/proc/loadavg", encoding="ascii") as f:
-                samples.append(int(f.read().split()[3].split("/")[0]))
+                runnable = int(f.read().split()[3].split("/")[0])
+            samples.append(runnable - _own_running_threads() + 1)
             time.sleep(0.001)
     except (OSError, ValueError, IndexError):
         return None
     return sorted(samples)[reads // 2]
+
+
+def _own_running_threads() -> int:
+    """This process's threads in state R (running or runnable), this one included."""
+    running = 0
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat", encoding="ascii") as f:
+                running += f.read().rsplit(")", 1)[1].split()[0] == "R"
+        except (OSError, IndexError):           # the thread ended meanwhile
+            continue
+    return max(running, 1)
 
 
 def minibatches(x, targets, order, batch_size: int, *, prefetch: bool | None = None
