@@ -225,20 +225,30 @@ def test_make_run_default_command_for_one_epoch_on_mnist(tmp_path):
 def test_blas_threads_are_limited_while_training(capsys, blocks, tmp_path, monkeypatch):
     threadpoolctl = pytest.importorskip("threadpoolctl")
     import nablanet.cli.train as train_command
+    import nablanet.training.trainer as trainer_module
 
-    seen, real = [], train_command.train_run
+    def blas_threads():
+        return {i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"}
 
-    def spy(*args, **kwargs):
-        seen.append({i["num_threads"] for i in threadpoolctl.threadpool_info()
-                     if i["user_api"] == "blas"})
-        return real(*args, **kwargs)
+    command, epochs = [], []
+    real_run, real_epoch = train_command.train_run, trainer_module.Trainer._run_epoch
 
-    monkeypatch.setattr(train_command, "train_run", spy)
+    def spy_run(*args, **kwargs):
+        command.append(blas_threads())
+        return real_run(*args, **kwargs)
+
+    def spy_epoch(self, *args):
+        epochs.append(blas_threads())
+        return real_epoch(self, *args)
+
+    monkeypatch.setattr(train_command, "train_run", spy_run)
+    monkeypatch.setattr(trainer_module.Trainer, "_run_epoch", spy_epoch)
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
-        assert train(capsys, blocks, tmp_path / "a", "--epochs", 1, "--quiet").code == 0
-        assert train(capsys, blocks, tmp_path / "b", "--epochs", 1, "--quiet",
-                     "--blas-threads", 0).code == 0
-        after = {i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"}
-    assert seen == [{1}, {2}] and after == {2}                 # restored when the run ends
+        for run, flags in (("auto", ()), ("one", ("--blas-threads", 1)),
+                           ("default", ("--blas-threads", 0))):
+            assert train(capsys, blocks, tmp_path / run, "--epochs", 1, "--quiet", *flags).code == 0
+        after = blas_threads()
+    # auto leaves the command alone and holds the small (batch-10) epoch to one thread
+    assert command == [{2}, {1}, {2}] and epochs == [{1}, {1}, {1}] and after == {2}
     assert_one_error_line(train(capsys, blocks, tmp_path / "c", "--quiet", "--blas-threads", -1),
-                          r"--blas-threads must be ≥ 0")
+                          r"--blas-threads: expected a thread count ≥ 0 or 'auto'")

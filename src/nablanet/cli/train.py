@@ -41,7 +41,7 @@ def add_parser(subparsers):
     run.add_argument("--resume", type=Path, metavar="RUN",
                      help="continue RUN from its last/ checkpoint (e.g. with a larger --epochs)")
     run.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
-    add_blas_threads_flag(run)
+    add_blas_threads_flag(run, default="auto")
     named = p.add_argument_group("presets (the later lectures' nets, with their own recipes)")
     named.add_argument("--preset", choices=preset_names(), metavar="NAME",
                        help="one of: " + ", ".join(preset_names()) + " (the energy-based "

@@ -1,0 +1,63 @@
+"""The BLAS thread policy of a training epoch (training/threads.py)."""
+import numpy as np
+import pytest
+
+from nablanet import SGD, mlp
+from nablanet.data import Dataset
+from nablanet.errors import ConfigError
+from nablanet.layers import Conv2D, Dense, Flatten
+from nablanet.net import Sequential
+from nablanet.training import Trainer, threads
+from nablanet.utils import blas
+
+
+def test_a_layer_reports_its_largest_gemm_per_example():
+    net = Sequential([Conv2D(1, 6, 5), Flatten(), Dense(None, 10)], input_shape=(1, 28, 28))
+    conv, _, dense = net.layers
+    assert conv.gemm_work() == 6 * 1 * 5 * 5 * 24 * 24          # kernels × output positions
+    assert dense.gemm_work() == 6 * 24 * 24 * 10
+    assert threads.largest_gemm(net, 10) == 10 * conv.gemm_work()         # the larger
+
+
+@pytest.mark.parametrize("batch, idle, blas_now, expected", [
+    (10, 1, 2, 1),              # 784·100·10 = 0.8 M multiply-adds: one thread
+    (128, 1, 2, None),          # 10 M, one idle core besides ours: the BLAS's own two
+    (128, 0, 2, 1),             # every other core busy: one
+    (128, 2.6, 8, 3),           # 2 idle of 8: ours and those two
+    (128, None, 2, None),       # no load figures: the BLAS's own setting
+])
+def test_auto_picks_one_thread_for_small_gemms_and_idle_cores_for_large(
+        monkeypatch, batch, idle, blas_now, expected):
+    monkeypatch.setattr(threads, "idle_cores", lambda: idle)
+    monkeypatch.setattr(threads, "thread_count", lambda: blas_now)
+    net = mlp([784, 100, 10], "sigmoid", "softmax", rng=0)
+    assert threads.epoch_thread_limit("auto", net, batch) == expected
+
+
+def test_a_fixed_setting_is_kept_and_a_bad_one_refused():
+    net = mlp([784, 100, 10], "sigmoid", "softmax", rng=0)
+    assert threads.epoch_thread_limit(3, net, 10) == 3
+    assert threads.epoch_thread_limit(None, net, 10) is None
+    for bad in (0, -1, 1.5, "two", True):
+        with pytest.raises(ConfigError, match="blas_threads"):
+            Trainer(net, "log-likelihood", SGD(0.1), blas_threads=bad)
+
+
+def test_the_limit_holds_during_the_epochs_only(monkeypatch):
+    pytest.importorskip("threadpoolctl")
+    seen = []
+    real = Trainer._run_epoch
+
+    def spy(self, *args):
+        seen.append(blas.thread_count())
+        return real(self, *args)
+
+    monkeypatch.setattr(Trainer, "_run_epoch", spy)
+    rng = np.random.default_rng(0)
+    data = Dataset(rng.random((60, 12)), rng.integers(0, 3, 60))
+    net = mlp([12, 8, 3], "sigmoid", "softmax", rng=0)
+    with blas.limited(2):
+        before = blas.thread_count()
+        Trainer(net, "log-likelihood", SGD(0.1), monitor=(), rng=0).fit(data, 2)
+        assert blas.thread_count() == before
+    assert seen == [1, 1]
