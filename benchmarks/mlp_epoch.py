@@ -9,15 +9,16 @@ two 2048 × 2048 matrices) and nablanet's achieved GFLOP/s at batch 1024, and it
 prints the BLAS kernel NumPy runs, then PASS/FAIL lines for the acceptance targets.
 
     .venv/bin/python benchmarks/mlp_epoch.py [--repeats 3] [--batch-sizes 10 128 1024]
-        [--blas-threads N] [--threads N] [--no-peak-memory]
+        [--blas-threads N|auto] [--threads N] [--no-peak-memory]
 
-Each framework runs as its users run it: nablanet with the BLAS thread count of
-``nablanet train --blas-threads`` (default 1: its mini-batch GEMMs are too small to
-split), PyTorch, scikit-learn and the per-example loop with their library defaults.
-``--blas-threads N`` changes nablanet's (0: the BLAS default); ``--threads N`` limits
-PyTorch and every BLAS library to N for the whole run. The GEMM ceiling is measured
-at the run's thread count and, when it differs, at nablanet's; nablanet's GFLOP/s is
-judged against the ceiling at its own thread count.
+Each framework runs as its users run it: nablanet as ``nablanet train`` and ``Trainer``
+do (``--blas-threads auto``: one BLAS thread for an epoch of small GEMMs, the idle
+cores for large ones; the thread count each batch size got is printed), PyTorch,
+scikit-learn and the per-example loop with their library defaults. ``--blas-threads N``
+fixes nablanet's (0: the BLAS default); ``--threads N`` limits PyTorch and every BLAS
+library to N for the whole run. The GEMM ceiling is measured at every thread count in
+play, and nablanet's GFLOP/s at batch 1024 is judged against the ceiling at the count
+that batch size ran with.
 
 The per-example reference is Nielsen's network2 ``update_mini_batch`` (one
 backprop per example on column vectors, gradients summed); it is timed on a
@@ -31,6 +32,7 @@ import sys
 import warnings
 
 import numpy as np
+from nablanet.cli.common import thread_setting
 
 from _common import (best_of, blas_libraries, environment_lines, format_table, gemm_gflops,
                      synthetic_classification, verdict)
@@ -197,9 +199,9 @@ def parse_args(argv=None):
                    help="examples the per-example loop is timed on, scaled to 60 000 (default 6000)")
     p.add_argument("--frameworks", nargs="+", default=["nablanet", "torch", "sklearn", "per-example"],
                    choices=["nablanet", "torch", "sklearn", "per-example"])
-    p.add_argument("--blas-threads", type=int, default=1,
+    p.add_argument("--blas-threads", type=thread_setting, default="auto",
                    help="BLAS threads for nablanet, as `nablanet train --blas-threads` "
-                        "(default 1; 0: the BLAS default)")
+                        "(default auto; 0: the BLAS default)")
     p.add_argument("--threads", type=int, default=None,
                    help="limit PyTorch and every BLAS library (NumPy's, SciPy's) to N threads "
                         "for the whole run; default: the libraries' own defaults")
@@ -254,13 +256,12 @@ def main(argv=None) -> int:
 
     gemm_repeats = max(5, args.repeats)
     threads = _numpy_blas_threads()
-    with blas_threads(args.blas_threads):
-        nabla_threads = _numpy_blas_threads()
+    nabla_threads = {m: nablanet_threads(args.blas_threads, m) for m in args.batch_sizes}
 
     def measure_ceilings(ceilings: dict) -> dict:
         """GFLOP/s at each thread count, the best of this and any earlier measurement."""
-        for n, limit in ((threads, 0), (nabla_threads, args.blas_threads)):
-            with blas_threads(limit):
+        for n in sorted({threads, *nabla_threads.values()} - {None}):
+            with blas_threads(n):
                 ceilings[n] = max(ceilings.get(n, 0.0), gemm_gflops(2048, repeats=gemm_repeats))
         return ceilings
 
@@ -268,8 +269,9 @@ def main(argv=None) -> int:
     for n, gflops in ceilings.items():
         print(f"  GEMM ceiling: np.matmul 2048×2048 float32, best of {gemm_repeats}, "
               f"{n} BLAS thread(s): {gflops:.1f} GFLOP/s")
-    print(f"  nablanet runs with {nabla_threads} BLAS thread(s) (--blas-threads {args.blas_threads}); "
-          f"the others with {threads}")
+    print(f"  nablanet (--blas-threads {args.blas_threads}) trains with "
+          + ", ".join(f"{n} BLAS thread(s) at batch {m}" for m, n in nabla_threads.items())
+          + f"; the others with {threads}")
 
     if "per-example" in wanted:
         n_ref = min(args.reference_examples, N_EXAMPLES)
@@ -313,7 +315,8 @@ def main(argv=None) -> int:
           + ", ".join(f"{c:.1f} GFLOP/s at {n} thread(s)" for n, c in ceilings.items()))
     print()
     print(report_table(times, args.batch_sizes))
-    gflops, ceiling = None, ceilings[nabla_threads]
+    gflops, gemm_threads = None, nabla_threads.get(GEMM_BATCH)
+    ceiling = ceilings.get(gemm_threads)
     if ("nablanet", GEMM_BATCH) in times:
         gflops = FLOPS_PER_EXAMPLE * N_EXAMPLES / times["nablanet", GEMM_BATCH] / 1e9
         print(f"\nnablanet at batch {GEMM_BATCH}: {FLOPS_PER_EXAMPLE * N_EXAMPLES / 1e9:.2f} "
@@ -332,7 +335,7 @@ def main(argv=None) -> int:
             peak = "failed"
 
     print()
-    for line in acceptance(times, gflops, ceiling, nabla_threads, peak):
+    for line in acceptance(times, gflops, ceiling, gemm_threads, peak):
         print(line)
     if limiter is not None:
         limiter.restore_original_limits()
@@ -367,6 +370,18 @@ def _ratio_check(times, other: str, m: int, limit: float) -> str:
     if mine is None or theirs is None:
         return verdict(label, None, "not measured")
     return verdict(label, mine / theirs <= limit, f"{mine / theirs:.3f}×")
+
+
+def nablanet_threads(setting, batch_size: int) -> int | None:
+    """The BLAS threads a nablanet epoch at ``batch_size`` runs with under ``setting``
+    (the ``--blas-threads`` value), as the trainer decides it."""
+    from nablanet.cli.common import blas_threads
+    from nablanet.net import mlp
+    from nablanet.training.threads import epoch_thread_limit
+
+    with blas_threads(setting):
+        limit = epoch_thread_limit("auto", mlp(list(SIZES), "sigmoid", "softmax"), batch_size)
+        return limit or _numpy_blas_threads()
 
 
 def _numpy_blas_threads() -> int | None:

@@ -123,7 +123,7 @@ def load_run_model(run: Path, which: str = "best"):
 def add_blas_threads_flag(parser, default: int | str = 1) -> None:
     """``--blas-threads N|auto``: ``nablanet train`` defaults to auto, the rest to 1."""
     parser.add_argument(
-        "--blas-threads", type=_thread_setting, default=default, metavar="N|auto",
+        "--blas-threads", type=thread_setting, default=default, metavar="N|auto",
         help=f"threads the BLAS may use (default {default}; 0 keeps the BLAS default of one "
              "per core). auto: the trainer holds it to one thread while an epoch's GEMMs "
              "are small (784-100-10 at batch 10: 0.27 s an epoch on one thread, 0.40 s "
@@ -132,7 +132,8 @@ def add_blas_threads_flag(parser, default: int | str = 1) -> None:
              "cores slowed training over 100-fold, so auto counts only idle ones")
 
 
-def _thread_setting(text: str):
+def thread_setting(text: str):
+    """``--blas-threads``' value: "auto" or a count ≥ 0."""
     if text == "auto":
         return text
     try:
@@ -174,4 +175,4 @@ def _choice(group, flag: str, what: str, default: str) -> None:
 
 __all__ = ["DEFAULTS", "MNIST", "Parser", "add_blas_threads_flag", "add_data_flags",
            "add_model_argument", "add_training_flags", "blas_threads", "info", "int_list",
-           "load_run_model", "training_flags"]
+           "load_run_model", "thread_setting", "training_flags"]
