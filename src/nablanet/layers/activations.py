@@ -22,13 +22,17 @@ class Sigmoid(Activation):
     """
 
     def forward(self, x, train=False):
-        a = self.backend.xp.tanh(x * 0.5)
+        a = x * 0.5
+        self.backend.xp.tanh(a, out=a)
         a *= 0.5
         a += 0.5
         return a, a
 
     def backward(self, da, a):
-        return da * a * (1 - a)
+        dz = 1 - a                    # σ′ = a(1 − a), built in one array
+        dz *= a
+        dz *= da
+        return dz
 
 
 @register
