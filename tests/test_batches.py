@@ -1,4 +1,6 @@
 """minibatches: the same batches in the same order, gathered ahead or not."""
+import os
+
 import numpy as np
 import pytest
 
@@ -52,6 +54,8 @@ def test_a_spare_core_is_one_no_thread_is_waiting_for(monkeypatch, tmp_path, cor
     monkeypatch.setattr(batches.os, "sched_getaffinity", lambda pid: set(range(cores)),
                         raising=False)
     monkeypatch.setattr(batches, "blas_thread_count", lambda: blas)
+    monkeypatch.setattr(batches, "_last_reading", None)           # no reading reused
+    monkeypatch.setattr(batches, "_own_running_threads", lambda: 1)
     fake = tmp_path / "loadavg"
     fake.write_text(f"1.00 1.00 1.00 {runnable}/300 4242\n")
     real_open = open
@@ -81,3 +85,22 @@ def test_the_blas_thread_count_follows_threadpool_limits():
         assert batches.blas_thread_count() == 1
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
         assert batches.blas_thread_count() in (1, 2)     # a 1-thread BLAS build stays at 1
+
+
+def test_a_load_reading_is_reused_for_a_second(monkeypatch):
+    if not os.path.exists("/proc/loadavg"):
+        pytest.skip("no /proc/loadavg here")
+    monkeypatch.setattr(batches, "_last_reading", None)
+    reads, real_open = [], open
+
+    def counting_open(path, *args, **kwargs):
+        if path == "/proc/loadavg":
+            reads.append(path)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", counting_open)
+    first = batches.idle_cores()
+    assert batches.idle_cores() == first and len(reads) == 5        # one reading of 5 reads
+    monkeypatch.setattr(batches, "LOAD_READING_SECONDS", 0.0)
+    batches.idle_cores()
+    assert len(reads) == 10

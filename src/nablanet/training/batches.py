@@ -72,12 +72,22 @@ def _cores() -> int:
             else os.cpu_count() or 1)
 
 
+#: seconds a load reading is reused: ``fit`` reads it at every call, and a benchmark
+#: calling ``fit(data, 1)`` in a loop would otherwise pay the ~5 ms of reads each time
+LOAD_READING_SECONDS = 1.0
+_last_reading: tuple[float, int | None] | None = None
+
+
 def _runnable_threads(reads: int = 5) -> int | None:
     """Runnable threads from /proc/loadavg, counting this process as this one thread: the
     median of ``reads`` reads a millisecond apart (one read catches passing spikes); None
     where there is no such file. The process's other threads are left out because they
     are its own: an OpenBLAS worker spins for a while after each GEMM, and counted as load
     it made an idle machine look busy."""
+    global _last_reading
+    now = time.monotonic()
+    if _last_reading is not None and now - _last_reading[0] < LOAD_READING_SECONDS:
+        return _last_reading[1]
     samples = []
     try:
         for _ in range(reads):
@@ -85,9 +95,11 @@ def _runnable_threads(reads: int = 5) -> int | None:
                 runnable = int(f.read().split()[3].split("/")[0])
             samples.append(runnable - _own_running_threads() + 1)
             time.sleep(0.001)
+        value = sorted(samples)[reads // 2]
     except (OSError, ValueError, IndexError):
-        return None
-    return sorted(samples)[reads // 2]
+        value = None
+    _last_reading = (time.monotonic(), value)
+    return value
 
 
 def _own_running_threads() -> int:
