@@ -9,12 +9,12 @@ figure is the best of ``--repeats`` rounds. Then the peak memory of a LeNet-5
 training run (MNIST when present, else synthetic data) in a child process.
 
     .venv/bin/python benchmarks/lenet_epoch.py [--repeats 2] [--examples 60000]
-        [--threads N] [--no-peak-memory]
+        [--blas-threads N|auto] [--threads N] [--no-peak-memory]
 
 ``--examples`` times a slice of the epoch and scales it to 60 000 (for quick checks).
-Each framework runs as its own command line would: nablanet with one BLAS thread (the
-default of ``nablanet train --blas-threads``: its GEMMs are too small to split, and on
-a busy machine BLAS threads waiting for each other stall for whole scheduler slices),
+Each framework runs as its own command line would: nablanet as ``nablanet train``
+(``--blas-threads auto``: the trainer gives an epoch the idle cores when its GEMMs are
+large, as LeNet-5's convolutions at batch 64 are, and one thread when they are small),
 PyTorch with its default threads. ``--blas-threads N`` gives nablanet N BLAS threads
 (0: the BLAS default); ``--threads N`` limits PyTorch and every BLAS library to N.
 """
@@ -26,6 +26,7 @@ import sys
 import time
 
 from _common import environment_lines, run_with_peak_rss, synthetic_classification, verdict
+from nablanet.cli.common import thread_setting
 
 ETA, BATCH, N_EXAMPLES, SEED = 0.01, 64, 60_000, 0
 TARGET_VS_TORCH = 2.0
@@ -107,10 +108,8 @@ def child(examples: int) -> None:
         train = Dataset(x[:examples], y[:examples], "train")
         validation = Dataset(x[examples:], y[examples:], "validation")
         what = "synthetic"
-    from nablanet.cli.common import blas_threads
     trainer = Trainer(lenet5(rng=SEED), "log-likelihood", SGD(ETA), batch_size=BATCH, rng=SEED)
-    with blas_threads(1):
-        row = trainer.fit(train, 1, validation).rows[-1]
+    row = trainer.fit(train, 1, validation).rows[-1]
     print(f"{what}: 1 epoch of {len(train):,} in {row['seconds']:.1f}s, "
           f"validation accuracy {row['validation_accuracy']:.4f}")
 
@@ -121,8 +120,9 @@ def main(argv=None) -> int:
     p.add_argument("--examples", type=int, default=N_EXAMPLES,
                    help="examples timed per epoch (scaled to 60 000)")
     p.add_argument("--threads", type=int, help="threads for PyTorch and every BLAS")
-    p.add_argument("--blas-threads", type=int, default=1,
-                   help="BLAS threads for nablanet (default 1, as nablanet train; 0: BLAS default)")
+    p.add_argument("--blas-threads", type=thread_setting, default="auto",
+                   help="BLAS threads for nablanet (default auto, as nablanet train; "
+                        "0: BLAS default)")
     p.add_argument("--no-peak-memory", action="store_true")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -154,7 +154,7 @@ def main(argv=None) -> int:
         print(f"  PyTorch {torch.__version__}, {torch.get_num_threads()} threads")
         tx, ty = torch.from_numpy(x).reshape(-1, 1, 28, 28), torch.from_numpy(y)
     if ours_limit:
-        print(f"  nablanet: BLAS limited to {args.blas_threads or 'its default'} thread(s)")
+        print(f"  nablanet: --blas-threads {args.blas_threads}")
 
     warm = Dataset(x[:1024], y[:1024], "warm-up")
     timed(lambda: nablanet_epoch(warm), ours_limit)
