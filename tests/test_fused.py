@@ -44,6 +44,7 @@ def test_gemv_update_is_beta_p_plus_alpha_row_sum(dtype):
 
 @pytest.mark.parametrize("order", ["C", "F"])
 def test_fused_step_handles_any_layout(order):
+    """The general layouts go through gemm_update/gemv_update; products equal a @ w."""
     rng = np.random.default_rng(2)
     p = np.asarray(rng.standard_normal((7, 5)), order=order)
     bias = rng.standard_normal(5)
@@ -56,6 +57,9 @@ def test_fused_step_handles_any_layout(order):
         step.row_sum(bias, rows)
         np.testing.assert_allclose(p, expected_p, rtol=1e-12)
         np.testing.assert_allclose(bias, expected_b, rtol=1e-12)
+    w = np.asarray(rng.standard_normal((7, 5)), order=order)
+    for a in (x, np.asfortranarray(x), x.astype(np.float32)):
+        np.testing.assert_allclose(step.product(a, w), a @ w, rtol=1e-6)
 
 
 def _data(n=300, features=12, classes=4, seed=0):
@@ -63,10 +67,10 @@ def _data(n=300, features=12, classes=4, seed=0):
     return Dataset(rng.random((n, features)), rng.integers(0, classes, n), "random")
 
 
-def _train(optimizer, penalties=(), fuse=True, monkeypatch=None, epochs=3):
+def _train(optimizer, penalties=(), fuse=True, monkeypatch=None, epochs=3, blas_threads="auto"):
     net = mlp([12, 9, 7, 4], "sigmoid", "softmax", rng=0, backend=F64)
     trainer = Trainer(net, "log-likelihood", optimizer, batch_size=10, penalties=penalties,
-                      monitor=(), rng=1)
+                      monitor=(), rng=1, blas_threads=blas_threads)
     if not fuse:
         monkeypatch.setattr(fused, "fusable_parameters", lambda t: [])
     trainer.fit(_data(), epochs)
@@ -133,5 +137,51 @@ def test_fusing_is_left_off_where_it_would_change_more_than_speed():
         assert fused.fusable_parameters(_trainer(penalties=[L1(1.0)])) == []
         twice = _trainer(layers=lambda ls: [*ls, ls[-1]])
         assert fused.fusable_parameters(twice) == []
+
+
+@pytest.mark.parametrize("threads, libraries, separate, all_fused, expected", [
+    (1, 2, True, False, False),        # one thread: fused, both pools held to one
+    (2, 1, False, False, False),       # one library serves NumPy and SciPy: it keeps the threads
+    (2, 2, True, True, True),          # two pools: SciPy's gets the threads and the products
+    (2, 2, True, False, None),         # ... unless an unfused layer would lose its threads
+    (2, 2, False, True, None),         # two libraries not told apart: not fused
+])
+def test_the_thread_plan_keeps_the_threads_where_the_work_is(monkeypatch, threads, libraries,
+                                                             separate, all_fused, expected):
+    monkeypatch.setattr(fused, "thread_count", lambda: threads)
+    monkeypatch.setattr(fused, "library_count", lambda: libraries)
+    monkeypatch.setattr(fused, "separate_pools", lambda: ("numpy", "scipy") if separate else None)
+    monkeypatch.setattr(fused, "pool_threads", lambda n, s: ("held", n, s))
+    trainer = _trainer()
+    targets = fused.fusable_parameters(trainer)
+    plan = fused.thread_plan(trainer.net, targets if all_fused else targets[:2])
+    if expected is None:
+        assert plan is None
+    else:
+        pools, products = plan
+        assert products is expected
+        if expected:
+            assert pools == ("held", 1, threads)
+
+
+def test_fused_training_on_two_threads_keeps_them_in_scipys_pool(monkeypatch):
+    from nablanet.utils import blas
+    if blas.separate_pools() is None:
+        pytest.skip("NumPy and SciPy share one BLAS library here")
+    seen = []
+    real = fused.FusedSGD.product
+
+    def product(self, a, w):
+        seen.append(tuple(lib.num_threads for lib in blas.separate_pools()))
+        return real(self, a, w)
+
+    with threadpool_limits(1, user_api="blas"):
+        plain = _train(SGD(0.5), (L2(5.0),), fuse=False, monkeypatch=monkeypatch)
     with threadpool_limits(2, user_api="blas"):
-        assert fused.fusable_parameters(_trainer()) == []
+        monkeypatch.setattr(fused.FusedSGD, "product", product)
+        # the trainer's own choice would be one thread for GEMMs this small: left as set
+        fast = _train(SGD(0.5), (L2(5.0),), monkeypatch=monkeypatch, blas_threads=None)
+        assert blas.thread_count() == 2                                 # restored
+    assert seen and set(seen) == {(1, 2)}          # NumPy's pool at one, SciPy's at two
+    for p, q in zip(plain.param_arrays(), fast.param_arrays()):
+        np.testing.assert_allclose(q, p, rtol=1e-10, atol=1e-12)

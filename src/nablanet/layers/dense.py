@@ -54,7 +54,11 @@ class Dense(Layer):
     def forward(self, x, train=False):
         if x.shape[-1] != self.n_in:
             raise DataError(f"Dense layer expects {self.n_in} features, got {x.shape[-1]}")
-        z = x @ self.params["W"]
+        fused = self.fused_updates.get("W")
+        if fused is not None and fused.products:       # on the BLAS that holds the threads
+            z = fused.product(x, self.params["W"])
+        else:
+            z = x @ self.params["W"]
         z += self.params["b"]
         return z, x
 

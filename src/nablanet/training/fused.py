@@ -25,13 +25,13 @@ a run's last bits depend on whether it was armed; the same seed still gives the 
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
 from ..optimizers import SGD
 from ..regularizers import L2
-from ..utils.blas import limited, thread_count
+from ..utils.blas import library_count, limited, pool_threads, separate_pools, thread_count
 
 
 def gemm_update(p, a, b, alpha: float, beta: float, gemm=None) -> None:
@@ -88,11 +88,23 @@ class FusedSGD:
     by position).
     """
 
-    def __init__(self, eta: float, decay: float, n: int, dtype):
+    def __init__(self, eta: float, decay: float, n: int, dtype, products: bool = False):
         from scipy.linalg.blas import get_blas_funcs
         self.alpha, self.beta = -eta, 1.0 - eta * decay / n
+        #: the layer's forward products go through :meth:`product` (SciPy's BLAS holds
+        #: the threads while armed; NumPy's is at one)
+        self.products = products
         self._gemm, self._gemv = get_blas_funcs(("gemm", "gemv"), dtype=dtype)
         self._ones = np.ones(0, dtype=dtype)
+
+    def product(self, a, w):
+        """a @ w on SciPy's BLAS."""
+        if a.flags.c_contiguous and w.flags.c_contiguous and a.dtype == w.dtype:
+            out = np.empty((a.shape[0], w.shape[1]), dtype=w.dtype)
+            # outᵀ = wᵀaᵀ, all Fortran-ordered as they lie: (α, A, B, β, C, ta, tb, overwrite)
+            self._gemm(1.0, w.T, a.T, 0.0, out.T, 0, 0, 1)
+            return out
+        return a @ w
 
     def matmul(self, p, a, b) -> None:
         if p.flags.c_contiguous and a.flags.f_contiguous and b.flags.c_contiguous:
@@ -117,8 +129,7 @@ def fusable_parameters(trainer) -> list[tuple]:
     anything in the trainer would notice the difference."""
     net, optimizer = trainer.net, trainer.optimizer
     if (type(optimizer) is not SGD or net.backend.xp is not np
-            or any(type(p) is not L2 for p in trainer.penalties)
-            or thread_count() != 1):
+            or any(type(p) is not L2 for p in trainer.penalties)):
         return []
     layers = net.layers
     if len({id(layer) for layer in layers}) != len(layers):      # a layer used twice
@@ -129,23 +140,47 @@ def fusable_parameters(trainer) -> list[tuple]:
             and (layer.params[name].flags.c_contiguous or layer.params[name].flags.f_contiguous)]
 
 
+def thread_plan(net, targets):
+    """(context, products) for fusing at the BLAS's current thread count, or None where
+    fusing would cost threads.
+
+    On one thread both pools are held to one. With more, the step must run where the
+    threads are: where NumPy and SciPy share one library (one pool) nothing changes;
+    where each has its own (pip wheels), NumPy's is held to one and SciPy's keeps the
+    threads, and the fused layers' forward products move to SciPy too (two pools both
+    multi-threaded would fight). That is done only when every parameter is fused, so no
+    unfused layer's GEMMs lose their threads.
+    """
+    threads = thread_count()
+    if threads == 1:
+        return limited(1), False
+    if library_count() <= 1:
+        return nullcontext(), False
+    if separate_pools() is None or len(targets) != len(net.parameters()):
+        return None
+    return pool_threads(1, threads), True
+
+
 @contextmanager
 def armed(trainer):
     """Within the block, the fusable parameters of ``trainer``'s layers take their SGD step
     inside the BLAS call that computes their gradient (:class:`FusedSGD`); their gradient
     stays None, so the optimiser and the L2 penalty skip them."""
     targets = fusable_parameters(trainer)
-    if not targets:
+    plan = thread_plan(trainer.net, targets) if targets else None
+    if plan is None:
         yield
         return
+    pools, products = plan
 
     def step(layer, name):
         # λ of every L2 term that covers this parameter (weights always; biases if asked)
         decay = sum(p.lmbda for p in trainer.penalties
                     if name in layer.regularized or p.include_biases)
-        return FusedSGD(trainer.optimizer.eta, decay, trainer.n_train, layer.params[name].dtype)
+        return FusedSGD(trainer.optimizer.eta, decay, trainer.n_train, layer.params[name].dtype,
+                        products)
 
-    with limited(1):                # SciPy's pool too (NumPy's is at one already)
+    with pools:
         try:
             for layer, name in targets:
                 layer.fused_updates[name] = step(layer, name)
