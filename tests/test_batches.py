@@ -100,7 +100,7 @@ def test_a_load_reading_is_reused_for_a_second(monkeypatch):
 
     monkeypatch.setattr("builtins.open", counting_open)
     first = batches.idle_cores()
-    assert batches.idle_cores() == first and len(reads) == 5        # one reading of 5 reads
+    assert batches.idle_cores() == first and len(reads) == 3        # one reading of 3 reads
     monkeypatch.setattr(batches, "LOAD_READING_SECONDS", 0.0)
     batches.idle_cores()
-    assert len(reads) == 10
+    assert len(reads) == 6
