@@ -126,9 +126,9 @@ def add_blas_threads_flag(parser, default: int | str = 1) -> None:
         "--blas-threads", type=thread_setting, default=default, metavar="N|auto",
         help=f"threads the BLAS may use (default {default}; 0 keeps the BLAS default of one "
              "per core). auto: the trainer holds it to one thread while an epoch's GEMMs "
-             "are small (784-100-10 at batch 10: 0.27 s an epoch on one thread, 0.40 s "
+             "are small (784-100-10 at batch 32: 0.20 s an epoch on one thread, 0.25 s "
              "on two) and lets it use the idle cores when they are large (batch 128: "
-             "0.15 s on one, 0.12 s on two); threads fighting for a busy machine's "
+             "0.14 s on one, 0.11 s on two); threads fighting for a busy machine's "
              "cores slowed training over 100-fold, so auto counts only idle ones")
 
 

@@ -1,13 +1,13 @@
 """How many BLAS threads the GEMMs of a training epoch get (``Trainer(blas_threads=...)``).
 
-Splitting a GEMM over threads pays only when it is large. 784-100-10, plain SGD, a 60 000
-example epoch on 2 idle cores (one thread with the SGD step fused into the GEMM, two
-without, since fusing needs one):
+Splitting a GEMM over threads pays only when it is large. 784-100-10, plain SGD (its step
+fused into the GEMMs, training/fused.py), seconds for a 60 000-example epoch on 2 idle
+cores, ``Trainer(blas_threads=1)`` against ``blas_threads=2``:
 
     batch                    10       20       32       64      128     1024
     largest GEMM (M mult.)  0.78     1.6      2.5      5.0      10       80
-    1 thread   (s)          0.28     0.25     0.21     0.17     0.15     0.13
-    2 threads  (s)          0.40     0.30     0.22     0.15     0.13     0.10
+    1 thread   (s)          0.27     0.24     0.20     0.17     0.14     0.12
+    2 threads  (s)          0.28     0.35     0.25     0.13     0.11     0.10
 
 ``"auto"`` (the default) therefore holds the BLAS to one thread for an epoch whose largest
 GEMM is under :data:`SMALL_GEMM` multiply-adds, and otherwise lets it use the cores no
