@@ -16,12 +16,13 @@ array. NumPy's ``matmul`` has no β, so the call goes to SciPy's BLAS. Fused, a
 :func:`armed` sets this up for the layers that allow it (``fusable`` names a parameter
 whose gradient comes from a single ``accumulate_matmul`` or ``accumulate_row_sum`` per
 backward pass) when it changes nothing but speed: NumPy arrays, the optimiser exactly
-:class:`SGD`, no penalty but L2 (folded into β), every layer used once, and a single BLAS
-thread. SciPy's BLAS is a second OpenBLAS with its own thread pool; with more than one
-thread the two pools' spinning workers fought over 2 cores and stalled training, so it is
-held to one thread while armed and fusing is left off when NumPy's BLAS has more. The
-fused update may round differently from the two-step one (with weight decay it does), so
-a run's last bits depend on whether it was armed; the same seed still gives the same bits.
+:class:`SGD`, no penalty but L2 (folded into β), every layer used once. SciPy's BLAS is
+often a second OpenBLAS with its own thread pool, and two pools whose spinning workers
+fight over the cores stalled training 10–40×, so :func:`thread_plan` decides where the
+threads go (one thread: both pools at one; more: SciPy's pool gets them and NumPy's is
+held to one). The fused update may round differently from the two-step one (with weight
+decay it does), so a run's last bits depend on whether it was armed; the same seed still
+gives the same bits.
 """
 from __future__ import annotations
 
