@@ -37,6 +37,7 @@ def test_a_run_writes_every_file_with_its_keys(tmp_path, blocks):
                 "wall_seconds", "last_test_accuracy", "peak_rss_mb"):
         assert key in summary
     assert summary["test_errors"] == round((1 - summary["test_accuracy"]) * 100)
+    assert summary["blas_threads"] == 1            # batch 10 of a small net: one thread
     rows = run.read_metrics()
     assert [r["epoch"] for r in rows] == [0, 1]
     assert {"epoch", "seconds", "train_cost", "train_accuracy", "validation_cost",

@@ -61,3 +61,28 @@ def test_the_limit_holds_during_the_epochs_only(monkeypatch):
         Trainer(net, "log-likelihood", SGD(0.1), monitor=(), rng=0).fit(data, 2)
         assert blas.thread_count() == before
     assert seen == [1, 1]
+
+
+def test_the_count_auto_picked_is_kept_for_the_trainer_and_its_checkpoints(monkeypatch):
+    rng = np.random.default_rng(0)
+    data = Dataset(rng.random((60, 12)), rng.integers(0, 3, 60))
+
+    def trainer():
+        return Trainer(mlp([12, 8, 3], "sigmoid", "softmax", rng=0), "log-likelihood",
+                       SGD(0.1), monitor=(), rng=0)
+
+    first = trainer()
+    first.fit(data, 1)
+    assert first.threads_used == 1                       # tiny GEMMs: one thread
+    scalars, arrays = first.state_dict(0)
+    assert scalars["blas_threads"] == 1
+    # a resumed trainer keeps the count even where a fresh decision would differ
+    monkeypatch.setattr(threads, "SMALL_GEMM", 0)
+    monkeypatch.setattr(threads, "idle_cores", lambda: 7)
+    monkeypatch.setattr(threads, "thread_count", lambda: 8)
+    resumed = trainer()
+    resumed.load_state_dict(scalars, arrays)
+    resumed.fit(data, 2)
+    assert resumed.threads_used == 1
+    fresh = trainer()
+    assert threads.epoch_thread_limit("auto", fresh.net, fresh.batch_size) is None

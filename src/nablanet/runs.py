@@ -207,6 +207,7 @@ def train_run(config: TrainConfig, directory: str | os.PathLike, *, resume: bool
             trainer.fit(train, config.epochs, validation)
 
         status = FINAL_STATUS.get(trainer.status, trainer.status)
+        summary["blas_threads"] = trainer.threads_used
         summary.update(_history_summary(trainer.history.rows, checkpoint.best.epoch))
         summary.update(_test_summary(run, test, net.backend))
         summary.update(status=status, message=trainer.message)

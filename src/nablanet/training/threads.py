@@ -11,10 +11,17 @@ cores, ``Trainer(blas_threads=1)`` against ``blas_threads=2``:
 
 ``"auto"`` (the default) therefore holds the BLAS to one thread for an epoch whose largest
 GEMM is under :data:`SMALL_GEMM` multiply-adds, and otherwise lets it use the cores no
-other thread wants (:func:`~nablanet.training.batches.idle_cores`, read once per ``fit``):
+other thread wants (:func:`~nablanet.training.batches.idle_cores`):
 OpenBLAS's threads spin while they wait, and on a machine whose cores are busy they only
-take time slices from each other (over 100× slower). The limit covers the training steps
+take time slices from each other (with one of the 2 cores busy, batch 128 took 0.32–0.49 s
+an epoch on two threads against 0.15 s on one). The limit covers the training steps
 only; monitoring between epochs runs large GEMMs with the BLAS's own setting.
+
+A GEMM's last bits can depend on how many threads computed it (784-100-10 at batch 128:
+weights 1 ulp apart after 2 epochs on 1 and on 2 threads; at batch 10, where one thread is
+always chosen, none). ``auto`` decides once per :class:`~nablanet.training.Trainer`, the
+count goes into checkpoints (``--resume`` reuses it) and into a run's ``summary.json``
+(``blas_threads``); to rerun bit for bit on a machine whose load differs, fix the count.
 """
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from ..layers import Linear
 from ..net import Sequential
 from ..optimizers import Optimizer
 from ..utils.allocator import retain_freed_memory
-from ..utils.blas import limited
+from ..utils.blas import limited, thread_count
 from .batches import minibatches
 from .callbacks import Callback, DivergenceGuard
 from .fused import armed
@@ -67,6 +67,9 @@ class Trainer:
         self.rng = make_rng(rng)
         self.eval_chunk = eval_chunk
         self.blas_threads = check_setting(blas_threads)
+        #: the BLAS threads the training steps ran with (decided at the first ``fit``, kept
+        #: in checkpoints: a GEMM's last bits can depend on it, so a resume reuses it)
+        self.threads_used: int | None = None
         self.history = History()
         self.status = "running"
         self.message = ""
@@ -106,7 +109,10 @@ class Trainer:
             raise DataError("the training set is empty")
         self.status = "running"
         retain_freed_memory()            # no page faults re-mapping each step's arrays
-        threads = epoch_thread_limit(self.blas_threads, self.net, self.batch_size)
+        if self.threads_used is None or self.blas_threads != "auto":
+            threads = epoch_thread_limit(self.blas_threads, self.net, self.batch_size)
+            self.threads_used = threads if threads is not None else thread_count()
+        threads = self.threads_used
         for cb in self.callbacks:
             cb.on_train_begin(self)
         try:
@@ -199,7 +205,8 @@ class Trainer:
         scalars = {"next_epoch": epoch + 1, "rng": self.rng.bit_generator.state,
                    "optimizer": {**self.optimizer.config(), **opt_scalars},
                    "callbacks": [cb.state_dict() for cb in self.callbacks],
-                   "history": self.history.rows + [], "status": self.status}
+                   "history": self.history.rows + [], "status": self.status,
+                   "blas_threads": self.threads_used}
         arrays = {f"optimizer/{k}": v for k, v in opt_arrays.items()}
         for i, cb in enumerate(self.callbacks):
             arrays.update({f"callback{i}/{k}": v for k, v in cb.state_arrays().items()})
@@ -216,6 +223,7 @@ class Trainer:
             cb.load_state_arrays({k[len(prefix):]: v for k, v in arrays.items()
                                   if k.startswith(prefix)}, self)
         self.history = History(scalars["history"])
+        self.threads_used = scalars.get("blas_threads")
 
 
 def fit(net, train: Dataset, *, cost="cross-entropy", optimizer: Optimizer, epochs: int,
