@@ -5,7 +5,7 @@ import pytest
 from nablanet import SGD, mlp
 from nablanet.data import Dataset
 from nablanet.errors import ConfigError
-from nablanet.layers import Conv2D, Dense, Flatten
+from nablanet.layers import Conv2D, Dense, Embedding, Flatten
 from nablanet.net import Sequential
 from nablanet.training import Trainer, threads
 from nablanet.utils import blas
@@ -17,6 +17,7 @@ def test_a_layer_reports_its_largest_gemm_per_example():
     assert conv.gemm_work() == 6 * 1 * 5 * 5 * 24 * 24          # kernels × output positions
     assert dense.gemm_work() == 6 * 24 * 24 * 10
     assert threads.largest_gemm(net, 10) == 10 * conv.gemm_work()         # the larger
+    assert Sequential([Embedding(5000, 64)], input_shape=(7,)).layers[0].gemm_work() == 0
 
 
 @pytest.mark.parametrize("batch, idle, blas_now, expected", [
