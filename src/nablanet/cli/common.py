@@ -129,7 +129,8 @@ def add_blas_threads_flag(parser, default: int | str = 1) -> None:
              "are small (784-100-10 at batch 32: 0.20 s an epoch on one thread, 0.25 s "
              "on two) and lets it use the idle cores when they are large (batch 128: "
              "0.14 s on one, 0.11 s on two); threads fighting for a busy machine's "
-             "cores slowed training over 100-fold, so auto counts only idle ones")
+             "cores slow it down (2–3× with one of 2 cores busy), so auto counts only "
+             "idle ones")
 
 
 def thread_setting(text: str):
@@ -147,7 +148,7 @@ def thread_setting(text: str):
 
 def blas_threads(n: int | str):
     """A context limiting BLAS to ``n`` threads (threadpoolctl); 0 leaves it as it is, and
-    so does "auto" (each :class:`~nablanet.training.Trainer` then picks per epoch)."""
+    so does "auto" (each :class:`~nablanet.training.Trainer` then picks its own)."""
     if n == "auto":
         return contextlib.nullcontext()
     if n < 0:
