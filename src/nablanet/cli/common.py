@@ -153,14 +153,8 @@ def blas_threads(n: int | str):
         return contextlib.nullcontext()
     if n < 0:
         raise ConfigError(f"--blas-threads must be ≥ 0, got {n}")
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:                 # the limit is a speed-up, never a requirement
-        return contextlib.nullcontext()
-    # The limit reaches only libraries already loaded: load SciPy's BLAS too (optimisers
-    # over the flat parameter vector call scipy.optimize).
-    import scipy.linalg.blas  # noqa: F401
-    return threadpool_limits(n, user_api="blas") if n else contextlib.nullcontext()
+    from ..utils.blas import limited     # NumPy's and SciPy's pools, without threadpoolctl none
+    return limited(n or None)
 
 
 def info(args, message: str) -> None:

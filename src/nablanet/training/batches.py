@@ -122,7 +122,6 @@ def minibatches(x, targets, order, batch_size: int, *, prefetch: bool | None = N
     spare core (:func:`spare_core`).
     """
     m, n = int(batch_size), len(order)
-    starts = range(0, n, m)
     if prefetch is None:
         prefetch = (isinstance(x, np.ndarray) and min(m, n) * x[:1].nbytes >= PREFETCH_MIN_BYTES
                     and spare_core())
@@ -142,7 +141,7 @@ def minibatches(x, targets, order, batch_size: int, *, prefetch: bool | None = N
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nablanet-batches") as pool:
         pending = pool.submit(gather, 0)
-        for i in starts:
+        for i in range(0, n, m):
             ready = pending.result()
             if i + m < n:
                 pending = pool.submit(gather, i + m)

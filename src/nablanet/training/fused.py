@@ -19,10 +19,9 @@ backward pass) when it changes nothing but speed: NumPy arrays, the optimiser ex
 :class:`SGD`, no penalty but L2 (folded into β), every layer used once. SciPy's BLAS is
 often a second OpenBLAS with its own thread pool, and two pools whose spinning workers
 fight over the cores stalled training 10–40×, so :func:`thread_plan` decides where the
-threads go (one thread: both pools at one; more: SciPy's pool gets them and NumPy's is
-held to one). The fused update may round differently from the two-step one (with weight
-decay it does), so a run's last bits depend on whether it was armed; the same seed still
-gives the same bits.
+threads go (more than one: SciPy's pool gets them and NumPy's is held to one). The fused
+update may round differently from the two-step one (with weight decay it does), so a
+run's last bits depend on whether it was armed; the same seed still gives the same bits.
 """
 from __future__ import annotations
 
@@ -32,7 +31,7 @@ import numpy as np
 
 from ..optimizers import SGD
 from ..regularizers import L2
-from ..utils.blas import library_count, limited, pool_threads, separate_pools, thread_count
+from ..utils.blas import library_count, pool_threads, separate_pools, thread_count
 
 
 def gemm_update(p, a, b, alpha: float, beta: float, gemm=None) -> None:
@@ -145,17 +144,14 @@ def thread_plan(net, targets):
     """(context, products) for fusing at the BLAS's current thread count, or None where
     fusing would cost threads.
 
-    On one thread both pools are held to one. With more, the step must run where the
-    threads are: where NumPy and SciPy share one library (one pool) nothing changes;
-    where each has its own (pip wheels), NumPy's is held to one and SciPy's keeps the
-    threads, and the fused layers' forward products move to SciPy too (two pools both
-    multi-threaded would fight). That is done only when every parameter is fused, so no
-    unfused layer's GEMMs lose their threads.
+    On one thread (every pool at one) or with one library for NumPy and SciPy (one pool)
+    nothing changes. Where each has its own pool (pip wheels), NumPy's is held to one and
+    SciPy's keeps the threads, and the fused layers' forward products move to SciPy too
+    (two pools both multi-threaded would fight). That is done only when every parameter
+    is fused, so no unfused layer's GEMMs lose their threads.
     """
     threads = thread_count()
-    if threads == 1:
-        return limited(1), False
-    if library_count() <= 1:
+    if threads == 1 or library_count() <= 1:
         return nullcontext(), False
     if separate_pools() is None or len(targets) != len(net.parameters()):
         return None
