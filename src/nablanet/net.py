@@ -94,8 +94,9 @@ class Sequential:
         return dy
 
     def zero_grads(self) -> None:
-        for layer in self.layers:
-            layer.zero_grads()
+        # Only parameters hold gradients: at mini-batch size 10 a call per layer shows.
+        for layer, name in self._parameters:
+            layer.grads[name] = None
 
     # -- inference -----------------------------------------------------------------
     def predict(self, x, chunk_size: int = 2000) -> np.ndarray:

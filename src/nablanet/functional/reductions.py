@@ -25,6 +25,8 @@ def max_last(x):
     if (type(x) is np.ndarray and x.ndim == 2 and x.shape[1] <= SHORT_AXIS
             and x.shape[0] >= MIN_ROWS):
         return np.ascontiguousarray(x.T).max(axis=0)[:, None]
+    if type(x) is np.ndarray:           # the ufunc's own reduce: no Python wrapper to pass
+        return np.maximum.reduce(x, axis=-1, keepdims=True)
     return x.max(axis=-1, keepdims=True)
 
 
@@ -36,4 +38,6 @@ def sum_last(x):
         if ones is None:
             ones = _ones[key] = np.ones(x.shape[1], dtype=x.dtype)
         return (x @ ones)[:, None]
+    if type(x) is np.ndarray:
+        return np.add.reduce(x, axis=-1, keepdims=True)
     return x.sum(axis=-1, keepdims=True)
