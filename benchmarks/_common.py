@@ -49,6 +49,38 @@ def best_of(prepare: Callable[[], Callable[[], object]], repeats: int, *,
     return best
 
 
+
+def best_of_interleaved(cases: dict[str, tuple[Callable[[], Callable[[], object]],
+                                               Callable[[], object] | None]],
+                        repeats: int, *, budget_s: float | None = None) -> dict[str, float]:
+    """:func:`best_of` for several cases at once, taken in rounds: each round times every
+    case once, starting one case later than the round before.
+
+    ``cases`` maps a name to ``(prepare, warmup)`` as :func:`best_of` takes them. Timed
+    one case after another, a slow spell of a shared machine (seconds long here) lands
+    on whichever case runs in it and skews the ratios between cases; in rounds, every
+    case has runs spread over the whole measurement. A case stops repeating once its
+    timed runs used ``budget_s`` seconds (each case runs at least once).
+    """
+    names = list(cases)
+    for name in names:
+        warmup = cases[name][1]
+        if warmup is not None:
+            warmup()
+    best = {name: float("inf") for name in names}
+    spent = dict.fromkeys(names, 0.0)
+    for r in range(max(1, int(repeats))):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            if r and budget_s is not None and spent[name] >= budget_s:
+                continue
+            run = cases[name][0]()
+            start = time.perf_counter()
+            run()
+            seconds = time.perf_counter() - start
+            best[name], spent[name] = min(best[name], seconds), spent[name] + seconds
+    return best
+
+
 def gemm_gflops(n: int = 2048, repeats: int = 5, dtype=np.float32, seed: int = 0) -> float:
     """The BLAS ceiling: GFLOP/s of ``np.matmul`` on two n × n matrices (2n³ FLOPs), best of ``repeats``."""
     rng = np.random.default_rng(seed)

@@ -4,7 +4,8 @@ The network: 784-100-10, sigmoid hidden units, softmax output with the
 log-likelihood cost (PyTorch's CrossEntropyLoss on logits, scikit-learn's log
 loss), plain SGD with η = 0.1, float32, 60 000 synthetic MNIST-shaped examples
 (the same arrays for every framework). Each figure is the best of ``--repeats``
-epochs. In the same run it measures the float32 GEMM ceiling (``np.matmul`` of
+epochs, taken in rounds (every framework once per round) so that a slow spell of the
+machine does not fall on one framework only. In the same run it measures the float32 GEMM ceiling (``np.matmul`` of
 two 2048 × 2048 matrices) and nablanet's achieved GFLOP/s at batch 1024, and it
 prints the BLAS kernel NumPy runs, then PASS/FAIL lines for the acceptance targets.
 
@@ -34,7 +35,7 @@ import warnings
 import numpy as np
 from nablanet.cli.common import thread_setting
 
-from _common import (best_of, blas_libraries, environment_lines, format_table, gemm_gflops,
+from _common import (best_of_interleaved, blas_libraries, environment_lines, format_table, gemm_gflops,
                      synthetic_classification, verdict)
 
 SIZES = (784, 100, 10)
@@ -67,6 +68,18 @@ def nablanet_epoch(data, batch_size: int):
     trainer = Trainer(net, "log-likelihood", SGD(ETA), batch_size=batch_size,
                       monitor=(), rng=SEED)
     return lambda: trainer.fit(data, 1)
+
+
+
+def _with_threads(run, setting):
+    """``run`` inside ``nablanet.cli.common.blas_threads(setting)``, as ``nablanet train``
+    runs its epochs."""
+    from nablanet.cli.common import blas_threads
+
+    def timed():
+        with blas_threads(setting):
+            run()
+    return timed
 
 
 # -- PyTorch ---------------------------------------------------------------------------
@@ -284,25 +297,25 @@ def main(argv=None) -> int:
     times: dict[tuple[str, int], float] = {}
     for m in args.batch_sizes:
         small = min(N_EXAMPLES, max(8 * m, 2048))      # warm-up slice: a few steps each
+        cases: dict = {}
         if "nablanet" in wanted:
             warm = Dataset(x[:small], y[:small], "warm-up")
-            with blas_threads(args.blas_threads):
-                times["nablanet", m] = best_of(lambda: nablanet_epoch(data, m), args.repeats,
-                                               warmup=nablanet_epoch(warm, m), budget_s=budget)
+            cases["nablanet"] = (lambda: _with_threads(nablanet_epoch(data, m), args.blas_threads),
+                                 _with_threads(nablanet_epoch(warm, m), args.blas_threads))
         if "torch" in wanted:
-            times["torch", m] = best_of(lambda: torch_epoch(tx, ty, m), args.repeats,
-                                        warmup=torch_epoch(tx[:small], ty[:small], m),
-                                        budget_s=budget)
+            cases["torch"] = (lambda: torch_epoch(tx, ty, m),
+                              torch_epoch(tx[:small], ty[:small], m))
+        fitted: list = []
         if "sklearn" in wanted:
-            fitted: list = []
-            times["sklearn", m] = best_of(lambda: sklearn_epoch(x, y, m, fitted), args.repeats,
-                                          warmup=sklearn_epoch(x[:small], y[:small], m),
-                                          budget_s=budget)
-            sklearn_dtype = fitted[-1].coefs_[0].dtype
+            cases["sklearn"] = (lambda: sklearn_epoch(x, y, m, fitted),
+                                sklearn_epoch(x[:small], y[:small], m))
         if "per-example" in wanted:
-            seconds = best_of(lambda: per_example_epoch(reference_data, m), args.repeats,
-                              budget_s=budget)
-            times["per-example", m] = seconds * N_EXAMPLES / n_ref
+            cases["per-example"] = (lambda: per_example_epoch(reference_data, m), None)
+        for name, seconds in best_of_interleaved(cases, args.repeats, budget_s=budget).items():
+            scale = N_EXAMPLES / n_ref if name == "per-example" else 1
+            times[name, m] = seconds * scale
+        if fitted:
+            sklearn_dtype = fitted[-1].coefs_[0].dtype
         done = ", ".join(f"{name} {t:.2f}s" for (name, b), t in times.items() if b == m)
         print(f"  batch {m}: {done}", flush=True)
     if sklearn_dtype is not None:
