@@ -321,7 +321,14 @@ class RBM:
         """One mini-batch: the CD statistics of ``x[rows]``, then the update rule."""
         n_neg = int(cd.n_chains or cd.batch_size) if cd.persistent else len(rows)
         ws = self._workspace(len(rows), n_neg)
-        self.backend.xp.take(x, rows, axis=0, out=ws.v_pos)
+        xp = self.backend.xp
+        if xp is np:
+            # rows come from a permutation, never out of range; mode="raise" (the default)
+            # would gather into a temporary and copy it to ``out`` (a 100-row epoch: 19.7
+            # against 14.9 ms here). CuPy's take has no mode.
+            np.take(x, rows, axis=0, out=ws.v_pos, mode="clip")
+        else:
+            xp.take(x, rows, axis=0, out=ws.v_pos)
         self._gradient(ws, cd.k, cd.persistent, cd.sample_visible, rng, scale=cd.learning_rate,
                        clamp_labels=cd.clamp_labels)
         self._update(cd.weight_cost, momentum, cd.learning_rate)

@@ -3,7 +3,7 @@
 ``x[batch]`` copies m randomly placed rows out of the training set. For large batches
 that copy is a real share of a step: 1024 MNIST rows (3.2 MB) took ~420 µs here,
 about a sixth of a 784-100-10 step, because every row is a cache and TLB miss (the
-same rows copied contiguously take ~70 µs). NumPy's fancy indexing releases the GIL,
+same rows copied contiguously take ~70 µs). NumPy's ``take`` releases the GIL,
 so one helper thread gathers batch k + 1 while the main thread trains on batch k,
 and the copy costs the step nothing on a machine with a core to spare.
 
