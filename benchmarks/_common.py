@@ -50,9 +50,14 @@ def best_of(prepare: Callable[[], Callable[[], object]], repeats: int, *,
 
 
 
+#: seconds between timed runs of different cases (see :func:`best_of_interleaved`)
+SETTLE_SECONDS = 0.3
+
+
 def best_of_interleaved(cases: dict[str, tuple[Callable[[], Callable[[], object]],
                                                Callable[[], object] | None]],
-                        repeats: int, *, budget_s: float | None = None) -> dict[str, float]:
+                        repeats: int, *, budget_s: float | None = None,
+                        settle_s: float = SETTLE_SECONDS) -> dict[str, float]:
     """:func:`best_of` for several cases at once, taken in rounds: each round times every
     case once, starting one case later than the round before.
 
@@ -61,6 +66,10 @@ def best_of_interleaved(cases: dict[str, tuple[Callable[[], Callable[[], object]
     on whichever case runs in it and skews the ratios between cases; in rounds, every
     case has runs spread over the whole measurement. A case stops repeating once its
     timed runs used ``budget_s`` seconds (each case runs at least once).
+
+    Each timed run starts ``settle_s`` seconds after the previous one ended: an OpenBLAS
+    worker keeps spinning for ~0.1 s after its last GEMM, and one left over from the
+    previous framework took half a core from the next one's first tenth of a second.
     """
     names = list(cases)
     for name in names:
@@ -74,6 +83,7 @@ def best_of_interleaved(cases: dict[str, tuple[Callable[[], Callable[[], object]
             if r and budget_s is not None and spent[name] >= budget_s:
                 continue
             run = cases[name][0]()
+            time.sleep(settle_s)
             start = time.perf_counter()
             run()
             seconds = time.perf_counter() - start
