@@ -64,6 +64,28 @@ def test_the_limit_holds_during_the_epochs_only(monkeypatch):
     assert seen == [1, 1]
 
 
+
+@pytest.mark.parametrize("setting, during_monitoring", [(1, 3), (2, 2)])
+def test_monitoring_stays_on_a_multithreaded_plan(monkeypatch, setting, during_monitoring):
+    """On several threads evaluation runs under the steps' limit (another pool's spinning
+    worker slowed the next epoch); on one it keeps the library's threads."""
+    pytest.importorskip("threadpoolctl")
+    seen = []
+    real = Trainer._monitor
+
+    def spy(self, *args):
+        seen.append(blas.thread_count())
+        return real(self, *args)
+
+    monkeypatch.setattr(Trainer, "_monitor", spy)
+    rng = np.random.default_rng(0)
+    data = Dataset(rng.random((60, 12)), rng.integers(0, 3, 60))
+    net = mlp([12, 8, 3], "sigmoid", "softmax", rng=0)
+    with blas.limited(3):
+        Trainer(net, "log-likelihood", SGD(0.1), blas_threads=setting, rng=0).fit(data, 2, data)
+    assert seen == [during_monitoring] * 2
+
+
 def test_the_count_auto_picked_is_kept_for_the_trainer_and_its_checkpoints(monkeypatch):
     rng = np.random.default_rng(0)
     data = Dataset(rng.random((60, 12)), rng.integers(0, 3, 60))
