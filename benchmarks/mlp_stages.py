@@ -4,8 +4,12 @@
 
 Prints µs per call for the gather, each layer's forward and backward, the cost's δᴸ,
 the optimiser step and the whole ``Trainer.train_step``, at each batch size and BLAS
-thread count asked for; then one epoch of ``Trainer.fit`` per setting. A benchmark, not
-a test: the figures guide optimisation of the hot path.
+thread count asked for, inside the trainer's own plan for that count
+(``Trainer.blas_plan``: the thread limit, SGD steps fused into the GEMMs, and on several
+threads the forward products on SciPy's pool), so a fused parameter's step is part of its
+layer's backward and the optimiser step is what remains; then one epoch of
+``Trainer.fit`` per setting. A benchmark, not a test: the figures guide optimisation of
+the hot path.
 """
 from __future__ import annotations
 
@@ -13,12 +17,12 @@ import argparse
 import time
 
 import numpy as np
-from threadpoolctl import threadpool_limits
-
 from nablanet import SGD, mlp
 from nablanet.costs import output_delta
 from nablanet.data import Dataset
 from nablanet.training import Trainer
+
+from _common import SETTLE_SECONDS
 
 N = 60_000
 
@@ -31,9 +35,17 @@ def per_call_us(f, calls: int) -> float:
     return (time.perf_counter() - start) / calls * 1e6
 
 
-def stages(data: Dataset, batch_size: int, calls: int) -> dict[str, float]:
+def stages(data: Dataset, batch_size: int, calls: int, threads: int) -> dict[str, float]:
     net = mlp([784, 100, 10], "sigmoid", "softmax", rng=0)
-    trainer = Trainer(net, "log-likelihood", SGD(0.1), batch_size=batch_size, monitor=(), rng=0)
+    trainer = Trainer(net, "log-likelihood", SGD(0.1), batch_size=batch_size, monitor=(),
+                      rng=0, blas_threads=threads)
+    trainer.n_train = N
+    with trainer.blas_plan(threads):
+        return _stages(trainer, data, batch_size, calls)
+
+
+def _stages(trainer: Trainer, data: Dataset, batch_size: int, calls: int) -> dict[str, float]:
+    net = trainer.net
     targets = trainer.cost.targets(data.y, 10, net.backend)
     batch = np.random.default_rng(0).permutation(N)[:batch_size]
     x, t = data.x[batch], targets[batch]
@@ -51,7 +63,7 @@ def stages(data: Dataset, batch_size: int, calls: int) -> dict[str, float]:
     da1 = backward(dense2, delta, c2)
     dz1 = sigmoid.backward(da1, c1)
     timings = {
-        "gather x, y": lambda: (data.x[batch], targets[batch]),
+        "gather x, y": lambda: (data.x.take(batch, axis=0), targets.take(batch, axis=0)),  # as training/batches.py
         "dense 1 forward": lambda: dense1.forward(x, True),
         "sigmoid forward": lambda: sigmoid.forward(z1, True),
         "dense 2 forward": lambda: dense2.forward(a1, True),
@@ -69,9 +81,12 @@ def stages(data: Dataset, batch_size: int, calls: int) -> dict[str, float]:
     return out
 
 
-def epoch_seconds(data: Dataset, batch_size: int, repeats: int) -> float:
+def epoch_seconds(data: Dataset, batch_size: int, repeats: int, threads: int) -> float:
     net = mlp([784, 100, 10], "sigmoid", "softmax", rng=0)
-    trainer = Trainer(net, "log-likelihood", SGD(0.1), batch_size=batch_size, monitor=(), rng=0)
+    trainer = Trainer(net, "log-likelihood", SGD(0.1), batch_size=batch_size, monitor=(),
+                      rng=0, blas_threads=threads)
+    # the stage timings leave OpenBLAS workers spinning for ~0.1 s: let them stop
+    time.sleep(SETTLE_SECONDS)
     best = float("inf")
     for _ in range(repeats):
         trainer.next_epoch = 0
@@ -90,14 +105,13 @@ def main() -> None:
     rng = np.random.default_rng(0)
     data = Dataset(rng.random((N, 784), dtype=np.float32), rng.integers(0, 10, N))
     for threads in args.threads:
-        with threadpool_limits(threads):
-            for m in args.batch_sizes:
-                calls = max(20, 30_000 // m)
-                print(f"\nbatch {m}, {threads} BLAS thread(s): µs per call")
-                for name, us in stages(data, m, calls).items():
-                    print(f"  {name:18s} {us:9.1f}")
-                print(f"  one epoch (best of {args.repeats}): "
-                      f"{epoch_seconds(data, m, args.repeats):.3f} s")
+        for m in args.batch_sizes:
+            calls = max(20, 30_000 // m)
+            print(f"\nbatch {m}, {threads} BLAS thread(s): µs per call")
+            for name, us in stages(data, m, calls, threads).items():
+                print(f"  {name:18s} {us:9.1f}")
+            print(f"  one epoch (best of {args.repeats}): "
+                  f"{epoch_seconds(data, m, args.repeats, threads):.3f} s")
 
 
 if __name__ == "__main__":

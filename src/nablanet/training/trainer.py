@@ -118,7 +118,7 @@ class Trainer:
             cb.on_train_begin(self)
         try:
             for epoch in range(self.next_epoch, epochs):
-                with self._blas_plan(threads):
+                with self.blas_plan(threads):
                     start = time.perf_counter()
                     self._run_epoch(x, targets, n)
                     seconds = time.perf_counter() - start
@@ -129,7 +129,7 @@ class Trainer:
                 # all four monitors, batch 128: 0.254 → 0.157 s an epoch, evaluation
                 # included). On one thread evaluation keeps the library's threads (batch
                 # 10: 40 ms instead of 68 ms) and a spinning worker takes an unused core.
-                with self._blas_plan(threads) if threads > 1 else nullcontext():
+                with self.blas_plan(threads) if threads > 1 else nullcontext():
                     metrics.update(self._monitor(train, validation))
                 self.next_epoch = epoch + 1
                 # Recorded before the callbacks run, so a checkpoint's history includes it.
@@ -153,9 +153,10 @@ class Trainer:
         return self.history
 
     @contextmanager
-    def _blas_plan(self, threads: int):
+    def blas_plan(self, threads: int):
         """The BLAS thread limit the steps run under, and plain SGD steps taken inside
-        the GEMMs where that changes nothing but speed (training/fused.py)."""
+        the GEMMs where that changes nothing but speed (training/fused.py). Public for
+        diagnostics: benchmarks/mlp_stages.py times a step's stages inside it."""
         with limited(threads), armed(self):
             yield
 
