@@ -100,6 +100,35 @@ def test_fused_sgd_trains_like_the_two_step_update(penalties, monkeypatch):
     for p, q in zip(plain.param_arrays(), fast.param_arrays()):
         np.testing.assert_allclose(q, p, rtol=1e-10, atol=1e-12)
     assert all(not layer.fused_updates for layer in fast.net.layers)   # disarmed after fit
+    assert fast.optimizer.t == plain.optimizer.t == 3 * 30             # every step counted
+
+
+def test_a_partly_fused_net_leaves_the_rest_to_the_optimiser(monkeypatch):
+    """With only some parameters fused, the optimiser steps the others (and their
+    gradients are cleared); with all fused it is skipped."""
+    real = fused.fusable_parameters
+    stepped = []
+    real_step = SGD.step
+
+    def counting_step(self, net):
+        stepped.append(sum(layer.grads[name] is not None for layer, name in net.parameters()))
+        real_step(self, net)
+
+    with threadpool_limits(1, user_api="blas"):
+        plain = _train(SGD(0.5), fuse=False, monkeypatch=monkeypatch)
+        monkeypatch.setattr(fused, "fusable_parameters", lambda t: real(t)[:3])
+        monkeypatch.setattr(SGD, "step", counting_step)
+        part = _train(SGD(0.5), monkeypatch=monkeypatch)
+        assert stepped == [3] * (3 * 30)           # 6 parameters, 3 fused: 3 left each step
+        stepped.clear()
+        monkeypatch.setattr(SGD, "step", counting_step)
+        whole = _train(SGD(0.5), monkeypatch=monkeypatch)
+        assert stepped == []
+    for trainer in (part, whole):
+        assert trainer.optimizer.t == 3 * 30 and not trainer._steps_fused
+        assert all(g is None for layer in trainer.net.layers for g in layer.grads.values())
+        for p, q in zip(plain.param_arrays(), trainer.param_arrays()):
+            np.testing.assert_allclose(q, p, rtol=1e-10, atol=1e-12)
 
 
 def test_fused_sgd_follows_a_learning_rate_change_between_epochs(monkeypatch):

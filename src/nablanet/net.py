@@ -86,9 +86,9 @@ class Sequential:
 
     def backward(self, dy, caches, start: int | None = None):
         """Backpropagate ∂C/∂(output of layer start−1) down to the input; returns ∂C/∂x."""
-        start = len(self.layers) if start is None else start
-        for layer, cache in zip(reversed(self.layers[:start]), reversed(caches[:start])):
-            dy = layer.backward(dy, cache)
+        layers = self.layers
+        for i in range(len(layers) - 1 if start is None else start - 1, -1, -1):
+            dy = layers[i].backward(dy, caches[i])
             if dy is None:          # nothing below needs a gradient
                 break
         return dy

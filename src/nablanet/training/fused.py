@@ -162,11 +162,12 @@ def thread_plan(net, targets):
 def armed(trainer):
     """Within the block, the fusable parameters of ``trainer``'s layers take their SGD step
     inside the BLAS call that computes their gradient (:class:`FusedSGD`); their gradient
-    stays None, so the optimiser and the L2 penalty skip them."""
+    stays None, so the optimiser and the L2 penalty skip them. Yields True when that is
+    every parameter of the net: the optimiser's step then has nothing left to do."""
     targets = fusable_parameters(trainer)
     plan = thread_plan(trainer.net, targets) if targets else None
     if plan is None:
-        yield
+        yield False
         return
     pools, products = plan
 
@@ -181,7 +182,7 @@ def armed(trainer):
         try:
             for layer, name in targets:
                 layer.fused_updates[name] = step(layer, name)
-            yield
+            yield len(targets) == len(trainer.net.parameters())
         finally:
             for layer, name in targets:
                 layer.fused_updates.pop(name, None)
