@@ -186,7 +186,7 @@ class Trainer:
         if self._steps_fused:
             # every parameter has taken its step (L2 folded in), its gradient left None:
             # the penalties, the optimiser and zero_grads would pass over them for nothing
-            # (2.5 % of a 784-100-10 epoch at batch 10)
+            # (1–2.5 % of a 784-100-10 epoch at batch 10)
             self.optimizer.t += 1
         else:
             for penalty in self.penalties:
