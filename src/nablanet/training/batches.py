@@ -3,9 +3,10 @@
 ``x[batch]`` copies m randomly placed rows out of the training set. For large batches
 that copy is a real share of a step: 1024 MNIST rows (3.2 MB) took ~290 µs here with
 ``take`` (~420 µs by fancy indexing), a fifth of a 784-100-10 step on two threads,
-because no row is in cache (the same rows copied again, from cache, take ~70 µs). NumPy's ``take`` releases the GIL,
-so one helper thread gathers batch k + 1 while the main thread trains on batch k,
-and the copy costs the step nothing on a machine with a core to spare.
+because no row is in cache (the same rows copied again, from cache, take ~70 µs).
+NumPy's ``take`` releases the GIL, so one helper thread gathers batch k + 1 while the
+main thread trains on batch k, and the copy costs the step nothing on a machine with a
+core to spare.
 
 Small batches gather in the main thread: handing work to a thread costs tens of
 microseconds, more than copying a few rows (a batch-10 step takes ~50 µs). So does a
