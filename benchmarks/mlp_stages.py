@@ -17,12 +17,12 @@ import argparse
 import time
 
 import numpy as np
+from _common import SETTLE_SECONDS
+
 from nablanet import SGD, mlp
 from nablanet.costs import output_delta
 from nablanet.data import Dataset
 from nablanet.training import Trainer
-
-from _common import SETTLE_SECONDS
 
 N = 60_000
 
