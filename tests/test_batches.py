@@ -23,6 +23,24 @@ def test_prefetched_batches_equal_plain_ones(n, m):
         np.testing.assert_array_equal(ya, yb)
 
 
+@pytest.mark.parametrize("layout", ["C", "F", "strided", "float32"])
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_batches_are_the_ordered_rows_whatever_the_layout(layout, prefetch):
+    """The gather (``take``) copies the rows x[order[...]] exactly, as C-ordered arrays of
+    x's dtype, from any memory layout of x."""
+    rng = np.random.default_rng(1)
+    base = rng.random((50, 12))
+    x = {"C": base, "F": np.asfortranarray(base), "strided": base[:, ::2],
+         "float32": base.astype(np.float32)}[layout]
+    y, order = rng.integers(0, 3, 50), rng.permutation(50)
+    got = list(batches.minibatches(x, y, order, 7, prefetch=prefetch))
+    for (xb, yb), start in zip(got, range(0, 50, 7)):
+        rows = order[start:start + 7]
+        np.testing.assert_array_equal(xb, x[rows])
+        np.testing.assert_array_equal(yb, y[rows])
+        assert xb.dtype == x.dtype and xb.flags.c_contiguous
+
+
 def test_only_large_batches_are_gathered_ahead(monkeypatch):
     seen = []
     real = batches.ThreadPoolExecutor
