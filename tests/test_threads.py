@@ -44,19 +44,29 @@ def test_a_fixed_setting_is_kept_and_a_bad_one_refused():
             Trainer(net, "log-likelihood", SGD(0.1), blas_threads=bad)
 
 
-def test_the_limit_holds_during_the_epochs_only(monkeypatch):
+def _thread_counts_seen_by(monkeypatch, method: str) -> list:
+    """The BLAS thread count at each call of ``Trainer.<method>`` (filled as it runs)."""
     pytest.importorskip("threadpoolctl")
     seen = []
-    real = Trainer._run_epoch
+    real = getattr(Trainer, method)
 
     def spy(self, *args):
         seen.append(blas.thread_count())
         return real(self, *args)
 
-    monkeypatch.setattr(Trainer, "_run_epoch", spy)
+    monkeypatch.setattr(Trainer, method, spy)
+    return seen
+
+
+def _small_problem():
     rng = np.random.default_rng(0)
     data = Dataset(rng.random((60, 12)), rng.integers(0, 3, 60))
-    net = mlp([12, 8, 3], "sigmoid", "softmax", rng=0)
+    return data, mlp([12, 8, 3], "sigmoid", "softmax", rng=0)
+
+
+def test_the_limit_holds_during_the_epochs_only(monkeypatch):
+    seen = _thread_counts_seen_by(monkeypatch, "_run_epoch")
+    data, net = _small_problem()
     with blas.limited(2):
         before = blas.thread_count()
         Trainer(net, "log-likelihood", SGD(0.1), monitor=(), rng=0).fit(data, 2)
@@ -69,18 +79,8 @@ def test_the_limit_holds_during_the_epochs_only(monkeypatch):
 def test_monitoring_stays_on_a_multithreaded_plan(monkeypatch, setting, during_monitoring):
     """On several threads evaluation runs under the steps' limit (another pool's spinning
     worker slowed the next epoch); on one it keeps the library's threads."""
-    pytest.importorskip("threadpoolctl")
-    seen = []
-    real = Trainer._monitor
-
-    def spy(self, *args):
-        seen.append(blas.thread_count())
-        return real(self, *args)
-
-    monkeypatch.setattr(Trainer, "_monitor", spy)
-    rng = np.random.default_rng(0)
-    data = Dataset(rng.random((60, 12)), rng.integers(0, 3, 60))
-    net = mlp([12, 8, 3], "sigmoid", "softmax", rng=0)
+    seen = _thread_counts_seen_by(monkeypatch, "_monitor")
+    data, net = _small_problem()
     with blas.limited(3):
         Trainer(net, "log-likelihood", SGD(0.1), blas_threads=setting, rng=0).fit(data, 2, data)
     assert seen == [during_monitoring] * 2
