@@ -35,19 +35,8 @@ def best_of(prepare: Callable[[], Callable[[], object]], repeats: int, *,
     runs have used ``budget_s`` seconds no further repeat starts (at least one runs),
     so one pathologically slow case cannot stall a whole benchmark.
     """
-    if warmup is not None:
-        warmup()
-    best, spent = float("inf"), 0.0
-    for _ in range(max(1, int(repeats))):
-        if budget_s is not None and spent >= budget_s:
-            break
-        run = prepare()
-        start = time.perf_counter()
-        run()
-        seconds = time.perf_counter() - start
-        best, spent = min(best, seconds), spent + seconds
-    return best
-
+    return best_of_interleaved({"case": (prepare, warmup)}, repeats, budget_s=budget_s,
+                               settle_s=0.0)["case"]
 
 
 #: seconds between timed runs of different cases (see :func:`best_of_interleaved`)

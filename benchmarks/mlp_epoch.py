@@ -5,9 +5,9 @@ log-likelihood cost (PyTorch's CrossEntropyLoss on logits, scikit-learn's log
 loss), plain SGD with η = 0.1, float32, 60 000 synthetic MNIST-shaped examples
 (the same arrays for every framework). Each figure is the best of ``--repeats``
 epochs, taken in rounds (every framework once per round) so that a slow spell of the
-machine does not fall on one framework only. In the same run it measures the float32 GEMM ceiling (``np.matmul`` of
-two 2048 × 2048 matrices) and nablanet's achieved GFLOP/s at batch 1024, and it
-prints the BLAS kernel NumPy runs, then PASS/FAIL lines for the acceptance targets.
+machine does not fall on one framework only. In the same run it measures the float32
+GEMM ceiling (``np.matmul`` of two 2048 × 2048 matrices) and nablanet's achieved
+GFLOP/s at batch 1024, and it prints the BLAS kernel NumPy runs, then PASS/FAIL lines for the acceptance targets.
 
     .venv/bin/python benchmarks/mlp_epoch.py [--repeats 3] [--batch-sizes 10 128 1024]
         [--blas-threads N|auto] [--threads N] [--no-peak-memory]
@@ -33,10 +33,10 @@ import sys
 import warnings
 
 import numpy as np
-from nablanet.cli.common import thread_setting
+from nablanet.cli.common import blas_threads, thread_setting
 
-from _common import (best_of_interleaved, blas_libraries, environment_lines, format_table, gemm_gflops,
-                     synthetic_classification, verdict)
+from _common import (best_of_interleaved, blas_libraries, environment_lines, format_table,
+                     gemm_gflops, synthetic_classification, verdict)
 
 SIZES = (784, 100, 10)
 ETA = 0.1
@@ -70,11 +70,9 @@ def nablanet_epoch(data, batch_size: int):
     return lambda: trainer.fit(data, 1)
 
 
-
 def _with_threads(run, setting):
     """``run`` inside ``nablanet.cli.common.blas_threads(setting)``, as ``nablanet train``
     runs its epochs."""
-    from nablanet.cli.common import blas_threads
 
     def timed():
         with blas_threads(setting):
@@ -250,7 +248,6 @@ def main(argv=None) -> int:
             wanted.discard("sklearn")
 
     import scipy.linalg.blas  # noqa: F401  nablanet's axpy uses SciPy's BLAS: load it to list it
-    from nablanet.cli.common import blas_threads
 
     limiter = None
     if args.threads is not None:
@@ -297,20 +294,22 @@ def main(argv=None) -> int:
     times: dict[tuple[str, int], float] = {}
     for m in args.batch_sizes:
         small = min(N_EXAMPLES, max(8 * m, 2048))      # warm-up slice: a few steps each
+        # name → (prepare, warm-up); m and fitted are bound now, the cases run below
         cases: dict = {}
+        fitted: list = []
         if "nablanet" in wanted:
             warm = Dataset(x[:small], y[:small], "warm-up")
-            cases["nablanet"] = (lambda: _with_threads(nablanet_epoch(data, m), args.blas_threads),
-                                 _with_threads(nablanet_epoch(warm, m), args.blas_threads))
+            cases["nablanet"] = (
+                lambda m=m: _with_threads(nablanet_epoch(data, m), args.blas_threads),
+                _with_threads(nablanet_epoch(warm, m), args.blas_threads))
         if "torch" in wanted:
-            cases["torch"] = (lambda: torch_epoch(tx, ty, m),
+            cases["torch"] = (lambda m=m: torch_epoch(tx, ty, m),
                               torch_epoch(tx[:small], ty[:small], m))
-        fitted: list = []
         if "sklearn" in wanted:
-            cases["sklearn"] = (lambda: sklearn_epoch(x, y, m, fitted),
+            cases["sklearn"] = (lambda m=m, fitted=fitted: sklearn_epoch(x, y, m, fitted),
                                 sklearn_epoch(x[:small], y[:small], m))
         if "per-example" in wanted:
-            cases["per-example"] = (lambda: per_example_epoch(reference_data, m), None)
+            cases["per-example"] = (lambda m=m: per_example_epoch(reference_data, m), None)
         for name, seconds in best_of_interleaved(cases, args.repeats, budget_s=budget).items():
             scale = N_EXAMPLES / n_ref if name == "per-example" else 1
             times[name, m] = seconds * scale

@@ -63,7 +63,8 @@ def _stages(trainer: Trainer, data: Dataset, batch_size: int, calls: int) -> dic
     da1 = backward(dense2, delta, c2)
     dz1 = sigmoid.backward(da1, c1)
     timings = {
-        "gather x, y": lambda: (data.x.take(batch, axis=0), targets.take(batch, axis=0)),  # as training/batches.py
+        # gathered as training/batches.py does
+        "gather x, y": lambda: (data.x.take(batch, axis=0), targets.take(batch, axis=0)),
         "dense 1 forward": lambda: dense1.forward(x, True),
         "sigmoid forward": lambda: sigmoid.forward(z1, True),
         "dense 2 forward": lambda: dense2.forward(a1, True),
