@@ -40,10 +40,10 @@ def spare_core() -> bool:
     """True when this process may use more than one core and one is idle now, beyond those
     the BLAS's own threads will take in the next GEMM.
 
-    The BLAS's extra threads (:func:`blas_thread_count` − 1) sleep between GEMMs, so
-    :func:`idle_cores` does not see them: with 2 BLAS threads on 2 idle cores a
-    prefetching thread made a 784-100-10 epoch at batch 128 slower (0.140 s against
-    0.123 s without it).
+    The BLAS's extra threads (:func:`blas_thread_count` − 1) are this process's own, so
+    :func:`idle_cores` leaves them out, yet they keep a core busy (they spin ~0.1 s after
+    each GEMM): with 2 BLAS threads on 2 idle cores a prefetching thread made a
+    784-100-10 epoch at batch 128 slower (0.140 s against 0.123 s without it).
     """
     blas_extra = blas_thread_count() - 1
     if _cores() - blas_extra < 2:

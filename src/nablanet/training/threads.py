@@ -14,8 +14,9 @@ GEMM is under :data:`SMALL_GEMM` multiply-adds, and otherwise lets it use the co
 other thread wants (:func:`~nablanet.training.batches.idle_cores`):
 OpenBLAS's threads spin while they wait, and on a machine whose cores are busy they only
 take time slices from each other (with one of the 2 cores busy, batch 128 took 0.32–0.49 s
-an epoch on two threads against 0.15 s on one). The limit covers the training steps
-only; monitoring between epochs runs large GEMMs with the BLAS's own setting.
+an epoch on two threads against 0.15 s on one). On one thread the limit covers the
+training steps only and monitoring between epochs runs with the BLAS's own setting; on
+several, monitoring runs under it too (``Trainer.blas_plan``).
 
 A GEMM's last bits can depend on how many threads computed it (784-100-10 at batch 128:
 weights 1 ulp apart after 2 epochs on 1 and on 2 threads; at batch 10, where one thread is
