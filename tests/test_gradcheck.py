@@ -1,14 +1,23 @@
-"""Backprop against central differences (float64): every layer, every cost × output
-activation, the penalties, dropout; plus checks that the checker itself can fail."""
+"""Backprop against central differences (float64): every registered layer (and a check that
+none is left out), every cost × output activation, the penalties alone and together, dropout,
+conv and sequence nets; plus checks that the checker itself can fail."""
+from math import prod
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nablanet import L1, L2, get_backend, get_cost, mlp
+from nablanet import L1, L2, Sequential, get_backend, get_cost, mlp
 from nablanet.costs import output_delta
 from nablanet.gradcheck import check_layer, check_net, numerical_gradient, relative_error
-from nablanet.layers import Dense, Dropout, LeakyReLU, Linear, ReLU, Sigmoid, Softmax, Tanh
+from nablanet.layers import (GRU, LSTM, AvgPool2D, Conv2D, Dense, Dropout, Embedding, Flatten,
+                             LastStep, LeakyReLU, Linear, LocalResponseNorm, MaxPool2D, OneHot,
+                             RandomDistortion, ReLU, Reshape, Sigmoid, SimpleRNN, Softmax, Tanh,
+                             TimeDistributedDense)
+from nablanet.layers.base import LAYERS
+from nablanet.layers.recurrent import Recurrent
+from test_recurrent import recurrent
 
 F64 = get_backend("cpu", "float64")
 TOL = 1e-6
@@ -119,8 +128,11 @@ def test_dense(m, n_in, n_out, seed):
     assert_small(check_layer(layer, x, seed=seed), {"x", "W", "b"})
 
 
-@pytest.mark.parametrize("make", [Sigmoid, Tanh, ReLU, lambda: LeakyReLU(0.1), Linear, Softmax],
-                         ids=["sigmoid", "tanh", "relu", "leaky-relu", "linear", "softmax"])
+ACTIVATIONS = {"Sigmoid": Sigmoid, "Tanh": Tanh, "ReLU": ReLU, "LeakyReLU": lambda: LeakyReLU(0.1),
+               "Linear": Linear, "Softmax": Softmax}
+
+
+@pytest.mark.parametrize("make", ACTIVATIONS.values(), ids=ACTIVATIONS.keys())
 @SETTINGS
 @given(m=batches, n=widths, seed=seeds)
 def test_activation(make, m, n, seed):
@@ -136,6 +148,130 @@ def test_dropout_in_train_mode_with_a_fixed_mask(m, n, seed, p):
     layer = build(Dropout(p), n)
     x = np.random.default_rng(seed).standard_normal((m, n))
     assert_small(check_layer(layer, x, train=True, seed=seed), {"x"})
+
+
+# -- every other registered layer, with shapes and settings drawn by hypothesis -------------
+
+def _pair(lo, hi):
+    return st.tuples(st.integers(lo, hi), st.integers(lo, hi))
+
+
+def _images(draw, rng, channels, min_hw=(1, 1)):
+    """A batch of 1–2 (C, H, W) images, H and W at least ``min_hw`` and at most 3 more."""
+    hw = [draw(st.integers(lo, lo + 3)) for lo in min_hw]
+    return rng.standard_normal((draw(st.integers(1, 2)), channels, *hw))
+
+
+def _without_ties(rng, x):
+    """x's shape filled with distinct values ≥ 1e-2 apart, so central differences never
+    move one past another (max pooling's kink)."""
+    return rng.permutation(x.size).reshape(x.shape) * (4.0 / x.size) - 2.0
+
+
+def _conv(draw, rng):
+    k, s, p = draw(_pair(1, 3)), draw(_pair(1, 3)), draw(_pair(0, 1))
+    c = draw(st.integers(1, 3))
+    layer = Conv2D(c, draw(st.integers(1, 3)), k, stride=s, padding=p,
+                   need_input_grad=draw(st.booleans()))
+    return layer, _images(draw, rng, c, [max(1, ki - 2 * pi) for ki, pi in zip(k, p)])
+
+
+def _pool(cls):
+    def spec(draw, rng):
+        k = draw(_pair(1, 3))
+        p = tuple(draw(st.integers(0, ki // 2)) for ki in k)
+        x = _images(draw, rng, draw(st.integers(1, 2)),
+                    [max(1, ki - 2 * pi) for ki, pi in zip(k, p)])
+        layer = cls(k, draw(st.none() | _pair(1, 3)), p)
+        return layer, _without_ties(rng, x) if cls is MaxPool2D else x
+    return spec
+
+
+def _lrn(draw, rng):
+    layer = LocalResponseNorm(draw(st.integers(1, 5)), alpha=draw(st.floats(0.01, 0.5)),
+                              beta=draw(st.floats(0.5, 1.0)), k=draw(st.floats(1.0, 2.0)))
+    return layer, _images(draw, rng, draw(st.integers(1, 6)))
+
+
+def _recurrent(cls):
+    def spec(draw, rng):
+        n_in, steps = draw(st.integers(1, 3)), draw(st.integers(1, 4))
+        layer = recurrent(cls, n_in, draw(st.integers(1, 3)), steps, draw(seeds),
+                          initial_state=draw(st.sampled_from(["zeros", "learned"])),
+                          need_input_grad=draw(st.booleans()))
+        return layer, rng.standard_normal((draw(batches), steps, n_in))
+    return spec
+
+
+def _sequence(draw, rng):
+    return rng.standard_normal((draw(batches), draw(st.integers(1, 4)), draw(widths)))
+
+
+def _time_distributed(draw, rng):
+    x = _sequence(draw, rng)
+    return TimeDistributedDense(x.shape[-1], draw(widths)), x
+
+
+def _embedding(draw, rng):
+    n_symbols = draw(st.integers(1, 5))          # few symbols: repeated indices add up
+    return (Embedding(n_symbols, draw(widths)),
+            rng.integers(0, n_symbols, (draw(batches), draw(st.integers(1, 4)))))
+
+
+def _reshape(draw, rng):
+    shape = tuple(draw(st.lists(st.integers(1, 3), min_size=1, max_size=3)))
+    return Reshape(shape), rng.standard_normal((draw(batches), prod(shape)))
+
+
+# Each spec draws a layer and a batch x; the layer is built for x's per-example shape.
+SPECS = {
+    "Conv2D": _conv,
+    "MaxPool2D": _pool(MaxPool2D),
+    "AvgPool2D": _pool(AvgPool2D),
+    "LocalResponseNorm": _lrn,
+    "SimpleRNN": _recurrent(SimpleRNN),
+    "LSTM": _recurrent(LSTM),
+    "GRU": _recurrent(GRU),
+    "TimeDistributedDense": _time_distributed,
+    "LastStep": lambda draw, rng: (LastStep(), _sequence(draw, rng)),
+    "Embedding": _embedding,
+    "Flatten": lambda draw, rng: (Flatten(), _images(draw, rng, draw(st.integers(1, 3)))),
+    "Reshape": _reshape,
+}
+#: layers through which no gradient flows: integer symbols or the raw data go in, and
+#: there are no parameters
+NO_GRADIENT = {"OneHot", "RandomDistortion"}
+
+
+def test_every_registered_layer_is_gradient_checked():
+    checked = set(ACTIVATIONS) | {"Dense", "Dropout"} | set(SPECS) | NO_GRADIENT
+    assert checked == set(LAYERS), set(LAYERS) ^ checked
+
+
+@pytest.mark.parametrize("name", SPECS)
+@SETTINGS
+@given(data=st.data(), seed=seeds, train=st.booleans())
+def test_layer(name, data, seed, train):
+    """∂C/∂x (for real inputs, where the layer computes it) and every ∂C/∂θ, in training
+    and in inference mode."""
+    rng = np.random.default_rng(seed)
+    layer, x = SPECS[name](data.draw, rng)
+    if not isinstance(layer, Recurrent):    # recurrent() builds, with random biases and h₀
+        layer.build(x.shape[1:], F64, rng)
+    wants_dx = x.dtype.kind == "f" and getattr(layer, "need_input_grad", True)
+    errors = check_layer(layer, x, train=train, seed=seed)
+    assert_small(errors, set(layer.params) | ({"x"} if wants_dx else set()))
+
+
+@pytest.mark.parametrize("layer, x", [
+    (OneHot(4), np.array([[0, 3, 1], [2, 2, 0]])),
+    (RandomDistortion("affine", image_shape=(5, 5)), np.random.default_rng(0).random((2, 25)))],
+    ids=["OneHot", "RandomDistortion"])
+def test_layers_without_a_gradient(layer, x):
+    layer.build(x.shape[1:], F64, None)
+    layer.rng = np.random.default_rng(0)
+    y, cache = layer.forward(x, train=True)
+    assert not layer.params and layer.backward(np.ones_like(y), cache) is None
 
 
 # -- whole nets: every cost with every output activation it makes sense with ---------------
@@ -196,6 +332,78 @@ def test_penalties(penalty, m, n_in, n_hidden, seed):
     # n_train ≠ m: the penalty is scaled by the training-set size, the cost by the batch.
     errors = check_net(net, "cross-entropy", x, rng.integers(0, 3, m), penalties=[penalty],
                        n_train=37)
+    assert_net_small(net, errors)
+
+
+class _SignOfZeroIsOneL1(L1):
+    """Planted bug: sgn(0) taken as 1, so a weight at 0 is pushed below it."""
+
+    def _add_gradient(self, w, g, n):
+        g += (self.lmbda / n) * np.where(w >= 0, 1.0, -1.0)
+
+
+@pytest.mark.parametrize("l1, expect_ok", [(L1, True), (_SignOfZeroIsOneL1, False)],
+                         ids=["l1", "planted-sgn0=1"])
+@SETTINGS
+@given(m=batches, n_in=widths, n_hidden=widths, include_biases=st.booleans(), seed=seeds)
+def test_l1_and_l2_together_with_weights_at_zero(l1, expect_ok, m, n_in, n_hidden,
+                                                 include_biases, seed):
+    """At w = 0 the central difference of |w| is (ε − ε)/2ε = 0: it checks sgn(0) = 0."""
+    net = mlp([n_in, n_hidden, 3], "tanh", "softmax", backend=F64, rng=seed)
+    _shift_params_off_zero(net)
+    rng = np.random.default_rng(seed)
+    net.layers[0].params["W"][0] = 0.0             # a row of weights at the kink, at least one
+    net.layers[2].params["b"][rng.random(3) < 0.5] = 0.0
+    x = rng.standard_normal((m, n_in))
+    penalties = [l1(0.6, include_biases=include_biases), L2(0.8, include_biases=include_biases)]
+    errors = check_net(net, "log-likelihood", x, rng.integers(0, 3, m), penalties=penalties,
+                       n_train=29)
+    if expect_ok:
+        assert_net_small(net, errors)
+    else:
+        assert errors["layer0.W"] > 1e-3
+
+
+SEQUENCE_PAIRS = [("log-likelihood", Softmax), ("quadratic", Linear)]
+
+
+@pytest.mark.parametrize("cost, output", SEQUENCE_PAIRS, ids=[c for c, _ in SEQUENCE_PAIRS])
+@pytest.mark.parametrize("cell", [SimpleRNN, LSTM, GRU])
+@SETTINGS
+@given(m=st.integers(1, 3), steps=st.integers(1, 4), n_symbols=st.integers(2, 4),
+       n_hidden=st.integers(1, 3), embed=st.booleans(), to_one=st.booleans(), seed=seeds)
+def test_sequence_nets_with_penalties(cost, output, cell, m, steps, n_symbols, n_hidden, embed,
+                                      to_one, seed):
+    """The BPTT training step's path: symbols in, a cost on every step's output (mean over
+    batch × time) or on the last one, L1 and L2 on E, W, U and the output weights."""
+    inputs = [Embedding(n_symbols, 2)] if embed else [OneHot(n_symbols)]
+    layers = inputs + [cell(None, n_hidden, initial_state="learned"),
+                       TimeDistributedDense(n_hidden, n_symbols)]
+    net = Sequential(layers + [LastStep()] * to_one + [output()]).build((steps,), F64, seed)
+    _shift_params_off_zero(net, ("W", "U", "E", "b"))
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, n_symbols, (m, steps))
+    shape = net.output_shape
+    if cost == "quadratic":
+        y = rng.standard_normal((m, *shape))
+    else:
+        y = rng.integers(0, n_symbols, (m, *shape[:-1]))
+        y = y if to_one else np.eye(n_symbols)[y]          # one-hot rows at every step
+    errors = check_net(net, cost, x, y, penalties=[L1(0.3), L2(0.5, include_biases=True)],
+                       n_train=23)
+    assert_net_small(net, errors)
+
+
+@SETTINGS
+@given(m=st.integers(1, 3), seed=seeds)
+def test_conv_net_with_penalties(m, seed):
+    """L1 and L2 on a 4-D kernel (O, C, kh, kw) as on a dense weight matrix."""
+    net = Sequential([Reshape((2, 5, 5)), Conv2D(2, 3, 3, padding=1), Tanh(), AvgPool2D(2),
+                      Flatten(), Dense(None, 3), Sigmoid()]).build((50,), F64, seed)
+    _shift_params_off_zero(net)
+    rng = np.random.default_rng(seed)
+    errors = check_net(net, "cross-entropy", rng.standard_normal((m, 50)),
+                       rng.integers(0, 3, m), penalties=[L1(0.2), L2(0.4)], n_train=31)
     assert_net_small(net, errors)
 
 

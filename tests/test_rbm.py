@@ -8,6 +8,7 @@ from scipy.integrate import quad
 from scipy.special import expit, logsumexp
 
 from nablanet import ConfigError, DataError, get_backend
+from nablanet.gradcheck import numerical_gradient, relative_error
 from nablanet.models.ais import exact_log_partition
 from nablanet.models.rbm import RBM, ContrastiveDivergence
 
@@ -184,6 +185,34 @@ def test_pcd_with_clamped_labels_follows_the_class_conditional_gradient():
 
 def exact_log_likelihood(rbm, data):
     return float(-rbm.free_energy(data).mean() - exact_log_partition(rbm))
+
+
+def exact_conditional_log_likelihood(rbm, data):
+    """Mean of log p(pixels | label) = −F(v) − log Σ_pixels e^{−F(pixels, label)}."""
+    total = 0.0
+    for row in data:
+        V = np.hstack([states(rbm.n_pixels),
+                       np.repeat(row[None, rbm.n_pixels:], 2 ** rbm.n_pixels, 0)])
+        total += -rbm.free_energy(row[None])[0] - logsumexp(-rbm.free_energy(V))
+    return total / len(data)
+
+
+@pytest.mark.parametrize("gradient, log_likelihood, n_labels", [
+    (exact_gradient, exact_log_likelihood, 0),
+    (exact_conditional_gradient, exact_conditional_log_likelihood, 2)],
+    ids=["joint", "class-conditional"])
+def test_exact_gradients_are_central_differences_of_the_exact_log_likelihood(
+        gradient, log_likelihood, n_labels):
+    """The references the CD and PCD estimates are measured against, checked themselves."""
+    rbm = tiny_rbm(n_labels=n_labels)
+    rng = np.random.default_rng(4)
+    data = (rng.random((7, 6)) < 0.5).astype(float)
+    if n_labels:
+        data[:, 4:] = np.eye(2)[rng.integers(0, 2, 7)]
+    exact = gradient(rbm, data)
+    for name, param in rbm.params.items():
+        numeric = numerical_gradient(lambda: log_likelihood(rbm, data), param)
+        assert relative_error(exact[name], numeric) < 1e-6, name
 
 
 @pytest.mark.parametrize("persistent", [False, True])

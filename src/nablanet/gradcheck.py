@@ -78,23 +78,29 @@ def check_net(net, cost, x, y, *, penalties=(), n_train: int | None = None,
 
     This runs the same path as training: the cost's δᴸ (with the closed form a − y
     where σ′ cancels), backprop through the net, then each penalty's gradient.
-    Keys are "layer<i>.<name>".
+    A net with an output per time step takes ``y`` shaped like its outputs (one-hot
+    rows for a softmax) and averages over batch × time outputs, as the BPTT step
+    does (training/bptt.py). Keys are "layer<i>.<name>".
     """
     cost = get_cost(cost)
     n = n_train or len(x)
-    target = cost.targets(y, net.output_shape[-1], net.backend)
+    if len(net.output_shape) == 1:
+        target = cost.targets(y, net.output_shape[-1], net.backend)
+    else:
+        target = net.backend.asarray(y)
+    n_outputs = target.size // target.shape[-1]
     output = net.output_activation or Linear()
     start = len(net.layers) - (net.output_activation is not None)
 
     def total_cost() -> float:
         _fresh_rng_for(net.layers, seed)
         a, _ = net.forward(x, train)
-        return cost.value(a, target) / len(x) + sum(p.value(net, n) for p in penalties)
+        return cost.value(a, target) / n_outputs + sum(p.value(net, n) for p in penalties)
 
     _fresh_rng_for(net.layers, seed)
     net.zero_grads()
     a, caches = net.forward(x, train)
-    net.backward(output_delta(cost, output, a, target, caches[-1], len(x)), caches, start)
+    net.backward(output_delta(cost, output, a, target, caches[-1], n_outputs), caches, start)
     for penalty in penalties:
         penalty.add_gradient(net, n)
     errors = {}
