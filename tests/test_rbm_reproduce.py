@@ -149,3 +149,13 @@ def test_help_names_the_energy_based_presets_and_tables(capsys):
     assert all(name + ":" in pretrain for name in presets.PRESETS)
     assert "--blas-threads" in pretrain
     assert "hinton-2006" in nablanet(capsys, "reproduce", "--help").out
+
+
+def test_pretrain_help_gives_the_generate_recipe_defaults(capsys):
+    """--gibbs-steps and --per-class say the defaults run_experiment actually uses."""
+    from test_cli_data import nablanet
+    sampler = presets.RECIPES["dbn-generative"]["generate"]
+    # argparse wraps lines at spaces and after hyphens: undo both
+    text = " ".join(nablanet(capsys, "pretrain", "--help").out.split()).replace("- ", "-")
+    assert f"after the label-gain start (default {sampler['gibbs_steps']})" in text
+    assert f"digits generated per class (default {sampler['per_class']})" in text

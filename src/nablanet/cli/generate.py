@@ -42,8 +42,9 @@ def add_parser(subparsers):
                    help=f"(default {sampler['label_gain']:g}; 1 or --gain-steps 0: plain "
                         "label-clamped Gibbs sampling from a random start)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, metavar="FILE.png",
-                   help="where to write the PNG (default RUN/generated-<labels>.png)")
+    p.add_argument("--out", type=Path, metavar="FILE",
+                   help="where to write the PNG (default RUN/generated-<labels>.png); "
+                        "for a char-LM, also write the text to FILE")
     p.add_argument("--quiet", action="store_true")
     generate_text.add_arguments(p)
     return p

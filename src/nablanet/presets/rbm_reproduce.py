@@ -459,10 +459,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="denoising autoencoder: drop input pixels with probability P")
     p.add_argument("--sizes", type=int, nargs="+", metavar="N",
                    help="layer sizes, visible first (default: the preset's)")
+    sampler = presets.RECIPES["dbn-generative"]["generate"]
     p.add_argument("--gibbs-steps", type=int, metavar="N",
-                   help="generate: Gibbs steps in the top RBM (default 1000)")
+                   help="generate: Gibbs steps in the top RBM after the label-gain start "
+                        f"(default {sampler['gibbs_steps']})")
     p.add_argument("--per-class", type=int, metavar="N",
-                   help="generate: digits generated per class (default 100)")
+                   help=f"generate: digits generated per class (default {sampler['per_class']})")
     p.add_argument("--ais-betas", type=int, metavar="N",
                    help="rbm: AIS inverse temperatures (default 14500)")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
