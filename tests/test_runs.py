@@ -68,7 +68,7 @@ def test_an_error_while_loading_data_marks_the_run_failed(tmp_path):
     with pytest.raises(DataError):
         train_run(TrainConfig(dataset=str(tmp_path / "absent")), tmp_path / "run")
     summary = RunDir(tmp_path / "run").read_summary()
-    assert summary["status"] == "failed" and "missing" in summary["message"]
+    assert summary["status"] == "failed" and "no such file or folder" in summary["message"]
 
 
 def test_an_interrupt_is_recorded_and_the_run_resumes_bit_identically(tmp_path, blocks,
