@@ -64,6 +64,17 @@ def test_errors_become_one_line_and_exit_status_2(capsys, monkeypatch):
     assert_one_error_line(run_cli(capsys, "train"), r"^nablanet: error: first line second line$")
 
 
+def test_running_out_of_memory_is_one_line(capsys, monkeypatch):
+    train = importlib.import_module("nablanet.cli.train")
+
+    def fails(args):
+        raise MemoryError("Unable to allocate 570. TiB for an array with shape (784, 10**11)")
+
+    monkeypatch.setattr(train, "run", fails)
+    assert_one_error_line(run_cli(capsys, "train"), r"^nablanet: error: out of memory: Unable to "
+                                                    r"allocate 570. TiB")
+
+
 def test_an_unwritable_run_directory_is_an_os_error_line(capsys, tmp_path):
     (tmp_path / "file").write_text("")
     result = run_cli(capsys, "train", "--out", tmp_path / "file" / "run", "--quiet")

@@ -115,6 +115,7 @@ def test_predict_warns_when_inputs_look_like_unscaled_pixels(capsys, trained, te
     (lambda x: x[:3, :100], r"expected 784 features per example, got 100"),
     (lambda x: np.where(np.arange(784) == 5, np.nan, x[:3]), r"3 non-finite values .* first in row 0"),
     (lambda x: x[:0], r"0 examples"),
+    (lambda x: np.float32(0.5), r"expected 784 features per example, got 1"),   # a 0-d array
 ])
 def test_predict_bad_arrays(capsys, trained, test_x, tmp_path, make, match):
     np.save(tmp_path / "x.npy", make(test_x))
@@ -164,3 +165,16 @@ def test_evaluate_labels_beyond_the_models_outputs(capsys, trained, tmp_path):
     assert_one_error_line(nablanet(capsys, "evaluate", trained[0], "--dataset", data,
                                    "--split", "train", "--quiet"),
                           r"label 12 at row 0 is out of range")
+
+
+@pytest.mark.parametrize("command", ["evaluate", "compare", "ensemble"])
+@pytest.mark.parametrize("width, label, match", [
+    (5, 0, r"d.npz:test: examples have 5 features, but the model takes 784 inputs"),
+    (784, 12, r"d.npz:test: label 12 at row 0 is out of range for a network with 10 outputs"),
+])
+def test_a_data_set_the_model_cannot_score(capsys, trained, tmp_path, command, width, label,
+                                           match):
+    x, y = np.zeros((4, width), np.float32), np.full(4, label)
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=y, x_test=x, y_test=y)
+    assert_one_error_line(nablanet(capsys, command, trained[0], "--dataset", tmp_path / "d.npz",
+                                   "--quiet"), match)

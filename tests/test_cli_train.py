@@ -117,6 +117,8 @@ def test_a_diverging_run_is_marked_diverged_and_exits_non_zero(capsys, blocks, t
     (["--cost", "foo"], r"argument --cost: invalid choice: 'foo'"),
     (["--activation", "softplus"], r"argument --activation: invalid choice"),
     (["--hidden", "3x"], r"argument --hidden: expected comma-separated integers"),
+    (["--sizes", "784,,10"], r"argument --sizes: expected comma-separated integers"),
+    (["--eta", "inf"], r"eta must be a finite number, got inf"),
     (["--eta", "-1"], r"eta must be > 0"),
     (["--hidden", "5", "--sizes", "784,5,10"], r"not allowed with argument"),
     (["--cost", "cross-entropy", "--output", "linear"], r"needs outputs in \(0, 1\)"),

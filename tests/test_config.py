@@ -57,6 +57,7 @@ def test_toml_file_sets_keys_and_an_int_is_a_valid_float(tmp_path):
     ('growing_patience = 1\n', r"growing_patience must be true or false"),
     ('cost = "foo"\n', r"cost must be one of quadratic, cross-entropy, log-likelihood; got 'foo'"),
     ('eta = 0\n', r"eta must be > 0, got 0.0"),
+    ('lmbda = inf\n', r"lmbda must be a finite number, got inf"),
     ('dropout = 1.0\n', r"dropout must be in \[0, 1\)"),
     ('epochs = 0\n', r"epochs must be ≥ 1"),
     ('sizes = [784]\n', r"sizes must list at least two"),

@@ -42,6 +42,11 @@ def test_empty():
         validate_dataset(np.zeros((0, 3)), np.zeros(0, int), name="train")
 
 
+def test_examples_without_features():
+    with pytest.raises(DataError, match="x has 0 features per example"):
+        validate_dataset(np.zeros((3, 0)), [0, 1, 2])
+
+
 def test_nan_and_inf_in_x_report_count_and_first_row():
     x, y = xy()
     x[2, 1], x[3, 0], x[3, 2] = np.nan, np.inf, -np.inf
@@ -195,6 +200,27 @@ def test_csv_without_data(tmp_path, text, phrase):
     (tmp_path / "empty.csv").write_text(text)
     with pytest.raises(DataError, match=phrase):
         load_array(tmp_path / "empty.csv")
+
+
+def test_csv_from_a_spreadsheet_byte_order_mark_and_quoted_numbers(tmp_path):
+    (tmp_path / "excel.csv").write_text('1,"2.5"\n3,4\n', encoding="utf-8-sig")
+    np.testing.assert_array_equal(load_array(tmp_path / "excel.csv"), [[1, 2.5], [3, 4]])
+
+
+@pytest.mark.parametrize("text, match", [
+    ("1,,3\n4,5,6\n", r"^gap.csv: empty cell at row 1, column 2$"),      # not taken as a header
+    ("1,2,\n", r"^gap.csv: empty cell at row 1, column 3$"),              # a trailing comma
+])
+def test_csv_first_row_with_a_missing_value_is_data_not_a_header(tmp_path, text, match):
+    (tmp_path / "gap.csv").write_text(text)
+    with pytest.raises(DataError, match=match):
+        load_array(tmp_path / "gap.csv")
+
+
+def test_csv_that_is_not_utf8_text(tmp_path):
+    (tmp_path / "latin.csv").write_bytes(b"1,2\n3,\xe94\n")
+    with pytest.raises(DataError, match=r"^latin.csv: not a UTF-8 text CSV file .*0xE9"):
+        load_array(tmp_path / "latin.csv")
 
 
 def test_labelled_csv_by_index_and_by_name(tmp_path):

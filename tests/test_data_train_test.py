@@ -43,3 +43,19 @@ def test_neither_npz_nor_csv_folder_is_a_clear_error(tmp_path):
     (tmp_path / "d.txt").write_text("1,2\n")
     with pytest.raises(DataError, match="expected an .npz archive"):
         load_train_test(tmp_path / "d.txt")
+
+
+def test_test_set_with_another_width_is_refused_before_training(tmp_path):
+    (xtr, ytr), (xte, yte) = _images(30, 0), _images(10, 1)
+    np.savez(tmp_path / "d.npz", x_train=xtr, y_train=ytr, x_test=xte[:, :3], y_test=yte)
+    with pytest.raises(DataError, match="d.npz: test examples have 12 features but training "
+                                        "examples have 16"):
+        load_splits(str(tmp_path / "d.npz"), validation_size=5)
+
+
+@pytest.mark.parametrize("name, problem", [("absent", "no such file or folder"),
+                                           ("x.npy", "not a folder or an .npz archive")])
+def test_a_dataset_path_that_names_no_data_set(tmp_path, name, problem):
+    np.save(tmp_path / "x.npy", np.zeros((2, 3)))
+    with pytest.raises(DataError, match=f"{name}: {problem} \\(a data set is 'mnist'"):
+        load_splits(str(tmp_path / name))

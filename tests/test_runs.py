@@ -68,7 +68,7 @@ def test_an_error_while_loading_data_marks_the_run_failed(tmp_path):
     with pytest.raises(DataError):
         train_run(TrainConfig(dataset=str(tmp_path / "absent")), tmp_path / "run")
     summary = RunDir(tmp_path / "run").read_summary()
-    assert summary["status"] == "failed" and "missing" in summary["message"]
+    assert summary["status"] == "failed" and "no such file or folder" in summary["message"]
 
 
 def test_an_interrupt_is_recorded_and_the_run_resumes_bit_identically(tmp_path, blocks,
@@ -140,6 +140,11 @@ def test_resume_needs_a_checkpoint_and_more_epochs(tmp_path, blocks):
     with pytest.raises(ConfigError, match="already trained 1 of 1 epochs"):
         train_run(small(blocks, epochs=1), tmp_path / "run", resume=True)
     assert RunDir(tmp_path / "run").summary_path.read_bytes() == before   # left untouched
+    state = tmp_path / "run" / "last" / "training_state.json"
+    state.write_text(state.read_text().replace('"next_epoch": 1', '"next_epoch": null'))
+    with pytest.raises(ModelFileError, match="training_state.json: next_epoch must be a whole"):
+        train_run(small(blocks, epochs=2), tmp_path / "run", resume=True)
+    assert RunDir(tmp_path / "run").summary_path.read_bytes() == before
 
 
 def test_model_dir_names_what_is_missing(tmp_path):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import math
 import os
 import tomllib
 import types
@@ -272,11 +273,19 @@ def load_splits(dataset: str = MNIST, *, data_dir=None, validation_size: int = 1
     if dataset == MNIST:
         return load_mnist(data_dir, validation_size=validation_size, dtype=dtype)
     path = Path(dataset).expanduser()
+    if not path.is_dir() and path.suffix.lower() != ".npz":
+        problem = "not a folder or an .npz archive" if path.exists() else "no such file or folder"
+        raise DataError(f"{dataset}: {problem} (a data set is 'mnist', a folder of the four IDX "
+                        "files or of train.csv and test.csv, or an .npz archive)")
     if path.suffix.lower() == ".npz" or (path / "train.csv").is_file():
         full, test = (Dataset(d.x.astype(dtype, copy=False), d.y, d.name)
                       for d in load_train_test(path))
     else:
         full, _, test = load_idx_dir(path, dtype=dtype)
+    if test.n_features != full.n_features:
+        # Caught here, not after a whole run has trained on the training set.
+        raise DataError(f"{dataset}: test examples have {test.n_features} features but "
+                        f"training examples have {full.n_features}")
     if validation_size >= len(full):
         raise DataError(f"{dataset}: cannot hold out {validation_size} of {len(full)} training "
                         "examples for validation; pass a smaller --validation-size")
@@ -317,6 +326,9 @@ def _coerce(key: str, value: Any) -> Any:
           float: _is_int(value) or isinstance(value, float)}[hint]
     if not ok:
         raise ConfigError(f"{key} must be {_TYPE_NAMES[hint]}, got {value!r}")
+    if hint is float and not math.isfinite(value):
+        # inf passes "> 0" and "≥ 0", then shows up as a diverged run blaming η.
+        raise ConfigError(f"{key} must be a finite number, got {value!r}")
     return hint(value)
 
 

@@ -141,18 +141,28 @@ class Score:
     n: int
 
 
-def score(net, cost, data) -> Score:
-    """Evaluate ``net`` on ``data`` in chunks (``net.predict``); labels must fit its outputs."""
-    from .backend import get_backend
-
-    outputs = net.predict(data.x)
-    n_classes = outputs.shape[1]
+def check_fits(net, data) -> None:
+    """Raise :class:`DataError` unless ``net`` can classify ``data``: one input per feature
+    and a class label, within the net's outputs, for every example."""
+    n_inputs, n_classes = math.prod(net.input_shape), net.output_shape[-1]
+    if data.n_features != n_inputs:
+        raise DataError(f"{data.name}: examples have {data.n_features} features, but the model "
+                        f"takes {n_inputs} inputs")
     if data.y.ndim != 1:
         raise DataError(f"{data.name}: needs class labels to score a classifier")
     if len(data.y) and data.y.max() >= n_classes:
         row = int(np.argmax(data.y >= n_classes))
         raise DataError(f"{data.name}: label {data.y[row]} at row {row} is out of range for "
                         f"a network with {n_classes} outputs")
+
+
+def score(net, cost, data) -> Score:
+    """Evaluate ``net`` on ``data`` in chunks (``net.predict``); labels must fit its outputs."""
+    from .backend import get_backend
+
+    check_fits(net, data)
+    outputs = net.predict(data.x)
+    n_classes = outputs.shape[1]
     errors = int((outputs.argmax(axis=1) != data.y).sum())
     value = None
     if cost is not None:
@@ -228,7 +238,10 @@ def _resume_state(run: RunDir, config: TrainConfig) -> tuple[dict, dict]:
 
     run.require_resumable()
     scalars, arrays = load_training_state(run.last)
-    done = int(scalars.get("next_epoch", 0))
+    done = scalars.get("next_epoch")
+    if not isinstance(done, int) or isinstance(done, bool) or done < 0:
+        raise ModelFileError(f"{run.last / 'training_state.json'}: next_epoch must be a whole "
+                             f"number of epochs, got {done!r}")
     if done >= config.epochs:
         raise ConfigError(f"{run.path}: already trained {done} of {config.epochs} epochs; "
                           "pass a larger --epochs to continue")

@@ -20,9 +20,13 @@ class Parser(argparse.ArgumentParser):
 
 
 def int_list(text: str) -> list[int]:
-    """``"100,30"`` → [100, 30] (an argparse type)."""
+    """``"100,30"`` → [100, 30] (an argparse type); ``""`` → [] (no hidden layer)."""
+    if not text.strip():
+        return []
     try:
-        return [int(part) for part in text.split(",") if part.strip()]
+        # Every entry counts: dropping the empty one in "784,,10" would silently
+        # train a net without its hidden layer.
+        return [int(part) for part in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 

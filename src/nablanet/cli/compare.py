@@ -15,6 +15,7 @@ from ..config import MNIST, load_splits
 from ..errors import DataError
 from ..evaluation import (compare, confusion_matrix, format_confusion_matrix, plot_confusion_matrix,
                           plot_misclassified, top_k_accuracy)
+from ..runs import check_fits
 from .common import add_data_flags, info, load_run_model
 
 
@@ -54,6 +55,7 @@ def run(args) -> int:
     for key, path in zip("AB", args.runs):
         net, _, model_dir = load_run_model(path, args.model)
         info(args, f"model {key}: {model_dir}")
+        check_fits(net, data)
         scores = net.predict(data.x)
         predicted = scores.argmax(axis=1)
         cm = confusion_matrix(data.y, predicted, scores.shape[1])

@@ -12,6 +12,7 @@ import json
 import numpy as np
 
 from ..ensemble import COMBINE, member_outputs, predict_combined
+from ..runs import check_fits
 from .common import add_data_flags, info, load_run_model
 from .compare import load_split
 
@@ -39,6 +40,8 @@ def run(args) -> int:
         info(args, f"model: {model_dir}")
         nets.append(net)
     data = load_split(args)
+    for net in nets:
+        check_fits(net, data)
     outputs = member_outputs(nets, data.x)
     members = [float((o.argmax(axis=1) == data.y).mean()) for o in outputs]
     ways = COMBINE if args.combine == "all" else (args.combine,)

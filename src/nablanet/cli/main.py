@@ -2,8 +2,9 @@
 
 Each name in :data:`COMMANDS` is a module ``nablanet.cli.<name>`` with
 ``add_parser(subparsers)`` and ``run(args) -> int``. Anything the user can fix (a
-:class:`~nablanet.errors.NablanetError`, a file that cannot be read or written)
-is reported as one line, ``nablanet: error: <message>``, with exit status 2.
+:class:`~nablanet.errors.NablanetError`, a file that cannot be read or written, an
+array too large for memory) is reported as one line, ``nablanet: error: <message>``,
+with exit status 2.
 """
 from __future__ import annotations
 
@@ -59,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         return _fail(f"{where}{exc.strerror or exc}")
+    except MemoryError as exc:          # e.g. a typo'd width: --hidden 100000000
+        return _fail(f"out of memory: {exc or 'an allocation failed'}")
     except KeyboardInterrupt:
         print("nablanet: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

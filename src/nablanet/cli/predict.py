@@ -53,7 +53,7 @@ def run(args) -> int:
 def inputs(path, n_features: int) -> np.ndarray:
     """The rows of ``path`` as a checked (n, n_features) float array (one image → one row)."""
     x = load_array(path)
-    if x.ndim == 1 or (x.ndim >= 2 and x.size == n_features and x.shape[-1] != n_features):
+    if x.ndim <= 1 or (x.size == n_features and x.shape[-1] != n_features):
         x = x.reshape(1, -1)                           # a single example or a single image
     if x.dtype == np.uint8:
         x = scale_pixels(x)

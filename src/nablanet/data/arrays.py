@@ -18,6 +18,7 @@ from ..errors import DataError
 from .dataset import Dataset, validate_dataset
 
 SUPPORTED = (".csv", ".npy", ".npz", ".png")
+_ENCODING = "utf-8-sig"         # UTF-8, skipping the byte-order mark Excel writes
 MNIST_SIDE = 28
 
 
@@ -152,30 +153,46 @@ def _load_csv(path: Path) -> np.ndarray:
 def _read_csv(path: Path) -> tuple[list[str] | None, np.ndarray]:
     """(header names or None, float64 table of n rows × d columns).
 
-    The first line is a header when any of its cells is not a number. On a bad
-    cell the file is scanned again to report its row and column (1-based, as a
-    spreadsheet shows them); the fast path is one ``np.loadtxt``.
+    The first line is a header when one of its cells holds a name (a non-empty cell
+    that is not a number): a first data row with a missing value stays data, and its
+    empty cell is reported. On a bad cell the file is scanned again to report its
+    row and column (1-based, as a spreadsheet shows them); the fast path is one
+    ``np.loadtxt``. Text is UTF-8, with or without the byte-order mark a
+    spreadsheet's "CSV UTF-8" export writes; quoted numbers ("0.5") are numbers.
     """
-    with open(path, newline="") as f:
-        first = next(csv.reader(f), None)
-    if first is None:
-        raise DataError(f"{path.name}: empty CSV file")
-    header = None if all(_is_number(cell) for cell in first) else [c.strip() for c in first]
-    skip = 0 if header is None else 1
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)   # "input contained no data": raised below
-            table = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2, dtype=np.float64)
-    except ValueError as err:
-        raise DataError(_locate_csv_problem(path, skip) or f"{path.name}: {err}") from err
+        header, table = _parse_csv(path)
+    except UnicodeDecodeError as err:
+        # err.start counts from the decoded chunk, not the file: name the byte, not where.
+        raise DataError(f"{path.name}: not a UTF-8 text CSV file (it holds the byte "
+                        f"0x{err.object[err.start]:02X}; binary, or another encoding)") from None
     if table.size == 0:
         raise DataError(f"{path.name}: no data rows")
     return header, table
 
 
+def _parse_csv(path: Path) -> tuple[list[str] | None, np.ndarray]:
+    with open(path, newline="", encoding=_ENCODING) as f:
+        first = next(csv.reader(f), None)
+    if first is None:
+        raise DataError(f"{path.name}: empty CSV file")
+    header = [c.strip() for c in first] if any(_is_name(cell) for cell in first) else None
+    skip = 0 if header is None else 1
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)   # "input contained no data": raised later
+            table = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2, dtype=np.float64,
+                               encoding=_ENCODING, quotechar='"')
+    except UnicodeDecodeError:                       # a ValueError too, but not a bad cell
+        raise
+    except ValueError as err:
+        raise DataError(_locate_csv_problem(path, skip) or f"{path.name}: {err}") from err
+    return header, table
+
+
 def _locate_csv_problem(path: Path, skip: int) -> str | None:
     """The first non-numeric cell or ragged row, as a one-line message (slow path, errors only)."""
-    with open(path, newline="") as f:
+    with open(path, newline="", encoding=_ENCODING) as f:
         rows = csv.reader(f)
         width = None
         for line, row in enumerate(rows, start=1):
@@ -186,8 +203,13 @@ def _locate_csv_problem(path: Path, skip: int) -> str | None:
             width = len(row)
             for column, cell in enumerate(row, start=1):
                 if not _is_number(cell):
-                    return f"{path.name}: non-numeric value {cell.strip()!r} at row {line}, column {column}"
+                    what = f"non-numeric value {cell.strip()!r}" if cell.strip() else "empty cell"
+                    return f"{path.name}: {what} at row {line}, column {column}"
     return None
+
+
+def _is_name(cell: str) -> bool:
+    return bool(cell.strip()) and not _is_number(cell)
 
 
 def _is_number(cell: str) -> bool:

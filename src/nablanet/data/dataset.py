@@ -118,6 +118,8 @@ def _as_float_matrix(x, name: str) -> np.ndarray:
         raise DataError(f"{name}: x must be 2-D (examples × features), got shape {x.shape}{hint}")
     if len(x) == 0:
         raise DataError(f"{name}: x has 0 examples")
+    if x.shape[1] == 0:
+        raise DataError(f"{name}: x has 0 features per example")
     # float64 is kept when given (gradient checks need it); everything else is float32.
     x = x if x.dtype in (np.float32, np.float64) else x.astype(np.float32)
     _check_finite(x, name, "x")
