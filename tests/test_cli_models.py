@@ -123,6 +123,58 @@ def test_predict_bad_arrays(capsys, trained, test_x, tmp_path, make, match):
                                    "--quiet"), match)
 
 
+def test_predict_values_beyond_the_models_float32(capsys, trained, test_x, tmp_path):
+    # Cast to float32 1e300 becomes inf: NaN probabilities and exit 0 before the check.
+    x = test_x[:3].astype(np.float64)
+    x[1, 7] = 1e300
+    np.save(tmp_path / "x.npy", x)
+    assert_one_error_line(nablanet(capsys, "predict", trained[0], "--input", tmp_path / "x.npy",
+                                   "--quiet"),
+                          r"x.npy: x has 1 values beyond the model's float32 range \(±3.4e\+38\), "
+                          r"first in row 1")
+
+
+@pytest.mark.parametrize("command", ["evaluate", "compare", "ensemble"])
+def test_a_data_set_beyond_the_models_float32(capsys, trained, tmp_path, command):
+    x, y = np.zeros((4, 784)), np.zeros(4, np.int64)
+    x[2, 0] = -1e300
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=y, x_test=x, y_test=y)
+    assert_one_error_line(nablanet(capsys, command, trained[0], "--dataset", tmp_path / "d.npz",
+                                   "--quiet"), r"d.npz:train: x has 1 values beyond the model's "
+                                               r"float32 range .* first in row 2")
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["predict", "--top", "0"], r"argument --top: expected an integer ≥ 1, got '0'"),
+    (["predict", "--top", "-2"], r"argument --top: expected an integer ≥ 1"),
+    (["compare", "--top-k", "0"], r"argument --top-k: expected an integer ≥ 1, got '0'"),
+    (["compare", "--alpha", "2"], r"alpha \(the significance level\) must be in \(0, 1\), got 2.0"),
+    (["compare", "--alpha", "0"], r"must be in \(0, 1\), got 0.0"),
+])
+def test_meaningless_counts_and_levels(capsys, trained, test_x, tmp_path, argv, match):
+    command, *flags = argv
+    out = tmp_path / "pngs"
+    np.save(tmp_path / "x.npy", test_x[:2])
+    extra = {"predict": ["--input", tmp_path / "x.npy"],
+             "compare": ["--dataset", trained[1], "--out", out]}[command]
+    assert_one_error_line(nablanet(capsys, command, trained[0], *flags, *extra, "--quiet"), match)
+    assert not out.exists()             # refused before any PNG is written
+
+
+def test_predict_a_folder_as_input(capsys, trained, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert_one_error_line(nablanet(capsys, "predict", trained[0], "--input", ".", "--quiet"),
+                          r"^nablanet: error: \.: is a folder, not a data file$")
+
+
+def test_evaluate_a_run_whose_config_is_empty(capsys, trained, tmp_path):
+    # A corrupted run, not a bare model folder: the defaults would score it on MNIST.
+    run = copy_run(trained, tmp_path)
+    (run / "config.toml").write_text("")
+    assert_one_error_line(nablanet(capsys, "evaluate", run, "--quiet"),
+                          r"config.toml: holds no settings \(empty or damaged\)")
+
+
 def test_predict_unsupported_or_missing_file(capsys, trained, tmp_path):
     (tmp_path / "x.txt").write_text("1,2")
     assert_one_error_line(nablanet(capsys, "predict", trained[0], "--input", tmp_path / "x.txt",

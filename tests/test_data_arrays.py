@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from nablanet.data import Dataset, hold_out_last, load_array, load_labelled_csv, validate_dataset
-from nablanet.errors import DataError
+from nablanet.errors import ConfigError, DataError
 
 
 def xy(n=4, d=3):
@@ -89,6 +89,26 @@ def test_negative_labels_are_refused_even_without_n_classes():
         validate_dataset(x, [0, -1, 1, 1])
 
 
+@pytest.mark.parametrize("y, match", [
+    ([0, 1e30, 1, 1], r"label 1e\+30 at row 1 is out of range"),
+    (np.array([0, 2 ** 63 + 5, 1, 1], np.uint64),
+     r"label 9223372036854775813 at row 1 is out of range"),
+])
+def test_labels_beyond_int64_are_out_of_range_not_negative(y, match):
+    # The int64 cast wraps them around to negative numbers.
+    with pytest.raises(DataError, match=match):
+        validate_dataset(xy()[0], y)
+
+
+@pytest.mark.parametrize("x, y, what", [([[1, 2], [3]], [0, 1], "x"),
+                                        ([[1, 2], [3, 4]], [[0.5], [1, 2]], "y")])
+def test_ragged_rows_are_a_data_error(x, y, what):
+    with pytest.raises(DataError, match=rf"^train: {what} rows have different lengths"):
+        validate_dataset(x, y, name="train")
+    with pytest.raises(DataError, match=rf"^train: {what} rows have different lengths"):
+        Dataset(x, y, name="train")
+
+
 def test_regression_targets_are_float_and_checked_for_finiteness():
     x, _ = xy()
     targets = np.ones((4, 2), dtype=np.float64)
@@ -162,6 +182,15 @@ def test_unknown_extension_lists_supported(tmp_path):
     (tmp_path / "data.txt").write_text("1,2\n")
     with pytest.raises(DataError, match=r"data.txt: unsupported file type '.txt' \(supported: .csv, .npy, .npz, .png\)"):
         load_array(tmp_path / "data.txt")
+
+
+def test_a_folder_is_named_as_such(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError, match=r"^\.: is a folder, not a data file$"):
+        load_array(".")
+    (tmp_path / "x.npy").mkdir()
+    with pytest.raises(DataError, match=r"x.npy: is a folder, not a data file$"):
+        load_array(tmp_path / "x.npy")
 
 
 def test_missing_file(tmp_path):
@@ -242,6 +271,11 @@ def test_labelled_csv_name_errors(tmp_path):
         load_labelled_csv(tmp_path / "named.csv", "label")
     with pytest.raises(DataError, match="label_column 5 is out of range for 2 columns"):
         load_labelled_csv(tmp_path / "named.csv", 5)
+    assert load_labelled_csv(tmp_path / "named.csv", np.int64(0)).y.tolist() == [1]
+    for column in (1.0, True):          # integers only, as for integer settings in a config
+        with pytest.raises(ConfigError, match=r"label_column must be a column index \(an integer\) "
+                                              r"or a column name, got (1.0|True)"):
+            load_labelled_csv(tmp_path / "named.csv", column)
 
 
 def test_labelled_csv_fractional_label(tmp_path):

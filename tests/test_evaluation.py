@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from nablanet import DataError
+from nablanet import ConfigError, DataError
 from nablanet.evaluation import (compare, confusion_matrix, format_confusion_matrix,
                                  mcnemar_table, mcnemar_test, per_class_accuracy,
                                  plot_confusion_matrix, plot_misclassified, top_k_accuracy)
@@ -80,6 +80,12 @@ def test_mcnemar_bad_input():
         mcnemar_test([[1, 2, 3], [4, 5, 6]])
     with pytest.raises(DataError, match="same examples"):
         mcnemar_table([True, False], [True])
+
+
+@pytest.mark.parametrize("alpha", [0, -0.05, 1, 2, float("nan")])
+def test_mcnemar_alpha_must_be_a_probability(alpha):
+    with pytest.raises(ConfigError, match=r"alpha \(the significance level\) must be in \(0, 1\)"):
+        mcnemar_test([[1, 2], [3, 4]], alpha)
 
 
 # -- pictures -------------------------------------------------------------------------------------

@@ -107,8 +107,12 @@ class TrainConfig:
             raise ConfigError(f"{where}: {exc}") from None
 
     @classmethod
-    def from_toml(cls, path: str | os.PathLike) -> "TrainConfig":
-        """Read a TOML file of ``key = value`` lines (the flags' names with underscores)."""
+    def from_toml(cls, path: str | os.PathLike, *, allow_empty: bool = True) -> "TrainConfig":
+        """Read a TOML file of ``key = value`` lines (the flags' names with underscores).
+
+        An empty file means the defaults, unless ``allow_empty=False``: a file nablanet
+        wrote itself lists every setting, so an empty one is a damaged file.
+        """
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8")
@@ -120,6 +124,8 @@ class TrainConfig:
             values = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: malformed TOML: {exc}") from None  # says "(at line N, ...)"
+        if not values and not allow_empty:
+            raise ConfigError(f"{path}: holds no settings (empty or damaged)")
         return cls.from_dict(values, where=str(path))
 
     def merged_with(self, flags: Mapping[str, Any], where: str = "command line") -> "TrainConfig":
@@ -266,7 +272,8 @@ def load_splits(dataset: str = MNIST, *, data_dir=None, validation_size: int = 1
     The validation set is the last ``validation_size`` training examples (Nielsen's
     split); MNIST files are checked against their SHA-256.
     """
-    from .data import Dataset, hold_out_last, load_idx_dir, load_mnist, load_train_test
+    from .data import (Dataset, check_representable, hold_out_last, load_idx_dir, load_mnist,
+                       load_train_test)
     from .data.dataset import Splits
     from .errors import DataError
 
@@ -278,8 +285,10 @@ def load_splits(dataset: str = MNIST, *, data_dir=None, validation_size: int = 1
         raise DataError(f"{dataset}: {problem} (a data set is 'mnist', a folder of the four IDX "
                         "files or of train.csv and test.csv, or an .npz archive)")
     if path.suffix.lower() == ".npz" or (path / "train.csv").is_file():
-        full, test = (Dataset(d.x.astype(dtype, copy=False), d.y, d.name)
-                      for d in load_train_test(path))
+        full, test = load_train_test(path)
+        for d in (full, test):      # before the cast turns 1e300 into an unexplained inf
+            check_representable(d.x, dtype, d.name)
+        full, test = (Dataset(d.x.astype(dtype, copy=False), d.y, d.name) for d in (full, test))
     else:
         full, _, test = load_idx_dir(path, dtype=dtype)
     if test.n_features != full.n_features:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import binomtest, chi2
 
-from .errors import DataError
+from .errors import ConfigError, DataError
 
 
 # -- accuracy ------------------------------------------------------------------------------------
@@ -117,8 +117,17 @@ def mcnemar_table(correct_a, correct_b) -> np.ndarray:
     return np.bincount(2 * a + b, minlength=4).reshape(2, 2)
 
 
+def check_alpha(alpha: float) -> float:
+    """The significance level α as a float in (0, 1), or :class:`ConfigError`."""
+    # α ≥ 1 calls every difference significant and α ≤ 0 none: a typo, not a test.
+    if not 0 < alpha < 1:                       # also refuses NaN
+        raise ConfigError(f"alpha (the significance level) must be in (0, 1), got {alpha!r}")
+    return float(alpha)
+
+
 def mcnemar_test(table, alpha: float = 0.05) -> McNemarResult:
     """McNemar's test on a 2×2 table laid out as :func:`mcnemar_table` returns it."""
+    alpha = check_alpha(alpha)
     table = np.asarray(table, dtype=np.int64)
     if table.shape != (2, 2) or (table < 0).any():
         raise DataError(f"McNemar needs a 2×2 table of counts, got {table.tolist()}")

@@ -83,7 +83,9 @@ class RunDir:
         atomic_write_bytes(self.config_path, (text + tomli_w.dumps(config.to_toml_dict())).encode())
 
     def read_config(self) -> TrainConfig:
-        return TrainConfig.from_toml(self.config_path)
+        # write_config stores every setting: defaults in place of an empty file would
+        # score or resume with a configuration the run never had.
+        return TrainConfig.from_toml(self.config_path, allow_empty=False)
 
     def write_summary(self, summary: dict) -> None:
         atomic_write_bytes(self.summary_path, to_json(summary, indent=2).encode() + b"\n")

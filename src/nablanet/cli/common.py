@@ -31,6 +31,18 @@ def int_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def positive_int(text: str) -> int:
+    """An argparse type for a count that must be ≥ 1 (``--top``, ``--top-k``)."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        # Clamping 0 to 1 would answer a question the user did not ask.
+        raise argparse.ArgumentTypeError(f"expected an integer ≥ 1, got {text!r}")
+    return n
+
+
 def add_data_flags(parser, *, validation: bool = True) -> None:
     parser.add_argument("--dataset", metavar="mnist|PATH",
                         help="'mnist' (default), a folder holding the four IDX files "
@@ -174,4 +186,4 @@ def _choice(group, flag: str, what: str, default: str) -> None:
 
 __all__ = ["DEFAULTS", "MNIST", "Parser", "add_blas_threads_flag", "add_data_flags",
            "add_model_argument", "add_training_flags", "blas_threads", "info", "int_list",
-           "load_run_model", "thread_setting", "training_flags"]
+           "load_run_model", "positive_int", "thread_setting", "training_flags"]

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from ..config import MNIST, load_splits
 from ..errors import DataError
-from ..evaluation import (compare, confusion_matrix, format_confusion_matrix, plot_confusion_matrix,
-                          plot_misclassified, top_k_accuracy)
+from ..evaluation import (check_alpha, compare, confusion_matrix, format_confusion_matrix,
+                          plot_confusion_matrix, plot_misclassified, top_k_accuracy)
 from ..runs import check_fits
-from .common import add_data_flags, info, load_run_model
+from .common import add_data_flags, info, load_run_model, positive_int
 
 
 def add_parser(subparsers):
@@ -28,7 +28,8 @@ def add_parser(subparsers):
     add_data_flags(p, validation=False)
     p.add_argument("--split", choices=("test", "validation", "train"), default="test")
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
-    p.add_argument("--top-k", type=int, default=2, metavar="K", help="also report top-K accuracy")
+    p.add_argument("--top-k", type=positive_int, default=2, metavar="K",
+                   help="also report top-K accuracy")
     p.add_argument("--out", type=Path, metavar="DIR", help="write the PNGs here")
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
     p.add_argument("--quiet", action="store_true", help="no 'model:' lines on stderr")
@@ -50,6 +51,7 @@ def run(args) -> int:
     if len(args.runs) > 2:
         raise DataError(f"compare takes one or two runs, got {len(args.runs)} "
                         "(use 'nablanet ensemble' to combine more)")
+    check_alpha(args.alpha)             # before the models run and --out gets its PNGs
     data = load_split(args)
     report = {}
     for key, path in zip("AB", args.runs):

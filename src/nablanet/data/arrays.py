@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from .dataset import Dataset, validate_dataset
 
 SUPPORTED = (".csv", ".npy", ".npz", ".png")
@@ -30,11 +30,11 @@ def load_array(path: str | os.PathLike) -> np.ndarray:
     unsupported extension or unreadable content.
     """
     path = Path(path)
+    _require_file(path)             # first: a folder such as "." has no name or type to judge
     loader = _LOADERS.get(path.suffix.lower())
     if loader is None:
         raise DataError(f"{path.name}: unsupported file type {path.suffix or '(none)'!r} "
                         f"(supported: {', '.join(SUPPORTED)})")
-    _require_file(path)
     return loader(path)
 
 
@@ -116,6 +116,8 @@ def load_digit_png(path: str | os.PathLike) -> np.ndarray:
 
 
 def _require_file(path: Path) -> None:
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a data file")
     if not path.is_file():
         raise DataError(f"{path}: no such file")
 
@@ -228,6 +230,10 @@ def _column_index(label_column: int | str, header: list[str] | None, width: int,
         if label_column not in header:
             raise DataError(f"{name}: no column named {label_column!r} (columns: {', '.join(header)})")
         return header.index(label_column)
+    # Integers only, as for every integer setting in a config (2.0 would index as a float).
+    if isinstance(label_column, bool) or not isinstance(label_column, (int, np.integer)):
+        raise ConfigError(f"label_column must be a column index (an integer) or a column "
+                          f"name, got {label_column!r}")
     if not -width <= label_column < width:
         raise DataError(f"{name}: label_column {label_column} is out of range for {width} columns")
     return label_column % width

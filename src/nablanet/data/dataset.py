@@ -71,11 +71,27 @@ def validate_dataset(x, y, *, n_features: int | None = None, n_classes: int | No
     regression targets (checked only for finiteness and length). Pixel values
     are not rescaled here: uint8 images become float32 0..255.
     """
-    x = _flatten_to(np.asarray(x), n_features, name)
+    x = _flatten_to(_as_array(x, name, "x"), n_features, name)
     dataset = Dataset(x, y, name)
     if n_classes is not None:
         _check_label_range(dataset.y, n_classes, name)
     return dataset
+
+
+def check_representable(x: np.ndarray, dtype, name: str = "data") -> None:
+    """Raise :class:`DataError` unless every value of ``x`` fits the float type ``dtype``.
+
+    A float64 value beyond float32's ±3.4e38 becomes inf when a float32 net reads
+    it, and its outputs NaN: report the value where it enters instead.
+    """
+    limit = np.finfo(dtype).max
+    if not np.issubdtype(x.dtype, np.floating) or np.finfo(x.dtype).max <= limit:
+        return
+    big = np.abs(x) > limit
+    if big.any():
+        row = int(np.argmax(big.reshape(len(x), -1).any(axis=1)))
+        raise DataError(f"{name}: x has {int(big.sum())} values beyond the model's "
+                        f"{np.dtype(dtype).name} range (±{limit:.3g}), first in row {row}")
 
 
 def hold_out_last(dataset: Dataset, n: int, *,
@@ -109,7 +125,7 @@ def _flatten_to(x: np.ndarray, n_features: int | None, name: str) -> np.ndarray:
 
 def _as_float_matrix(x, name: str) -> np.ndarray:
     """x as a non-empty, finite n × d float32/float64 array."""
-    x = np.asarray(x)
+    x = _as_array(x, name, "x")
     if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)
             or x.dtype == np.bool_):
         raise DataError(f"{name}: x must be numeric, got dtype {x.dtype}")
@@ -128,7 +144,7 @@ def _as_float_matrix(x, name: str) -> np.ndarray:
 
 def _as_targets(y, name: str) -> np.ndarray:
     """1-D int64 class labels, or 2-D float regression targets."""
-    y = np.asarray(y)
+    y = _as_array(y, name, "y")
     if y.ndim == 2:
         if not (np.issubdtype(y.dtype, np.number) or y.dtype == np.bool_):
             raise DataError(f"{name}: y must be numeric, got dtype {y.dtype}")
@@ -150,12 +166,15 @@ def _as_labels(y: np.ndarray, name: str) -> np.ndarray:
             raise DataError(f"{name}: class labels must be integers, got {y[row]} at row {row}")
     elif not (np.issubdtype(y.dtype, np.integer) or y.dtype == np.bool_):
         raise DataError(f"{name}: class labels must be integers, got dtype {y.dtype}")
-    y = y.astype(np.int64, copy=False)
-    if len(y) and y.min() < 0:
-        # A negative label would silently index the last class of a one-hot table.
-        row = int(np.argmax(y < 0))
-        raise DataError(f"{name}: label {y[row]} at row {row} is negative (labels are 0..K-1)")
-    return y
+    # Checked before the cast: beyond int64 it wraps around (1e30 → −2⁶³), and
+    # a negative label would silently index the last class of a one-hot table.
+    if y.dtype != np.bool_:
+        for bad, problem in ((y < 0, "is negative"), (y >= 2 ** 63, "is out of range")):
+            if bad.any():
+                row = int(np.argmax(bad))
+                raise DataError(f"{name}: label {y[row]} at row {row} {problem} "
+                                "(labels are 0..K-1)")
+    return y.astype(np.int64, copy=False)
 
 
 def _check_label_range(y: np.ndarray, n_classes: int, name: str) -> None:
@@ -165,6 +184,15 @@ def _check_label_range(y: np.ndarray, n_classes: int, name: str) -> None:
     if bad.any():
         row = int(np.argmax(bad))
         raise DataError(f"{name}: label {y[row]} at row {row} is out of range [0, {n_classes})")
+
+
+def _as_array(a, name: str, what: str) -> np.ndarray:
+    """``np.asarray(a)``, with NumPy's "inhomogeneous shape" for ragged rows as one DataError."""
+    try:
+        return np.asarray(a)
+    except ValueError:
+        raise DataError(f"{name}: {what} rows have different lengths "
+                        "(not a rectangular array)") from None
 
 
 def _check_finite(a: np.ndarray, name: str, what: str) -> None:
