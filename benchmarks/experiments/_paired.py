@@ -1,0 +1,53 @@
+"""Shared by the experiments: synthetic MNIST-shaped data, a fresh 784-100-10 trainer, and
+paired timing of two variants of one epoch (alternating which runs first each round)."""
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+
+from nablanet import SGD, mlp
+from nablanet.data import Dataset
+from nablanet.training import Trainer
+
+N = 60_000
+
+
+def synthetic(seed: int = 0) -> Dataset:
+    rng = np.random.default_rng(seed)
+    return Dataset(rng.random((N, 784), dtype=np.float32), rng.integers(0, 10, N))
+
+
+def trainer(batch_size: int) -> Trainer:
+    net = mlp([784, 100, 10], "sigmoid", "softmax", rng=0)
+    return Trainer(net, "log-likelihood", SGD(0.1), batch_size=batch_size, monitor=(), rng=0)
+
+
+def paired(label: str, base, variant, rounds: int = 20, settle: float = 0.1) -> None:
+    """Time ``base()`` and ``variant()`` (each returns its own seconds, or None to be timed
+    here) in ``rounds`` rounds; print both medians and the median of variant / base."""
+    times = {"base": [], "variant": []}
+    for r in range(rounds):
+        for side in (("base", "variant") if r % 2 else ("variant", "base")):
+            f = base if side == "base" else variant
+            time.sleep(settle)
+            start = time.perf_counter()
+            seconds = f()
+            times[side].append(seconds if seconds is not None else time.perf_counter() - start)
+    ratios = sorted(v / b for b, v in zip(times["base"], times["variant"]))
+    q = len(ratios) // 4
+    print(f"{label}: base best {min(times['base']):.4f} median "
+          f"{statistics.median(times['base']):.4f} s | variant best {min(times['variant']):.4f} "
+          f"median {statistics.median(times['variant']):.4f} s | variant/base median "
+          f"{statistics.median(ratios):.3f} (quartiles {ratios[q]:.3f}, {ratios[-q - 1]:.3f})")
+
+
+def fit_one_epoch(data: Dataset, batch_size: int):
+    """A callable training a fresh trainer for one epoch (construction untimed)."""
+    def run():
+        t = trainer(batch_size)
+        start = time.perf_counter()
+        t.fit(data, 1)
+        return time.perf_counter() - start
+    return run
