@@ -3,6 +3,7 @@ paired timing of two variants of one epoch (alternating which runs first each ro
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 
 import numpy as np
@@ -51,3 +52,40 @@ def fit_one_epoch(data: Dataset, batch_size: int):
         t.fit(data, 1)
         return time.perf_counter() - start
     return run
+
+
+def best_us(f, calls: int = 50, rounds: int = 7) -> float:
+    """µs per call of ``f``: the best of ``rounds`` means over ``calls`` calls."""
+    best = float("inf")
+    for _ in range(rounds):
+        f()
+        start = time.perf_counter()
+        for _ in range(calls):
+            f()
+        best = min(best, (time.perf_counter() - start) / calls * 1e6)
+    return best
+
+
+class Helper(threading.Thread):
+    """A second thread that runs one job at a time: ``submit(f, *args)``, then ``wait()``."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self._go, self._done, self._job = threading.Semaphore(0), threading.Semaphore(0), None
+        self.result = None
+        self.start()
+
+    def run(self):
+        while True:
+            self._go.acquire()
+            f, args = self._job
+            self.result = f(*args)
+            self._done.release()
+
+    def submit(self, f, *args) -> None:
+        self._job = f, args
+        self._go.release()
+
+    def wait(self):
+        self._done.acquire()
+        return self.result

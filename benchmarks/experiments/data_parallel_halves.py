@@ -3,7 +3,6 @@ a one-thread BLAS in its own Python thread, gradients summed, then one SGD updat
 the shipped Trainer epoch (two-thread BLAS). Also times the two half-steps on cached data,
 in parallel and in turn, which bounds what the split can gain."""
 import sys
-import threading
 import time
 
 import numpy as np
@@ -46,30 +45,17 @@ class Net:
             np.subtract(getattr(self, name), g, out=getattr(self, name))
 
 
-class Helper(threading.Thread):
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.go, self.done, self.job = threading.Semaphore(0), threading.Semaphore(0), None
-        self.start()
-
-    def run(self):
-        while True:
-            self.go.acquire()
-            f, args = self.job
-            f(*args)
-            self.done.release()
-
-    def both(self, f, args_a, args_b):
-        self.job = f, args_b
-        self.go.release()
-        f(*args_a)
-        self.done.acquire()
+def both(helper, f, args_a, args_b):
+    """f(*args_a) here and f(*args_b) in the helper thread, at once."""
+    helper.submit(f, *args_b)
+    f(*args_a)
+    helper.wait()
 
 
 def main(batch_sizes):
     data = _paired.synthetic()
     x, targets = data.x, np.eye(10, dtype=np.float32)[data.y]
-    rng, helper = np.random.default_rng(0), Helper()
+    rng, helper = np.random.default_rng(0), _paired.Helper()
     for m in batch_sizes:
         net = Net(rng)
 
@@ -80,7 +66,7 @@ def main(batch_sizes):
                 for i in range(0, len(x), m):
                     rows = order[i:i + m]
                     a, b = rows[:len(rows) // 2], rows[len(rows) // 2:]
-                    helper.both(lambda r, g: net.half_step(x.take(r, axis=0),
+                    both(helper, lambda r, g: net.half_step(x.take(r, axis=0),
                                                            targets.take(r, axis=0), g),
                                 (a, ga), (b, gb))
                     net.update(ga, gb, len(rows))
@@ -98,7 +84,7 @@ def main(batch_sizes):
                     start = time.perf_counter()
                     for _ in range(steps):
                         if parallel:
-                            helper.both(net.half_step, (xa, ta, g1), (xb, tb, g2))
+                            both(helper, net.half_step, (xa, ta, g1), (xb, tb, g2))
                         else:
                             net.half_step(xa, ta, g1)
                             net.half_step(xb, tb, g2)

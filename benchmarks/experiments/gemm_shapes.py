@@ -2,22 +2,11 @@
 batch size, on NumPy's OpenBLAS at 1 and 2 threads and on PyTorch's BLAS, beside the
 2048² ceiling at the same thread counts."""
 import sys
-import time
 
 import numpy as np
 
+from _paired import best_us
 from nablanet.utils.blas import limited
-
-
-def best_us(f, calls=50, rounds=10):
-    best = float("inf")
-    for _ in range(rounds):
-        f()
-        start = time.perf_counter()
-        for _ in range(calls):
-            f()
-        best = min(best, (time.perf_counter() - start) / calls * 1e6)
-    return best
 
 
 def main(m):

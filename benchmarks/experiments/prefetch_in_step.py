@@ -1,24 +1,13 @@
 """Gather batch k + 1 in a helper thread while batch k's elementwise layers run (kicked
 from the hidden activation's forward, after the first GEMM), against the shipped epoch."""
 import sys
-import threading
 
 import _paired
 from nablanet.training import Trainer
 
 
-class Gatherer(threading.Thread):
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.go, self.done, self.job = threading.Semaphore(0), threading.Semaphore(0), None
-        self.start()
-
-    def run(self):
-        while True:
-            self.go.acquire()
-            x, t, rows = self.job
-            self.out = x.take(rows, axis=0), t.take(rows, axis=0)
-            self.done.release()
+def gather(x, targets, rows):
+    return x.take(rows, axis=0), targets.take(rows, axis=0)
 
 
 def patched_epoch(gatherer):
@@ -30,26 +19,25 @@ def patched_epoch(gatherer):
 
         def kick_then_forward(z, train=False):
             if pending.get("job") is not None:
-                gatherer.job, pending["job"] = pending["job"], None
-                gatherer.go.release()
+                gatherer.submit(gather, *pending.pop("job"))
             return forward(z, train)
         activation.forward = kick_then_forward
         try:
             xb, yb = x.take(order[:m], axis=0), targets.take(order[:m], axis=0)
             for i in range(0, n, m):
                 following = order[i + m:i + 2 * m]
-                pending["job"] = (x, targets, following) if len(following) else None
+                if len(following):
+                    pending["job"] = x, targets, following
                 self.train_step(xb, yb)
                 if len(following):
-                    gatherer.done.acquire()
-                    xb, yb = gatherer.out
+                    xb, yb = gatherer.wait()
         finally:
             del activation.forward
     return run_epoch
 
 
 def main(batch_sizes):
-    data, shipped, gatherer = _paired.synthetic(), Trainer._run_epoch, Gatherer()
+    data, shipped, gatherer = _paired.synthetic(), Trainer._run_epoch, _paired.Helper()
     for m in batch_sizes:
         epoch = _paired.fit_one_epoch(data, m)
 

@@ -1,36 +1,11 @@
 """What handing work to a second Python thread costs, and how each stage of a step scales
 when two threads run it at once on a one-thread BLAS (``rows`` rows each, default 512)."""
 import sys
-import threading
-import time
 
 import numpy as np
 
+from _paired import Helper, best_us
 from nablanet.utils.blas import limited
-
-
-class Helper(threading.Thread):
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.go, self.done, self.f = threading.Semaphore(0), threading.Semaphore(0), None
-        self.start()
-
-    def run(self):
-        while True:
-            self.go.acquire()
-            self.f(1)
-            self.done.release()
-
-
-def best_us(f, calls=100, rounds=7):
-    best = float("inf")
-    for _ in range(rounds):
-        f()
-        start = time.perf_counter()
-        for _ in range(calls):
-            f()
-        best = min(best, (time.perf_counter() - start) / calls * 1e6)
-    return best
 
 
 def main(rows):
@@ -53,13 +28,12 @@ def main(rows):
         f(1)
 
     def at_once(f):
-        helper.f = f
-        helper.go.release()
+        helper.submit(f, 1)
         f(0)
-        helper.done.acquire()
+        helper.wait()
     with limited(1):
         for name, f in stages.items():
-            a, b = best_us(lambda: in_turn(f)), best_us(lambda: at_once(f))
+            a, b = best_us(lambda: in_turn(f), 100), best_us(lambda: at_once(f), 100)
             print(f"{rows} rows, {name:30s} in turn {a:7.1f} µs, at once {b:7.1f} µs: "
                   f"×{a / b:.2f}")
 
