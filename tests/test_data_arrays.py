@@ -4,7 +4,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from nablanet.data import Dataset, hold_out_last, load_array, load_labelled_csv, validate_dataset
+from nablanet.data import (Dataset, hold_out_last, load_array, load_labelled_csv, load_train_test,
+                           validate_dataset)
 from nablanet.errors import ConfigError, DataError
 
 
@@ -176,6 +177,19 @@ def test_corrupt_npz(tmp_path):
     (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(DataError, match="bad.npz: not a readable .npz"):
         load_array(tmp_path / "bad.npz")
+
+
+@pytest.mark.parametrize("load, names", [(load_array, ["x"]),
+                                         (load_train_test, ["x_train", "y_train", "x_test",
+                                                            "y_test"])])
+def test_npz_with_damaged_compressed_data(tmp_path, load, names):
+    x = np.random.default_rng(0).random((50, 4))
+    np.savez_compressed(tmp_path / "c.npz", **dict.fromkeys(names, x))
+    data = bytearray((tmp_path / "c.npz").read_bytes())
+    data[60:400] = bytes(b ^ 0x55 for b in data[60:400])      # inside the first member's deflate
+    (tmp_path / "c.npz").write_bytes(bytes(data))
+    with pytest.raises(DataError, match="c.npz: not a readable .npz"):
+        load(tmp_path / "c.npz")
 
 
 def test_unknown_extension_lists_supported(tmp_path):

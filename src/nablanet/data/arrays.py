@@ -10,6 +10,7 @@ import csv
 import os
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,8 @@ from .dataset import Dataset, validate_dataset
 SUPPORTED = (".csv", ".npy", ".npz", ".png")
 _ENCODING = "utf-8-sig"         # UTF-8, skipping the byte-order mark Excel writes
 MNIST_SIDE = 28
+#: what np.load raises for a damaged .npz: bad zip or header, cut short, bad deflate data
+_NPZ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
 def load_array(path: str | os.PathLike) -> np.ndarray:
@@ -81,7 +84,7 @@ def load_train_test(path: str | os.PathLike) -> tuple[Dataset, Dataset]:
                 raise DataError(f"{path.name}: missing arrays {', '.join(missing)} "
                                 f"(needs {', '.join(want)})")
             arrays = {k: archive[k] for k in want}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+    except _NPZ_ERRORS as err:
         raise DataError(f"{path.name}: not a readable .npz of plain numeric arrays ({err})") from err
     return tuple(validate_dataset(_as_pixels(arrays[f"x_{part}"]), arrays[f"y_{part}"],
                                   name=f"{path.name}:{part}") for part in ("train", "test"))
@@ -142,7 +145,7 @@ def _load_npz(path: Path) -> np.ndarray:
             key = "x" if "x" in keys else keys[0] if len(keys) == 1 else None
             if key is not None:
                 return archive[key]
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+    except _NPZ_ERRORS as err:
         raise DataError(f"{path.name}: not a readable .npz of plain numeric arrays ({err})") from err
     raise DataError(f"{path.name}: holds arrays {', '.join(keys) or '(none)'}; "
                     "expected one named 'x' or a single array")

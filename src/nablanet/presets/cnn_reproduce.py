@@ -42,7 +42,7 @@ from ..optimizers import get_optimizer
 from ..regularizers import L2
 from ..config import TrainConfig, build_callbacks
 from ..training import Checkpoint, Progress, Trainer
-from ..utils.atomic import atomic_write_bytes
+from ..utils.atomic import atomic_path, atomic_write_bytes
 from .cnn import PRESETS, PUBLISHED, PUBLISHED_ENSEMBLE, RECIPES
 
 #: the chapter's ladder, in order
@@ -117,7 +117,8 @@ def train_preset(name: str, data, out: Path, *, epochs: int | None = None, seed:
     best, cost, meta = load_model(out / "best", backend=backend)
     scored = score(best, cost, test)
     predictions = best.classify(test.x)
-    np.save(out / "test_predictions.npy", predictions)
+    with atomic_path(out / "test_predictions.npy") as tmp, open(tmp, "wb") as f:
+        np.save(f, predictions)
     result = {"name": name, "directory": str(out), "epochs": len(history.rows),
               "best_epoch": meta.get("epoch"), "device": device,
               "train_examples": len(train), "seed": seed,
@@ -176,7 +177,7 @@ def ensemble_of(name: str, data, out: Path, members: int, *, epochs=None, seed: 
     test = data[2]
     predictions = Ensemble(nets, "vote").predict(test.x)
     errors = int((predictions != test.y).sum())
-    first_predictions = np.load(directories[0] / "test_predictions.npy")
+    first_predictions = np.load(directories[0] / "test_predictions.npy", allow_pickle=False)
     mcnemar = compare(test.y, predictions, first_predictions)
     return {"name": f"{name} × {members}", "members": runs, "combine": "vote",
             "test_accuracy": 1 - errors / len(test), "test_errors": errors,
