@@ -148,6 +148,18 @@ def test_model_files_round_trip_with_the_vocabulary(digits_model, tmp_path):
         CharLM.load(tmp_path / "mlp")
 
 
+def test_metadata_that_is_not_an_object_is_a_model_file_error(digits_model, tmp_path):
+    from nablanet.cli.generate_text import is_char_lm
+
+    digits_model[0].save(tmp_path / "lm")
+    config = json.loads((tmp_path / "lm" / "config.json").read_text())
+    config["metadata"] = ["char-lm"]
+    (tmp_path / "lm" / "config.json").write_text(json.dumps(config))
+    assert not is_char_lm(tmp_path / "lm")
+    with pytest.raises(ModelFileError, match="config.json: 'metadata' must be a JSON object"):
+        CharLM.load(tmp_path / "lm")
+
+
 def test_training_settings_and_texts_are_checked():
     vocab = Vocabulary.from_text("abc")
     model = CharLM(char_lstm(3, 4, rng=0), vocab)

@@ -129,6 +129,16 @@ def test_garbage_weights_are_a_model_file_error(saved, payload):
         load_model(directory)
 
 
+def test_a_dtype_numpy_cannot_hold_is_a_model_file_error(saved):
+    directory, _ = saved
+    header = json.dumps({"layer1.W": {"dtype": "BF16", "shape": [5, 6],
+                                      "data_offsets": [0, 60]}}).encode()
+    (directory / "weights.safetensors").write_bytes(
+        len(header).to_bytes(8, "little") + header + bytes(60))
+    with pytest.raises(ModelFileError, match="weights.safetensors: unsupported tensor dtype 'BF16'"):
+        load_model(directory)
+
+
 @pytest.mark.parametrize("keep", [0.3, 0.9, 0.999])
 def test_truncated_weights_are_a_model_file_error(saved, keep):
     directory, _ = saved
@@ -169,6 +179,14 @@ def _damage(config, what):
         config["cost"] = {"name": "hinge"}
     elif what == "bad-dtype":
         config["dtype"] = "int8"
+    elif what == "metadata-not-object":
+        config["metadata"] = "epoch 7"
+    elif what == "cost-name-not-string":
+        config["cost"] = {"name": ["log-likelihood"]}
+    elif what == "huge-layer":
+        layers[1]["n_out"] = 10**17              # no machine can allocate it: MemoryError
+    elif what == "too-big-for-numpy":
+        layers[1]["n_out"] = 10**30              # NumPy's ValueError
     return config
 
 
@@ -183,6 +201,9 @@ DAMAGE = {
     "layer-not-object": "layer 2 is not an object",
     "bad-input-shape": "input_shape", "not-sequential": "Sequential",
     "unknown-cost": "unknown cost", "bad-dtype": "dtype",
+    "metadata-not-object": "'metadata' must be a JSON object",
+    "cost-name-not-string": "unknown cost", "huge-layer": "too large to allocate",
+    "too-big-for-numpy": "too large to allocate",
 }
 
 
@@ -216,7 +237,7 @@ def test_missing_file(saved, missing):
 
 def _rewrite_tensors(directory, change):
     path = directory / "weights.safetensors"
-    tensors = safetensors.numpy.load_file(str(path))
+    tensors = {k: v.copy() for k, v in safetensors.numpy.load_file(str(path)).items()}
     change(tensors)
     path.write_bytes(safetensors.numpy.save(tensors))
 
@@ -228,7 +249,9 @@ def _rewrite_tensors(directory, change):
     (lambda t: t.update({"layer1.W": np.zeros((6, 5), np.float32)}),
      r"layer1.W has shape \(6, 5\), architecture needs \(5, 6\)"),
     (lambda t: t.update({"layer6.b": np.zeros(3, np.int32)}), "layer6.b has non-float dtype"),
-], ids=["missing", "extra", "shape", "dtype"])
+    (lambda t: t["layer4.W"].__setitem__((0, 0), np.nan), "layer4.W holds non-finite values"),
+    (lambda t: t["layer6.b"].__setitem__(1, -np.inf), "layer6.b holds non-finite values"),
+], ids=["missing", "extra", "shape", "dtype", "nan", "inf"])
 def test_tensors_that_do_not_match_the_architecture(saved, change, match):
     directory, _ = saved
     _rewrite_tensors(directory, change)

@@ -69,3 +69,37 @@ def test_mismatched_stack_in_a_file_is_a_model_file_error(tmp_path):
     config.write_text(json.dumps(spec))
     with pytest.raises(ModelFileError):
         load_rbm(tmp_path / "d")
+
+
+def _set(key, value):
+    return lambda config: config.update({key: value})
+
+
+@pytest.mark.parametrize("damage, match", [
+    (_set("epochs_trained", ["three"]), "'epochs_trained' must list a whole number"),
+    (_set("epochs_trained", [None]), "'epochs_trained' must list a whole number"),
+    (_set("metadata", ["note"]), "'metadata' must be a JSON object"),
+    (_set("dtype", ["float32"]), "unsupported dtype"),
+    (lambda config: config["rbms"][0].update(n_hidden=10**17), "too large to allocate"),
+], ids=["epochs-text", "epochs-null", "metadata-list", "dtype-list", "huge"])
+def test_config_values_of_the_wrong_type_are_model_file_errors(tmp_path, damage, match):
+    save_rbm(tmp_path / "m", RBM(4, 3, rng=0))
+    config = tmp_path / "m" / "config.json"
+    spec = json.loads(config.read_text())
+    damage(spec)
+    config.write_text(json.dumps(spec))
+    with pytest.raises(ModelFileError, match=match) as info:
+        load_rbm(tmp_path / "m")
+    assert "config.json" in str(info.value)
+
+
+def test_non_finite_weights_are_a_model_file_error(tmp_path):
+    import safetensors.numpy
+
+    save_rbm(tmp_path / "m", RBM(4, 3, rng=0))
+    weights = tmp_path / "m" / "weights.safetensors"
+    tensors = {k: v.copy() for k, v in safetensors.numpy.load_file(str(weights)).items()}
+    tensors["rbm0.b_hidden"][1] = np.nan
+    weights.write_bytes(safetensors.numpy.save(tensors))
+    with pytest.raises(ModelFileError, match="weights.safetensors: rbm0.b_hidden holds non-finite"):
+        load_rbm(tmp_path / "m")

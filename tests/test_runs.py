@@ -2,9 +2,13 @@
 import json
 import math
 
+import shutil
+
 import numpy as np
 import pytest
+import safetensors.numpy
 
+import nablanet.io
 from nablanet.config import TrainConfig
 from nablanet.data import Dataset
 from nablanet.errors import ConfigError, DataError, DivergenceError, ModelFileError
@@ -99,6 +103,34 @@ def test_an_interrupt_is_recorded_and_the_run_resumes_bit_identically(tmp_path, 
         RunDir(tmp_path / "whole").read_metrics())
 
 
+def test_an_interrupt_while_checkpointing_keeps_the_previous_epoch_whole(tmp_path, blocks,
+                                                                         monkeypatch):
+    """Weights and training state are replaced together: Ctrl-C half-way through saving
+    epoch 2's checkpoint leaves epoch 1's, which resumes to the uninterrupted result."""
+    config = small(blocks, optimizer="momentum", eta=0.1)
+    train_run(config, tmp_path / "whole")
+    real = nablanet.io.atomic_write_bytes
+
+    def interrupt_second_state(path, data):
+        if path.name == "training_state.json" and data.startswith(b'{"next_epoch": 2'):
+            raise KeyboardInterrupt
+        return real(path, data)
+
+    monkeypatch.setattr(nablanet.io, "atomic_write_bytes", interrupt_second_state)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(config, tmp_path / "cut")
+    monkeypatch.setattr(nablanet.io, "atomic_write_bytes", real)
+    cut = tmp_path / "cut"
+    assert [p.name for p in cut.rglob(".*")] == []          # no temporary files or folders
+    assert nablanet.io.load_model(cut / "last")[2] == {"epoch": 0}
+    assert nablanet.io.load_training_state(cut / "last")[0]["next_epoch"] == 1
+
+    assert train_run(config, cut, resume=True)["resumed_from_epoch"] == 1
+    for name in ("last/weights.safetensors", "best/weights.safetensors",
+                 "last/training_state.safetensors"):
+        assert (cut / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+
+
 def test_divergence_after_a_good_epoch_keeps_best_and_records_diverged(tmp_path, blocks,
                                                                        monkeypatch):
     original = Trainer._run_epoch
@@ -147,6 +179,53 @@ def test_resume_needs_a_checkpoint_and_more_epochs(tmp_path, blocks):
     assert RunDir(tmp_path / "run").summary_path.read_bytes() == before
 
 
+@pytest.fixture(scope="module")
+def one_epoch(blocks, tmp_path_factory):
+    """A finished one-epoch run with momentum (so the state holds arrays) to damage."""
+    directory = tmp_path_factory.mktemp("one-epoch")
+    train_run(small(blocks, epochs=1, optimizer="momentum", eta=0.1), directory)
+    return directory
+
+
+def _damage_scalars(change):
+    def damage(last):
+        path = last / "training_state.json"
+        scalars = json.loads(path.read_text())
+        change(scalars)
+        path.write_text(json.dumps(scalars))
+    return damage
+
+
+def _damage_arrays(change):
+    def damage(last):
+        path = last / "training_state.safetensors"
+        arrays = safetensors.numpy.load_file(str(path))
+        change(arrays)
+        path.write_bytes(safetensors.numpy.save(arrays))
+    return damage
+
+
+@pytest.mark.parametrize("damage, match", [
+    (_damage_scalars(lambda s: s.update(rng={"state": 1})), "PCG64"),
+    (_damage_scalars(lambda s: s.pop("optimizer")), "KeyError: 'optimizer'"),
+    (_damage_scalars(lambda s: s.update(history="epoch 0")), "'history' must be a list"),
+    (_damage_scalars(lambda s: s.update(blas_threads="two")), "'blas_threads' must be"),
+    (_damage_arrays(lambda a: a.update({"optimizer/velocity.0": np.zeros(3, np.float32)})),
+     r"momentum state 'velocity.0' of shape \(3,\) matches no parameter"),
+    (_damage_arrays(lambda a: a.update({"optimizer/velocity.99": np.zeros(3, np.float32)})),
+     "'velocity.99'"),
+    (_damage_arrays(lambda a: a.update({"optimizer/rate.0": np.zeros(3, np.float32)})),
+     "'rate.0'"),
+], ids=["rng", "no-optimizer", "history", "threads", "shape", "index", "slot"])
+def test_a_damaged_training_state_is_one_model_file_error(one_epoch, tmp_path, blocks, damage,
+                                                          match):
+    run = tmp_path / "run"
+    shutil.copytree(one_epoch, run)
+    damage(run / "last")
+    with pytest.raises(ModelFileError, match=f"last: malformed training state.*{match}"):
+        train_run(small(blocks, epochs=2, optimizer="momentum", eta=0.1), run, resume=True)
+
+
 def test_model_dir_names_what_is_missing(tmp_path):
     with pytest.raises(ModelFileError, match="no such run or model directory"):
         RunDir(tmp_path / "absent").model_dir()
@@ -161,6 +240,14 @@ def test_metrics_writer_appends_one_flushed_line_per_epoch(tmp_path):
     writer.on_epoch_end(None, 1, {"epoch": 1, "train_cost": math.inf})
     assert RunDir(tmp_path).read_metrics() == [{"epoch": 0, "train_cost": 1.5},
                                                {"epoch": 1, "train_cost": None}]
+
+
+def test_a_line_cut_short_by_a_crash_is_left_out_of_the_metrics(tmp_path):
+    (tmp_path / "metrics.jsonl").write_text('{"epoch": 0}\n{"epoch": 1, "train_co')
+    assert RunDir(tmp_path).read_metrics() == [{"epoch": 0}]
+    (tmp_path / "metrics.jsonl").write_text('{"epoch": 0}\n{"epoch": 1, "train_co\n')
+    with pytest.raises(ConfigError, match="metrics.jsonl: malformed JSON line"):
+        RunDir(tmp_path).read_metrics()
 
 
 def test_score_counts_errors_and_rejects_labels_beyond_the_outputs():

@@ -112,6 +112,16 @@ def _net():
     return mlp([4, 9, 3], "sigmoid", "softmax", dropout=0.3, input_dropout=0.1, rng=1)
 
 
+def test_early_stopping_best_weights_of_another_net_are_refused_on_resume(tmp_path, blobs_split):
+    scenario = "momentum+dropout+early-stopping+halving"
+    _trainer(_net(), scenario, tmp_path).fit(blobs_split[0], 1, blobs_split[1])
+    scalars, arrays = load_training_state(tmp_path / "last")
+    key = next(k for k in arrays if k.endswith("best_params.0"))
+    arrays[key] = np.zeros((2, 2), np.float32)
+    with pytest.raises(ValueError, match="early-stopping best weights do not match the net"):
+        _trainer(_net(), scenario, tmp_path).load_state_dict(scalars, arrays)
+
+
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_resume_from_last_checkpoint_is_bitwise_identical(tmp_path, blobs_split, scenario):
     with threadpool_limits(SCENARIOS[scenario].get("blas_threads"), user_api="blas"):

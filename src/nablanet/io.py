@@ -4,10 +4,12 @@ Loading never executes code: the architecture is JSON, each layer is built from 
 fixed registry of layer names with keyword arguments checked by its constructor,
 and the weights are a safetensors file (raw tensors and a JSON header, no pickle).
 Every problem — missing or truncated file, malformed JSON, an unknown layer, a
-missing, extra or mis-shaped tensor — raises :class:`ModelFileError` naming it.
+missing, extra, mis-shaped or non-finite tensor — raises :class:`ModelFileError` naming it.
 
 Writes are atomic: a model directory is written in full beside its final name and
-swapped in, so a reader sees the old model or the new one, never half of one.
+swapped in, so a reader sees the old model or the new one, never half of one. A
+checkpoint's training state goes into the same swap (``save_model(training_state=...)``),
+so its weights and its optimiser, RNG and history always belong to the same epoch.
 """
 from __future__ import annotations
 
@@ -37,8 +39,13 @@ _MAX_JSON_BYTES = 16 << 20
 
 # -- models -----------------------------------------------------------------------------
 def save_model(directory, net: Sequential, cost: Cost | str | None = None,
-               metadata: dict | None = None) -> Path:
-    """Write ``directory/config.json`` and ``directory/weights.safetensors`` atomically."""
+               metadata: dict | None = None, training_state: tuple[dict, dict] | None = None
+               ) -> Path:
+    """Write ``directory/config.json`` and ``directory/weights.safetensors`` atomically.
+
+    ``training_state`` (the trainer's ``state_dict``) is written in the same directory
+    swap, so a crash never pairs these weights with another epoch's state.
+    """
     config = {"format": FORMAT, "version": VERSION, "net": net.config(),
               "cost": get_cost(cost).config() if cost is not None else None,
               "dtype": np.dtype(net.backend.dtype).name, "metadata": metadata or {}}
@@ -46,6 +53,8 @@ def save_model(directory, net: Sequential, cost: Cost | str | None = None,
                for i, layer in enumerate(net.layers) for name, p in layer.params.items()}
     files = {CONFIG: json.dumps(config, indent=2).encode(),
              WEIGHTS: safetensors.numpy.save(tensors)}
+    if training_state is not None:
+        files.update(_state_files(training_state))
     return _replace_directory(Path(directory), files)
 
 
@@ -72,10 +81,11 @@ def load_model(directory, *, backend: Backend | None = None, dtype: str | None =
     cost_cfg = config.get("cost")
     cost = None
     if cost_cfg is not None:
-        if not isinstance(cost_cfg, dict) or cost_cfg.get("name") not in COSTS:
+        name = cost_cfg.get("name") if isinstance(cost_cfg, dict) else None
+        if not isinstance(name, str) or name not in COSTS:
             raise ModelFileError(f"{directory / CONFIG}: unknown cost {cost_cfg!r}")
-        cost = get_cost(cost_cfg["name"])
-    return net, cost, config.get("metadata") or {}
+        cost = get_cost(name)
+    return net, cost, _metadata(config, directory / CONFIG)
 
 
 def build_net(spec, backend: Backend, where="config") -> Sequential:
@@ -91,8 +101,8 @@ def build_net(spec, backend: Backend, where="config") -> Sequential:
     try:
         # Weights are overwritten by install_weights; the seed only fills the shapes.
         return Sequential(layers).build(tuple(shape), backend, rng=0)
-    except NablanetError as exc:
-        raise ModelFileError(f"{where}: {exc}") from None
+    except (ValueError, MemoryError) as exc:          # ConfigError is a ValueError too
+        raise ModelFileError(f"{where}: {_describe(exc)}") from None
 
 
 def layers_from_specs(specs: list, where="config", error=ModelFileError) -> list:
@@ -128,24 +138,33 @@ def install_weights(net: Sequential, tensors: dict, where="weights") -> None:
         raise ModelFileError(f"{where}: tensors do not match the architecture "
                              f"(missing {missing or 'none'}, unexpected {extra or 'none'})")
     for key, (layer, name) in expected.items():
-        value = tensors[key]
-        want = layer.params[name].shape
-        if value.shape != want:
-            raise ModelFileError(f"{where}: {key} has shape {value.shape}, architecture needs {want}")
-        if value.dtype.kind != "f":
-            raise ModelFileError(f"{where}: {key} has non-float dtype {value.dtype}")
-        layer.set_params(**{name: value})
+        layer.set_params(**{name: checked_tensor(tensors[key], key, layer.params[name].shape,
+                                                 where)})
+
+
+def checked_tensor(value: np.ndarray, key: str, shape: tuple, where="weights") -> np.ndarray:
+    """``value``, checked to be a float tensor of ``shape`` holding only finite numbers."""
+    if value.shape != tuple(shape):
+        raise ModelFileError(f"{where}: {key} has shape {value.shape}, architecture needs "
+                             f"{tuple(shape)}")
+    if value.dtype.kind != "f":
+        raise ModelFileError(f"{where}: {key} has non-float dtype {value.dtype}")
+    if not np.isfinite(value).all():
+        raise ModelFileError(f"{where}: {key} holds non-finite values (NaN or inf)")
+    return value
 
 
 # -- training state (for --resume) --------------------------------------------------------
 def save_training_state(directory, state: tuple[dict, dict]) -> None:
-    """Write the trainer's (scalars, arrays) beside a saved model."""
-    scalars, arrays = state
+    """Write the trainer's (scalars, arrays) beside a saved model, each file atomically.
+
+    A checkpoint passes the state to :func:`save_model` instead, so that the weights
+    and the state are replaced together.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    host = {k: np.ascontiguousarray(to_host(v)) for k, v in arrays.items()}
-    atomic_write_bytes(directory / STATE_ARRAYS, safetensors.numpy.save(host))
-    atomic_write_bytes(directory / STATE, json.dumps(scalars).encode())
+    for name, data in _state_files(state).items():
+        atomic_write_bytes(directory / name, data)
 
 
 def load_training_state(directory) -> tuple[dict, dict]:
@@ -154,6 +173,27 @@ def load_training_state(directory) -> tuple[dict, dict]:
 
 
 # -- helpers --------------------------------------------------------------------------------
+def _state_files(state: tuple[dict, dict]) -> dict[str, bytes]:
+    scalars, arrays = state
+    host = {k: np.ascontiguousarray(to_host(v)) for k, v in arrays.items()}
+    return {STATE_ARRAYS: safetensors.numpy.save(host), STATE: json.dumps(scalars).encode()}
+
+
+def _metadata(config: dict, where: Path) -> dict:
+    metadata = config.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise ModelFileError(f"{where}: 'metadata' must be a JSON object")
+    return metadata
+
+
+def _describe(exc: BaseException) -> str:
+    """What went wrong building the layers a file describes, in one line."""
+    if isinstance(exc, NablanetError):
+        return str(exc)
+    # NumPy's MemoryError or "array is too big": sizes no allocation can hold
+    return f"the layers it describes are too large to allocate ({exc})"
+
+
 def _read_json(path: Path) -> dict:
     if not path.is_file():
         raise ModelFileError(f"{path}: file not found")
@@ -173,6 +213,8 @@ def _read_tensors(path: Path) -> dict[str, np.ndarray]:
         raise ModelFileError(f"{path}: file not found")
     try:
         return safetensors.numpy.load(path.read_bytes())
+    except KeyError as exc:                 # a dtype NumPy has no type for, e.g. BF16
+        raise ModelFileError(f"{path}: unsupported tensor dtype {exc}") from None
     except (safetensors.SafetensorError, ValueError, OverflowError) as exc:
         raise ModelFileError(f"{path}: truncated or malformed safetensors file ({exc})") from None
 

@@ -57,11 +57,17 @@ class Optimizer:
                   for i, a in enumerate(lst) if a is not None}
         return {"t": self.t, "eta": self.eta}, arrays
 
-    def load_state_dict(self, scalars: dict, arrays: dict, backend) -> None:
+    def load_state_dict(self, scalars: dict, arrays: dict, backend, shapes=None) -> None:
+        """Restore :meth:`state_dict`; ``shapes`` (the parameters', in order) checks that
+        every array is a slot of this optimiser for a parameter of its shape."""
         self.t, self.eta = int(scalars["t"]), float(scalars["eta"])
         self.state = {s: [] for s in self.slots}
         for key, value in arrays.items():
-            slot, i = key.rsplit(".", 1)
+            slot, _, i = key.rpartition(".")
+            if slot not in self.state or not i.isdigit() or shapes is not None and (
+                    int(i) >= len(shapes) or value.shape != tuple(shapes[int(i)])):
+                raise ValueError(f"{self.name} state {key!r} of shape {value.shape} "
+                                 "matches no parameter of the net")
             lst = self.state[slot]
             while len(lst) <= int(i):
                 lst.append(None)

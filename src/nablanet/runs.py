@@ -9,7 +9,8 @@
 ``summary.json`` says ``"running"`` while the run trains and then ``"completed"``,
 ``"early-stopped"``, ``"diverged"`` or ``"failed"`` (with the message): a run that
 raised is never left looking finished. Every JSON and TOML file is replaced
-atomically; metrics.jsonl is appended one flushed line per epoch.
+atomically; metrics.jsonl is appended one line per epoch (a line cut short by a
+crash is left out when it is read, and a --resume rewrites the file from last/).
 """
 from __future__ import annotations
 
@@ -94,10 +95,17 @@ class RunDir:
         return _read_json(self.summary_path)
 
     def read_metrics(self) -> list[dict]:
+        """The rows of metrics.jsonl. A last line without its newline is one that a crash
+        cut short while it was appended; it is left out (a --resume rewrites it)."""
         if not self.metrics_path.is_file():
             return []
-        lines = self.metrics_path.read_text(encoding="utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
+        text = self.metrics_path.read_text(encoding="utf-8")
+        if not text.endswith("\n"):
+            text = text[:text.rfind("\n") + 1]
+        try:
+            return [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{self.metrics_path}: malformed JSON line ({exc})") from None
 
     def write_metrics(self, rows: list[dict]) -> None:
         """Replace metrics.jsonl with ``rows`` (a resumed run restarts from its checkpoint)."""
@@ -127,9 +135,17 @@ class MetricsWriter(Callback):
         self.path = Path(path)
 
     def on_epoch_end(self, trainer, epoch, metrics):
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(to_json(metrics) + "\n")
-            f.flush()
+        append_json_line(self.path, metrics)
+
+
+def append_json_line(path: str | os.PathLike, row: dict) -> None:
+    """Append ``row`` to a JSON-lines file as one line, written out when the file closes.
+
+    Appending is not atomic, but a crash can only cut this last line short, and
+    :meth:`RunDir.read_metrics` leaves such a line out.
+    """
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(to_json(row) + "\n")
 
 
 # -- evaluation ----------------------------------------------------------------------------------
@@ -260,7 +276,11 @@ def _restore(trainer, run: RunDir, state: tuple[dict, dict]) -> None:
             or len(scalars.get("callbacks", ())) != len(trainer.callbacks)):
         raise ConfigError(f"{run.last}: the checkpoint does not match {run.config_path}")
     trainer.set_params([layer.params[name] for layer, name in saved.parameters()])
-    trainer.load_state_dict(scalars, arrays)
+    try:
+        trainer.load_state_dict(scalars, arrays)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise ModelFileError(f"{run.last}: malformed training state in training_state.json "
+                             f"or .safetensors ({type(exc).__name__}: {exc})") from None
     run.write_metrics(trainer.history.rows)       # drop lines written after the checkpoint
 
 

@@ -49,9 +49,9 @@ def model_dir(run: Path, which: str = "best") -> Path | None:
         if config.is_file():
             try:
                 meta = json.loads(config.read_text(encoding="utf-8")).get("metadata") or {}
+                return directory if meta.get("kind") == "char-lm" else None
             except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
-                return None
-            return directory if meta.get("kind") == "char-lm" else None
+                return None         # not a char-LM; loading it names what is wrong
     return None
 
 

@@ -16,8 +16,17 @@ import numpy as np
 import safetensors.numpy
 
 from ..backend import Backend, get_backend, to_host
-from ..errors import ConfigError, ModelFileError, NablanetError
-from ..io import CONFIG, WEIGHTS, _read_json, _read_tensors, _replace_directory
+from ..errors import ConfigError, ModelFileError
+from ..io import (
+    CONFIG,
+    WEIGHTS,
+    _describe,
+    _metadata,
+    _read_json,
+    _read_tensors,
+    _replace_directory,
+    checked_tensor,
+)
 from .dbn import DBN
 from .rbm import RBM
 
@@ -59,10 +68,16 @@ def load_rbm(directory, *, backend: Backend | None = None) -> tuple[RBM | DBN, d
     if kind not in ("RBM", "DBN") or not isinstance(specs, list) or not specs \
             or (kind == "RBM" and len(specs) != 1):
         raise ModelFileError(f"{where}: 'type' must be RBM or DBN with a list of RBMs")
-    try:
-        backend = backend or get_backend("cpu", config.get("dtype", "float32"))
-    except NablanetError as exc:
-        raise ModelFileError(f"{where}: {exc}") from None
+    dtype = config.get("dtype", "float32")
+    if backend is None and dtype not in ("float32", "float64"):
+        raise ModelFileError(f"{where}: unsupported dtype {dtype!r} (float32 or float64)")
+    backend = backend or get_backend("cpu", dtype)
+    trained = config.get("epochs_trained")
+    if trained is not None and not (
+            isinstance(trained, list) and len(trained) == len(specs)
+            and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in trained)):
+        raise ModelFileError(f"{where}: 'epochs_trained' must list a whole number of epochs "
+                             "for each RBM")
     tensors = _read_tensors(directory / WEIGHTS)
     rbms = []
     for i, spec in enumerate(specs):
@@ -70,12 +85,11 @@ def load_rbm(directory, *, backend: Backend | None = None) -> tuple[RBM | DBN, d
             raise ModelFileError(f"{where}: RBM {i} must have exactly the keys {_RBM_KEYS}")
         try:
             rbm = RBM(**spec, backend=backend, rng=0)
-        except (TypeError, ConfigError) as exc:
-            raise ModelFileError(f"{where}: RBM {i}: {exc}") from None
+        except (TypeError, ValueError, MemoryError) as exc:   # ConfigError is a ValueError
+            raise ModelFileError(f"{where}: RBM {i}: {_describe(exc)}") from None
         _install(rbm, tensors, f"rbm{i}.", directory / WEIGHTS)
-        trained = config.get("epochs_trained")
-        if isinstance(trained, list) and len(trained) == len(specs):
-            rbm.epochs_trained = int(trained[i])
+        if trained is not None:
+            rbm.epochs_trained = trained[i]
         rbms.append(rbm)
     untied = config.get("untied", False)
     if untied not in (True, False) or (untied and kind != "DBN"):
@@ -92,7 +106,7 @@ def load_rbm(directory, *, backend: Backend | None = None) -> tuple[RBM | DBN, d
         raise ModelFileError(f"{where}: {exc}") from None
     if untied:
         _install_generative(model, tensors, directory / WEIGHTS)
-    return model, config.get("metadata") or {}
+    return model, _metadata(config, where)
 
 
 def _install_generative(dbn: DBN, tensors: dict, where) -> None:
@@ -108,11 +122,7 @@ def _install(rbm: RBM, tensors: dict, prefix: str, where) -> None:
 
 
 def _tensor(tensors: dict, key: str, like, where):
-    """Tensor ``key``, checked to be a float array of ``like``'s shape."""
+    """Tensor ``key``, checked to be a finite float array of ``like``'s shape."""
     if key not in tensors:
         raise ModelFileError(f"{where}: missing tensor {key}")
-    value = tensors[key]
-    if value.shape != like.shape or value.dtype.kind != "f":
-        raise ModelFileError(f"{where}: {key} has shape {value.shape} ({value.dtype}), "
-                             f"the architecture needs {like.shape} float")
-    return value
+    return checked_tensor(tensors[key], key, like.shape, where)

@@ -71,10 +71,9 @@ class RunLog(Callback):
         self.phase = ""
 
     def epoch(self, row: dict, **tags) -> None:
-        from ..runs import to_json
+        from ..runs import append_json_line
         row = {"phase": self.phase, **tags, **row}
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(to_json(row) + "\n")
+        append_json_line(self.path, row)
         if self.stream is not None:
             shown = "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                               for k, v in row.items())

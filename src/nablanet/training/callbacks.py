@@ -119,7 +119,11 @@ class EarlyStopping(Callback):
 
     def load_state_arrays(self, arrays, trainer):
         if arrays:
-            self._best_params = [arrays[f"best_params.{i}"] for i in range(len(arrays))]
+            params = trainer.param_arrays()
+            self._best_params = [arrays[f"best_params.{i}"] for i in range(len(params))]
+            if len(arrays) != len(params) or any(
+                    a.shape != p.shape for a, p in zip(self._best_params, params)):
+                raise ValueError("the early-stopping best weights do not match the net")
 
 
 class DivergenceGuard(Callback):
@@ -168,7 +172,8 @@ class Checkpoint(Callback):
     """Save ``best/`` (on improvement of ``monitor``) and ``last/`` plus the training state.
 
     ``last/`` holds everything needed to resume bit-identically: weights, optimiser
-    state, RNG state, callback states and the history so far.
+    state, RNG state, callback states and the history so far, replaced in one swap so
+    an interrupted save leaves the previous epoch's checkpoint whole.
     """
 
     priority = 100
@@ -178,15 +183,15 @@ class Checkpoint(Callback):
         self.best = Best(monitor, mode)
 
     def on_epoch_end(self, trainer, epoch, metrics):
-        from ..io import save_model, save_training_state
+        from ..io import save_model
         if trainer.status == "diverged":
             return
         if self.best.monitor not in metrics or self.best.update(epoch, metrics):
             save_model(self.directory / "best", trainer.net, trainer.cost,
                        metadata={"epoch": epoch})
-        # Save our own improved state before the trainer snapshot reads it.
-        save_model(self.directory / "last", trainer.net, trainer.cost, metadata={"epoch": epoch})
-        save_training_state(self.directory / "last", trainer.state_dict(epoch))
+        # Our own improved state is recorded above, before the trainer's snapshot reads it.
+        save_model(self.directory / "last", trainer.net, trainer.cost, metadata={"epoch": epoch},
+                   training_state=trainer.state_dict(epoch))
 
     def state_dict(self):
         return {"best": self.best.state_dict()}

@@ -244,14 +244,20 @@ class Trainer:
         self.next_epoch = int(scalars["next_epoch"])
         self.rng.bit_generator.state = scalars["rng"]
         opt = {k[len("optimizer/"):]: v for k, v in arrays.items() if k.startswith("optimizer/")}
-        self.optimizer.load_state_dict(scalars["optimizer"], opt, self.net.backend)
+        self.optimizer.load_state_dict(scalars["optimizer"], opt, self.net.backend,
+                                       shapes=[p.shape for p in self.param_arrays()])
         for i, (cb, state) in enumerate(zip(self.callbacks, scalars["callbacks"])):
             cb.load_state_dict(state)
             prefix = f"callback{i}/"
             cb.load_state_arrays({k[len(prefix):]: v for k, v in arrays.items()
                                   if k.startswith(prefix)}, self)
-        self.history = History(scalars["history"])
-        self.threads_used = scalars.get("blas_threads")
+        history, threads = scalars["history"], scalars.get("blas_threads")
+        if not isinstance(history, list) or not all(isinstance(row, dict) for row in history):
+            raise TypeError("'history' must be a list of per-epoch objects")
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise TypeError(f"'blas_threads' must be a positive whole number, got {threads!r}")
+        self.history = History(history)
+        self.threads_used = threads
 
 
 def fit(net, train: Dataset, *, cost="cross-entropy", optimizer: Optimizer, epochs: int,
