@@ -104,6 +104,32 @@ def test_truncated_bptt_training_learns_the_text(digits_model):
     assert all(getattr(layer, "state", None) is None for layer in model.net.layers)
 
 
+def test_an_epoch_count_gives_one_run_whatever_the_clock(monkeypatch):
+    """Same seed, a frozen clock and one where every reading is 1000 s later: the same
+    weights and the same validation rows (one an epoch), so the same best model."""
+    from types import SimpleNamespace
+
+    from nablanet.models import charlm
+
+    vocab = Vocabulary.from_text(DIGITS)
+    train, validation = split_text(DIGITS[:300])
+    runs = []
+    for tick in (0.0, 1000.0):
+        clock = iter(np.arange(0.0, 1e9, tick) if tick else [0.0] * 10_000)
+        monkeypatch.setattr(charlm, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+        model = CharLM(char_lstm(len(vocab), 8, seq_length=10, rng=0), vocab)
+        rows = train_char_lm(model, train, validation,
+                             TrainSettings(batch_size=4, seq_length=10, epochs=2,
+                                           eval_every_seconds=1.0, validation_streams=2),
+                             log=None, rng=1)
+        runs.append(([p.copy() for layer in model.net.layers for p in layer.params.values()],
+                      [{k: v for k, v in r.items() if k != "seconds"} for r in rows]))
+    (weights, rows), (weights_again, rows_again) = runs
+    assert [r["epochs"] for r in rows] == [1.0, 2.0] and rows == rows_again
+    for a, b in zip(weights, weights_again):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_nats_per_char_does_not_depend_on_the_chunking(digits_model):
     model, _ = digits_model
     ids = model.vocabulary.encode(DIGITS[:301])
