@@ -188,18 +188,25 @@ def test_training_settings_and_texts_are_checked():
 
 
 # -- the preset, its run directory and the command line ------------------------------------------
-def test_preset_run_directory_feeds_nablanet_generate(tmp_path, capsys, monkeypatch):
-    from nablanet.cli.main import main
+@pytest.fixture
+def tiny_preset(monkeypatch):
+    """The char-lstm preset's code path with a tiny net; returns its settings."""
     from nablanet.presets import rnn
+
+    small = {**rnn.RECIPES["char-lstm"], "n_hidden": 16, "batch_size": 4, "seq_length": 20,
+             "eta": 2e-2, "validation_streams": 2,
+             "sample": {**rnn.RECIPES["char-lstm"]["sample"], "length": 50}}
+    monkeypatch.setitem(rnn.RECIPES, "char-lstm", small)
+    return small
+
+
+def test_preset_run_directory_feeds_nablanet_generate(tmp_path, capsys, tiny_preset):
+    from nablanet.cli.main import main
     from nablanet.presets.rnn_reproduce import main as reproduce
 
     text_file = tmp_path / "digits.txt"
     text_file.write_text(DIGITS, encoding="utf-8")
     run = tmp_path / "run"
-    small = {**rnn.RECIPES["char-lstm"], "n_hidden": 16, "batch_size": 4, "seq_length": 20,
-             "eta": 2e-2, "validation_streams": 2,
-             "sample": {**rnn.RECIPES["char-lstm"]["sample"], "length": 50}}
-    monkeypatch.setitem(rnn.RECIPES, "char-lstm", small)       # a tiny net, the same code path
     assert reproduce(["char-lstm", "--epochs", "3", "--out", str(run),
                       "--text", str(text_file)]) == 0
     out = capsys.readouterr().out
@@ -226,6 +233,17 @@ def test_preset_run_directory_feeds_nablanet_generate(tmp_path, capsys, monkeypa
     assert err.count("\n") == 1 and "never seen: 'x'" in err
     assert main(["generate", str(run), "--length", "5"]) == 2
     assert "--prime TEXT is required" in capsys.readouterr().err
+
+
+def test_preset_with_one_seed_trains_the_same_run_twice(tmp_path, tiny_preset):
+    from nablanet.presets.rnn import train_char_lstm
+
+    text_file = tmp_path / "digits.txt"
+    text_file.write_text(DIGITS[:600], encoding="utf-8")
+    for run in ("a", "b"):
+        train_char_lstm(tmp_path / run, text_path=text_file, epochs=2, seed=3, log=None)
+    for name in ("best/weights.safetensors", "last/weights.safetensors", "sample.txt"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
 
 def test_preset_refuses_an_empty_text_and_a_bad_budget(tmp_path):
