@@ -10,6 +10,7 @@ from nablanet.models.autoencoder import PCA, DeepAutoencoder, squared_error_per_
 from nablanet.models.plots_rbm import save_code_scatter, save_filters, save_grid, \
     save_reconstructions
 from nablanet.models.rbm import ContrastiveDivergence
+from test_training import assert_same_params, params
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -129,3 +130,15 @@ def test_pngs_are_written(tmp_path, pretrained):
              save_grid(tmp_path / "grid.png", x[:7], image_shape=(6, 6), n_cols=3, title="t")]
     for path in paths:
         assert path.read_bytes()[:8] == PNG
+
+
+def test_same_seed_same_pretrained_and_fine_tuned_denoising_autoencoder():
+    x, _ = curve_images(n=100)
+    runs = []
+    for _ in range(2):
+        ae = DeepAutoencoder((36, 12, 2), rng=1)
+        ae.pretrain(x, 1, cd=ContrastiveDivergence(learning_rate=0.1, batch_size=20), rng=2)
+        ae.unroll(input_dropout=0.2, rng=3)
+        ae.fine_tune(x, 2, batch_size=20, rng=4)
+        runs.append(params(ae.net))
+    assert_same_params(*runs)

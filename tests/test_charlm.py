@@ -104,6 +104,32 @@ def test_truncated_bptt_training_learns_the_text(digits_model):
     assert all(getattr(layer, "state", None) is None for layer in model.net.layers)
 
 
+def test_an_epoch_count_gives_one_run_whatever_the_clock(monkeypatch):
+    """Same seed, a frozen clock and one where every reading is 1000 s later: the same
+    weights and the same validation rows (one an epoch), so the same best model."""
+    from types import SimpleNamespace
+
+    from nablanet.models import charlm
+
+    vocab = Vocabulary.from_text(DIGITS)
+    train, validation = split_text(DIGITS[:300])
+    runs = []
+    for tick in (0.0, 1000.0):
+        clock = iter(np.arange(0.0, 1e9, tick) if tick else [0.0] * 10_000)
+        monkeypatch.setattr(charlm, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+        model = CharLM(char_lstm(len(vocab), 8, seq_length=10, rng=0), vocab)
+        rows = train_char_lm(model, train, validation,
+                             TrainSettings(batch_size=4, seq_length=10, epochs=2,
+                                           eval_every_seconds=1.0, validation_streams=2),
+                             log=None, rng=1)
+        runs.append(([p.copy() for layer in model.net.layers for p in layer.params.values()],
+                      [{k: v for k, v in r.items() if k != "seconds"} for r in rows]))
+    (weights, rows), (weights_again, rows_again) = runs
+    assert [r["epochs"] for r in rows] == [1.0, 2.0] and rows == rows_again
+    for a, b in zip(weights, weights_again):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_nats_per_char_does_not_depend_on_the_chunking(digits_model):
     model, _ = digits_model
     ids = model.vocabulary.encode(DIGITS[:301])
@@ -174,18 +200,25 @@ def test_training_settings_and_texts_are_checked():
 
 
 # -- the preset, its run directory and the command line ------------------------------------------
-def test_preset_run_directory_feeds_nablanet_generate(tmp_path, capsys, monkeypatch):
-    from nablanet.cli.main import main
+@pytest.fixture
+def tiny_preset(monkeypatch):
+    """The char-lstm preset's code path with a tiny net; returns its settings."""
     from nablanet.presets import rnn
+
+    small = {**rnn.RECIPES["char-lstm"], "n_hidden": 16, "batch_size": 4, "seq_length": 20,
+             "eta": 2e-2, "validation_streams": 2,
+             "sample": {**rnn.RECIPES["char-lstm"]["sample"], "length": 50}}
+    monkeypatch.setitem(rnn.RECIPES, "char-lstm", small)
+    return small
+
+
+def test_preset_run_directory_feeds_nablanet_generate(tmp_path, capsys, tiny_preset):
+    from nablanet.cli.main import main
     from nablanet.presets.rnn_reproduce import main as reproduce
 
     text_file = tmp_path / "digits.txt"
     text_file.write_text(DIGITS, encoding="utf-8")
     run = tmp_path / "run"
-    small = {**rnn.RECIPES["char-lstm"], "n_hidden": 16, "batch_size": 4, "seq_length": 20,
-             "eta": 2e-2, "validation_streams": 2,
-             "sample": {**rnn.RECIPES["char-lstm"]["sample"], "length": 50}}
-    monkeypatch.setitem(rnn.RECIPES, "char-lstm", small)       # a tiny net, the same code path
     assert reproduce(["char-lstm", "--epochs", "3", "--out", str(run),
                       "--text", str(text_file)]) == 0
     out = capsys.readouterr().out
@@ -212,6 +245,17 @@ def test_preset_run_directory_feeds_nablanet_generate(tmp_path, capsys, monkeypa
     assert err.count("\n") == 1 and "never seen: 'x'" in err
     assert main(["generate", str(run), "--length", "5"]) == 2
     assert "--prime TEXT is required" in capsys.readouterr().err
+
+
+def test_preset_with_one_seed_trains_the_same_run_twice(tmp_path, tiny_preset):
+    from nablanet.presets.rnn import train_char_lstm
+
+    text_file = tmp_path / "digits.txt"
+    text_file.write_text(DIGITS[:600], encoding="utf-8")
+    for run in ("a", "b"):
+        train_char_lstm(tmp_path / run, text_path=text_file, epochs=2, seed=3, log=None)
+    for name in ("best/weights.safetensors", "last/weights.safetensors", "sample.txt"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
 
 
 def test_preset_refuses_an_empty_text_and_a_bad_budget(tmp_path):

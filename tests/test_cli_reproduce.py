@@ -65,9 +65,12 @@ def test_finished_runs_are_reused(capsys, blocks, tmp_path):
     before = summary.read_bytes()
     again = reproduce(capsys, blocks, tmp_path, "--seeds", 1, "--only", "h30-cross-entropy")
     assert again.code == 0 and "(1 already done)" in again.err and summary.read_bytes() == before
+    weights = summary.with_name("last") / "weights.safetensors"
+    trained = weights.read_bytes()
     rerun = reproduce(capsys, blocks, tmp_path, "--seeds", 1, "--only", "h30-cross-entropy",
                       "--rerun")
     assert rerun.code == 0 and summary.read_bytes() != before     # new timings
+    assert weights.read_bytes() == trained                         # the same seed's net
     longer = reproduce(capsys, blocks, tmp_path, "--seeds", 1, "--only", "h30-cross-entropy",
                        "--epochs", 2)
     assert "(0 already done)" in longer.err                        # other settings: trained again

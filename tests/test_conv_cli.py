@@ -18,11 +18,17 @@ def blocks_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, blocks_dir):
-    """Three LeNet-5 run directories trained for one epoch on the blocks (different seeds)."""
+def blocks_splits(blocks_dir):
+    """(train, validation, test) of the blocks: 250 + 50 + 100 examples."""
     train, _, test = load_idx_dir(blocks_dir)
+    return Dataset(train.x[:250], train.y[:250]), Dataset(train.x[250:], train.y[250:]), test
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, blocks_splits):
+    """Three LeNet-5 run directories trained for two epochs on the blocks (different seeds)."""
     root = tmp_path_factory.mktemp("runs")
-    data = (Dataset(train.x[:250], train.y[:250]), Dataset(train.x[250:], train.y[250:]), test)
+    data = blocks_splits
     runs = []
     with blas_threads(1):        # several BLAS threads on a busy machine stall tiny GEMMs
         for seed in range(3):
@@ -42,6 +48,16 @@ def test_train_preset_writes_a_run_and_scores_the_best_epoch(trained):
     assert np.load(run / "test_predictions.npy").shape == (100,)
     line = cnn_reproduce.format_line(result)
     assert "lenet5" in line and "published 99.05%" in line
+
+
+def test_train_preset_with_the_same_seed_trains_the_same_net(trained, blocks_splits, tmp_path):
+    run, result = trained[1]
+    with blas_threads(1):
+        again = cnn_reproduce.train_preset("lenet5", blocks_splits, tmp_path / "again", epochs=2,
+                                           seed=1, stream=None)
+    for name in ("best/weights.safetensors", "last/weights.safetensors", "test_predictions.npy"):
+        assert (tmp_path / "again" / name).read_bytes() == (run / name).read_bytes(), name
+    assert again["validation_accuracy"] == result["validation_accuracy"]
 
 
 def test_compare_one_run_prints_its_confusion_matrix(capsys, trained, blocks_dir, tmp_path):
@@ -109,6 +125,15 @@ def test_augment_expand_keeps_validation_last_and_test_unchanged(capsys, blocks_
     np.testing.assert_array_equal(big_train.x[-50:], train.x[-50:])    # validation untouched
     np.testing.assert_array_equal(big_train.x[:250], train.x[:250])    # originals first
     np.testing.assert_array_equal(big_test.x, test.x)
+
+
+def test_augment_expand_with_one_seed_writes_the_same_files(capsys, blocks_dir, tmp_path):
+    for out in ("a", "b"):
+        result = run_cli(capsys, "augment", "--expand", tmp_path / out, "--kind", "elastic",
+                         "--seed", 4, "--dataset", blocks_dir, "--validation-size", 50, "--quiet")
+        assert result.code == 0, result.err
+    for a in (tmp_path / "a").iterdir():
+        assert a.read_bytes() == (tmp_path / "b" / a.name).read_bytes(), a.name
 
 
 def test_augment_needs_something_to_do(capsys, blocks_dir):

@@ -8,6 +8,7 @@ from nablanet.data import Dataset
 from nablanet.layers import Dense, Sigmoid, Softmax
 from nablanet.models.dbn import DBN
 from nablanet.models.rbm import RBM, ContrastiveDivergence
+from test_training import assert_same_params, params, without_timing
 
 CD = ContrastiveDivergence(learning_rate=0.1, batch_size=20)
 
@@ -109,3 +110,17 @@ def test_label_errors():
         dbn.generate([7])
     with pytest.raises(ConfigError, match="label units"):
         DBN([32, 8]).generate([1])
+
+
+def test_same_seed_same_pretrained_generated_and_fine_tuned_dbn():
+    x, y, _ = prototypes_data(n=120, n_classes=3, n_visible=16)
+    runs = []
+    for _ in range(2):
+        dbn = DBN([16, 12, 8], n_labels=3, rng=1)
+        dbn.pretrain(x, 2, labels=y, cd=CD, rng=2)
+        images = dbn.generate(np.arange(3), gibbs_steps=5, rng=3)
+        net, history = dbn.fine_tune(Dataset(x, y), 2, n_outputs=3, batch_size=20, rng=4)
+        runs.append(([p for rbm in dbn.rbms for p in rbm.params.values()] + [images]
+                     + params(net), without_timing(history.rows)))
+    assert_same_params(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1]

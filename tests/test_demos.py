@@ -125,6 +125,17 @@ def test_init_scaled_weights_keep_z_small_and_learn_faster(tmp_path):
     assert r["validation_accuracy"]["normal-scaled"][0] > r["validation_accuracy"]["normal"][0]
 
 
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=() if name == "gradient-flow" else pytest.mark.slow)
+    for name in DEMOS])
+def test_one_seed_gives_the_same_numbers(name, tmp_path):
+    a, b = (get_demo(name)(tmp_path / out, rng=np.random.default_rng(4), quick=True)
+            for out in ("a", "b"))
+    for results in (a, b):
+        results.pop("figures", None)                  # their paths differ
+    np.testing.assert_equal(a, b)
+
+
 def test_cli_runs_a_demo_and_rejects_unknown_names(tmp_path, capsys):
     parser = argparse.ArgumentParser()
     demo_cli.add_parser(parser.add_subparsers())

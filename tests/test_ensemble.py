@@ -8,6 +8,7 @@ from nablanet.ensemble import (AdaBoostSAMME, Ensemble, bootstrap, combine, mc_d
                                member_outputs, predict_combined, train_members,
                                weighted_resample)
 from nablanet.training import fit
+from test_training import assert_same_params, params
 
 # Three members, one example: two say "class 0, fairly sure", one finds class 0 very
 # unlikely. The vote and the mixture pick 0; the geometric mean lets the dissenter veto it.
@@ -143,3 +144,15 @@ def test_mc_dropout_mean_and_spread(make_blobs):
     assert np.abs(mean - net.predict(data.x)).mean() < 0.1
     with pytest.raises(ConfigError, match="Dropout"):
         mc_dropout(mlp([4, 3], rng=0), data.x)
+
+
+def test_bagged_members_and_boosted_nets_are_seeded(make_blobs):
+    train = make_blobs(60, seed=4)
+    runs = []
+    for _ in range(2):
+        members = train_members(_make_net, _trainer(epochs=2), train, 2, bagging=True, rng=3)
+        boost = AdaBoostSAMME(_make_net, _trainer(epochs=2), n_estimators=2, rng=3).fit(train)
+        runs.append(([p for net in members + boost.estimators_ for p in params(net)],
+                     boost.alphas_))
+    assert_same_params(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1]

@@ -88,3 +88,11 @@ def test_bad_settings_and_input_are_clear_errors():
     esn = EchoStateNetwork(20, washout=1, random_state=0).fit(np.zeros((5, 2)), np.zeros((5, 1)))
     with pytest.raises(DataError, match="2 inputs"):
         esn.predict(np.zeros((5, 3)))
+
+
+def test_same_random_state_same_reservoir_and_readout():
+    u = signal(300)[:, None]
+    a, b = (EchoStateNetwork(40, washout=20, random_state=5).fit(u[:-1], u[1:])
+            for _ in range(2))
+    for name in ("W_in_", "W_", "W_out_"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))

@@ -5,6 +5,7 @@ import pytest
 from nablanet.errors import ConfigError, DataError
 from nablanet.models import (Adaline, LinearRegression, LogisticRegression, Perceptron,
                              SoftmaxRegression)
+from test_training import assert_same_params, params
 
 # The lecture's five fish: length x, weight y.
 FISH_X = np.array([1, 3, 2, 1.5, 4])
@@ -206,3 +207,14 @@ def test_one_vs_rest_logistic_regression_on_mnist_is_within_0_3_percent(mnist64)
     print(f"MNIST test accuracy: nablanet LogisticRegression (one-vs-rest) {ours:.4f}, "
           f"scikit-learn OneVsRestClassifier(LogisticRegression) {theirs:.4f}")
     assert abs(ours - theirs) <= 0.003
+
+
+@pytest.mark.parametrize("make", [
+    lambda: LinearRegression("sgd", epochs=3, rng=1), lambda: Perceptron(max_epochs=3, rng=1),
+    lambda: Adaline(epochs=3, rng=1), lambda: LogisticRegression(solver="sgd", epochs=2, rng=1),
+    lambda: SoftmaxRegression(solver="sgd", epochs=2, rng=1)],
+    ids=["delta-rule", "perceptron", "adaline", "logistic-sgd", "softmax-sgd"])
+def test_the_shuffling_solvers_are_seeded(make):
+    x, y = blobs(60, seed=2)
+    y = (y == 0).astype(int)
+    assert_same_params(params(make().fit(x, y).net_), params(make().fit(x, y).net_))

@@ -6,6 +6,7 @@ import pytest
 from nablanet import (L1, L2, SGD, AdaGrad, Adam, ConfigError, MaxNorm, Momentum, Nesterov,
                       RMSprop, Sequential, get_backend, get_optimizer, mlp)
 from nablanet.layers import Dense
+from nablanet.optim import DeltaBarDelta, Rprop
 from nablanet.training import Trainer
 
 F64 = get_backend("cpu", "float64")
@@ -204,7 +205,8 @@ def test_bad_settings_are_config_errors(make, match):
 # -- checkpointed state --------------------------------------------------------------------
 
 OPTIMIZERS = [lambda: SGD(0.1), lambda: Momentum(0.1, 0.9), lambda: Nesterov(0.1, 0.8),
-              lambda: AdaGrad(0.1), lambda: RMSprop(0.01), lambda: Adam(0.01)]
+              lambda: AdaGrad(0.1), lambda: RMSprop(0.01), lambda: Adam(0.01),
+              lambda: DeltaBarDelta(0.1), lambda: Rprop(0.1)]
 
 
 def _random_grads(net, rng):

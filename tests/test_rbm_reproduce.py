@@ -82,6 +82,26 @@ def test_each_experiment_writes_results_metrics_pngs_and_models(tmp_path, experi
 
 @pytest.mark.mnist
 @needs_mnist
+@pytest.mark.parametrize("experiment, sizes", [
+    pytest.param("rbm", [784, 32], marks=pytest.mark.slow),
+    pytest.param("dbn", [784, 32, 16], marks=pytest.mark.slow),
+    ("generate", [784, 32, 16]),
+    ("autoencoder", [784, 32, 16, 2]),
+])
+def test_one_seed_gives_the_same_models_and_results(tmp_path, experiment, sizes):
+    runs = []
+    for out in ("a", "b"):
+        summary = run_experiment(experiment, tmp_path / out, sizes=sizes, gibbs_steps=5,
+                                 per_class=3, ais_betas=50, seed=1, **TINY)
+        summary["results"] = {k: v for k, v in summary["results"].items() if "seconds" not in k}
+        weights = {p.relative_to(tmp_path / out): p.read_bytes()
+                   for p in sorted((tmp_path / out).rglob("*.safetensors"))}
+        runs.append(({k: v for k, v in summary.items() if k != "seconds"}, weights))
+    assert runs[0][1] and runs[0] == runs[1]
+
+
+@pytest.mark.mnist
+@needs_mnist
 def test_pretrain_then_generate_from_the_command_line(tmp_path, capsys):
     from nablanet.cli.main import main
     common = ["--epochs", "1", "--train-size", "300", "--validation-size", "200",
@@ -103,6 +123,18 @@ def test_pretrain_then_generate_from_the_command_line(tmp_path, capsys):
     assert reproduce_main(["dbn", "--out", str(tmp_path / "x"), "--sizes", "784", "0",
                            *common]) == 2
     assert "positive" in capsys.readouterr().err
+
+
+def test_generate_with_one_seed_draws_the_same_digits(tmp_path, capsys):
+    from nablanet.cli.main import main
+    from nablanet.models.persistence import save_rbm
+
+    save_rbm(tmp_path / "run" / "dbn", DBN([784, 8, 6], n_labels=3, init_std=0.5, rng=0))
+    for name in ("a.png", "b.png"):
+        assert main(["generate", str(tmp_path / "run"), "--label", "0", "2", "--n", "2",
+                     "--gibbs-steps", "3", "--gain-steps", "2", "--seed", "5",
+                     "--out", str(tmp_path / name), "--quiet"]) == 0
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
 
 
 @pytest.mark.mnist

@@ -189,6 +189,7 @@ class TrainSettings:
     final_eta_fraction: float = 0.1
     epochs: int | None = None
     max_seconds: float | None = None
+    #: validation passes under a time budget; a run of ``epochs`` alone has one an epoch
     eval_every_seconds: float = 120.0
     validation_streams: int = 32
     #: chance per chunk that a stream restarts from the default state (0: carry the state
@@ -218,8 +219,11 @@ def train_char_lm(model: CharLM, train_text: str, validation_text: str,
     """Truncated-BPTT training with Adam and gradient clipping; returns the metric rows.
 
     ``rng`` draws the stream restarts (``settings.reset_probability``).
-    The validation text's nats/char is measured every ``eval_every_seconds`` and at the
-    end; ``on_evaluation(row, model)`` is called with each row (to save the best model).
+    The validation text's nats/char is measured at the end and, under a time budget,
+    every ``eval_every_seconds``; a run bounded by epochs alone measures it after each
+    epoch instead, so that its rows (and the best model ``on_evaluation`` keeps) do not
+    depend on the clock and one seed gives a bit-identical run.
+    ``on_evaluation(row, model)`` is called with each row (to save the best model).
     """
     settings.check()
     rng = make_rng(rng)
@@ -303,8 +307,11 @@ def train_char_lm(model: CharLM, train_text: str, validation_text: str,
                 if progress() >= 1.0:
                     done = True
                     break
-                if time.perf_counter() - last_eval >= settings.eval_every_seconds:
+                if (settings.max_seconds
+                        and time.perf_counter() - last_eval >= settings.eval_every_seconds):
                     evaluate(final=False)
+            if not done and not settings.max_seconds:
+                evaluate(final=False)           # an epoch count: by epoch, never by the clock
     evaluate(final=True)
     return rows
 
