@@ -4,6 +4,9 @@ import io as _io
 import json
 import os
 import pickle
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -311,6 +314,46 @@ def test_failure_at_the_final_swap_leaves_the_previous_model(saved, monkeypatch)
         save_model(directory, _net(), "quadratic", metadata={"epoch": 8})
     monkeypatch.setattr(os, "replace", real)
     _assert_untouched(directory, net)
+
+
+def _killed_mid_swap(directory, pid, keep_new=True):
+    """What a process killed (SIGKILL, power loss) between the swap's two renames leaves:
+    the model moved aside to .old, the complete new one still at .new; returns that net."""
+    newer = _net()
+    newer.layers[1].params["W"] += 1
+    tag = f"{pid}.00c0ffee"
+    staged = save_model(directory.with_name("staged"), newer, "quadratic", metadata={"epoch": 7})
+    os.replace(directory, directory.with_name(f".{directory.name}.{tag}.old"))
+    os.replace(staged, directory.with_name(f".{directory.name}.{tag}.new"))
+    if not keep_new:
+        shutil.rmtree(directory.with_name(f".{directory.name}.{tag}.new"))
+    return newer
+
+
+def _dead_pid():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_swap_killed_between_its_renames_is_finished_by_the_next_load(saved):
+    directory, _ = saved
+    newer = _killed_mid_swap(directory, _dead_pid())
+    _assert_untouched(directory, newer)
+
+
+def test_a_swap_killed_before_its_new_directory_was_kept_restores_the_old_one(saved):
+    directory, net = saved
+    _killed_mid_swap(directory, _dead_pid(), keep_new=False)
+    _assert_untouched(directory, net)
+
+
+def test_a_swap_whose_process_is_alive_is_left_to_finish(saved):
+    directory, _ = saved
+    _killed_mid_swap(directory, os.getpid())
+    with pytest.raises(ModelFileError, match="file not found"):
+        load_model(directory)
+    assert sorted(p.suffix for p in directory.parent.iterdir()) == [".new", ".old"]
 
 
 def test_saving_over_a_model_replaces_it(saved):

@@ -17,6 +17,7 @@ from nablanet.plots import plot_curves
 from nablanet.runs import MetricsWriter, RunDir, score, to_json, train_run
 from nablanet.training import Trainer
 from test_cli_data import write_blocks_idx
+from test_io import _dead_pid
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -128,6 +129,21 @@ def test_an_interrupt_while_checkpointing_keeps_the_previous_epoch_whole(tmp_pat
     assert train_run(config, cut, resume=True)["resumed_from_epoch"] == 1
     for name in ("last/weights.safetensors", "best/weights.safetensors",
                  "last/training_state.safetensors"):
+        assert (cut / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+
+
+def test_resume_finishes_a_checkpoint_swap_killed_between_its_renames(tmp_path, blocks):
+    """A process killed (not interrupted) mid-swap leaves last/ moved aside; --resume
+    puts it back and continues to the uninterrupted result."""
+    config = small(blocks, optimizer="momentum", eta=0.1)
+    train_run(config, tmp_path / "whole")
+    cut = tmp_path / "cut"
+    train_run(small(blocks, optimizer="momentum", eta=0.1, epochs=1), cut)
+    (cut / "last").rename(cut / f".last.{_dead_pid()}.00c0ffee.old")
+
+    assert train_run(config, cut, resume=True)["resumed_from_epoch"] == 1
+    assert [p.name for p in cut.rglob(".*")] == []
+    for name in ("last/weights.safetensors", "best/weights.safetensors"):
         assert (cut / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
 
 

@@ -7,7 +7,9 @@ Every problem — missing or truncated file, malformed JSON, an unknown layer, a
 missing, extra, mis-shaped or non-finite tensor — raises :class:`ModelFileError` naming it.
 
 Writes are atomic: a model directory is written in full beside its final name and
-swapped in, so a reader sees the old model or the new one, never half of one. A
+swapped in, so a reader sees the old model or the new one, never half of one (a process
+killed between the swap's two renames is finished by the next reader,
+:func:`finish_interrupted_swap`). A
 checkpoint's training state goes into the same swap (``save_model(training_state=...)``),
 so its weights and its optimiser, RNG and history always belong to the same epoch.
 """
@@ -63,7 +65,7 @@ def load_model(directory, *, backend: Backend | None = None, dtype: str | None =
 
     ``dtype`` overrides the stored float type (e.g. load a float32 model in float64).
     """
-    directory = Path(directory)
+    directory = finish_interrupted_swap(directory)
     config = _read_json(directory / CONFIG)
     if config.get("format") != FORMAT:
         raise ModelFileError(f"{directory / CONFIG}: not a nablanet model "
@@ -168,7 +170,7 @@ def save_training_state(directory, state: tuple[dict, dict]) -> None:
 
 
 def load_training_state(directory) -> tuple[dict, dict]:
-    directory = Path(directory)
+    directory = finish_interrupted_swap(directory)
     return _read_json(directory / STATE), _read_tensors(directory / STATE_ARRAYS)
 
 
@@ -219,8 +221,41 @@ def _read_tensors(path: Path) -> dict[str, np.ndarray]:
         raise ModelFileError(f"{path}: truncated or malformed safetensors file ({exc})") from None
 
 
+def finish_interrupted_swap(directory) -> Path:
+    """``directory`` as a Path, first put back in place if a process was killed between the
+    two renames of :func:`_replace_directory` (SIGKILL or power loss: an exception puts the
+    old one back itself). The directory is then missing, the previous one sits in
+    ``.<name>.<pid>.<hex>.old`` and the complete new one in ``.<name>.<pid>.<hex>.new`` (it is
+    written in full before the first rename), so the new one is moved in, or the old one
+    if the new is gone. A swap whose process is still alive is left to finish."""
+    directory = Path(directory)
+    if directory.exists():
+        return directory
+    for old in sorted(directory.parent.glob(f".{directory.name}.*.old"),
+                      key=lambda p: p.stat().st_mtime, reverse=True):
+        tag = old.name[len(directory.name) + 2:-len(".old")]
+        if _process_alive(tag.split(".")[0]):
+            continue
+        new = old.with_name(f".{directory.name}.{tag}.new")
+        os.replace(new if new.is_dir() else old, directory)
+        shutil.rmtree(old, ignore_errors=True)
+        break
+    return directory
+
+
+def _process_alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:                 # alive, another user's
+        return True
+    return True
+
+
 def _replace_directory(target: Path, files: dict[str, bytes]) -> Path:
     """Write ``files`` into a fresh directory, then swap it in for ``target``."""
+    target = finish_interrupted_swap(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tag = f"{os.getpid()}.{secrets.token_hex(4)}"
     fresh = target.with_name(f".{target.name}.{tag}.new")

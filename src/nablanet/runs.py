@@ -74,7 +74,8 @@ class RunDir:
     def require_resumable(self) -> None:
         if not self.config_path.is_file():
             raise ConfigError(f"{self.path}: not a run directory (no {CONFIG})")
-        if not (self.last / "training_state.json").is_file():
+        from .io import finish_interrupted_swap
+        if not (finish_interrupted_swap(self.last) / "training_state.json").is_file():
             raise ConfigError(f"{self.path}: nothing to resume, no last/ checkpoint "
                               "(the run stopped before its first epoch ended)")
 

@@ -26,6 +26,7 @@ from ..io import (
     _read_tensors,
     _replace_directory,
     checked_tensor,
+    finish_interrupted_swap,
 )
 from .dbn import DBN
 from .rbm import RBM
@@ -56,7 +57,7 @@ def save_rbm(directory, model: RBM | DBN, metadata: dict | None = None) -> Path:
 
 def load_rbm(directory, *, backend: Backend | None = None) -> tuple[RBM | DBN, dict]:
     """Load what :func:`save_rbm` wrote; returns ``(model, metadata)``."""
-    directory = Path(directory)
+    directory = finish_interrupted_swap(directory)
     where = directory / CONFIG
     config = _read_json(where)
     if config.get("format") != FORMAT:
