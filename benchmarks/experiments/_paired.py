@@ -2,6 +2,7 @@
 paired timing of two variants of one epoch (alternating which runs first each round)."""
 from __future__ import annotations
 
+import contextlib
 import statistics
 import threading
 import time
@@ -52,6 +53,17 @@ def fit_one_epoch(data: Dataset, batch_size: int):
         t.fit(data, 1)
         return time.perf_counter() - start
     return run
+
+
+def patched(run, *patchers):
+    """``run`` as the variant: every ``unittest.mock.patch`` in ``patchers`` is in force
+    while it runs and undone after, so the base runs the shipped code."""
+    def variant():
+        with contextlib.ExitStack() as stack:
+            for patcher in patchers:
+                stack.enter_context(patcher)
+            return run()
+    return variant
 
 
 def best_us(f, calls: int = 50, rounds: int = 7) -> float:

@@ -9,6 +9,7 @@ import ctypes
 import sys
 from contextlib import nullcontext
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
@@ -49,28 +50,16 @@ def patch():
         gemv(ROW_MAJOR, TRANS, d.shape[0], d.shape[1], self.alpha, d.ctypes.data, d.shape[1],
              self._ones.ctypes.data, 1, self.beta, p.ctypes.data, 1)
 
-    shipped = fused.thread_plan, fused.FusedSGD.matmul, fused.FusedSGD.row_sum
-
-    def on():
-        fused.thread_plan, fused.FusedSGD.matmul, fused.FusedSGD.row_sum = plan, matmul, row_sum
-
-    def off():
-        fused.thread_plan, fused.FusedSGD.matmul, fused.FusedSGD.row_sum = shipped
-    return on, off
+    return (mock.patch.object(fused, "thread_plan", plan),
+            mock.patch.multiple(fused.FusedSGD, matmul=matmul, row_sum=row_sum))
 
 
 def main(batch_sizes):
-    data, (on, off) = _paired.synthetic(), patch()
+    data, patchers = _paired.synthetic(), patch()
     for m in batch_sizes:
         epoch = _paired.fit_one_epoch(data, m)
-
-        def variant():
-            on()
-            try:
-                return epoch()
-            finally:
-                off()
-        _paired.paired(f"batch {m}, fused steps on NumPy's OpenBLAS", epoch, variant, rounds=30)
+        _paired.paired(f"batch {m}, fused steps on NumPy's OpenBLAS", epoch,
+                       _paired.patched(epoch, *patchers), rounds=30)
 
 
 if __name__ == "__main__":

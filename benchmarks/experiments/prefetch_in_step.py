@@ -1,6 +1,7 @@
 """Gather batch k + 1 in a helper thread while batch k's elementwise layers run (kicked
 from the hidden activation's forward, after the first GEMM), against the shipped epoch."""
 import sys
+from unittest import mock
 
 import _paired
 from nablanet.training import Trainer
@@ -37,17 +38,12 @@ def patched_epoch(gatherer):
 
 
 def main(batch_sizes):
-    data, shipped, gatherer = _paired.synthetic(), Trainer._run_epoch, _paired.Helper()
+    data, gatherer = _paired.synthetic(), _paired.Helper()
+    prefetching = mock.patch.object(Trainer, "_run_epoch", patched_epoch(gatherer))
     for m in batch_sizes:
         epoch = _paired.fit_one_epoch(data, m)
-
-        def variant():
-            Trainer._run_epoch = patched_epoch(gatherer)
-            try:
-                return epoch()
-            finally:
-                Trainer._run_epoch = shipped
-        _paired.paired(f"batch {m}, prefetch inside the step", epoch, variant)
+        _paired.paired(f"batch {m}, prefetch inside the step", epoch,
+                       _paired.patched(epoch, prefetching))
 
 
 if __name__ == "__main__":
