@@ -245,11 +245,11 @@ def finish_interrupted_swap(directory) -> Path:
 
 def _process_alive(pid: str) -> bool:
     try:
-        os.kill(int(pid), 0)
+        os.kill(int(pid), 0)                # signal 0: only asks whether it exists
     except (ValueError, ProcessLookupError):
         return False
-    except PermissionError:                 # alive, another user's
-        return True
+    except PermissionError:                 # it exists, another user's
+        pass
     return True
 
 

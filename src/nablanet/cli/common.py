@@ -33,13 +33,18 @@ def int_list(text: str) -> list[int]:
 
 def positive_int(text: str) -> int:
     """An argparse type for a count that must be ≥ 1 (``--top``, ``--top-k``)."""
+    # Clamping 0 to 1 would answer a question the user did not ask.
+    return _int_at_least(text, 1, "an integer ≥ 1")
+
+
+def _int_at_least(text: str, least: int, expected: str) -> int:
+    """``int(text)`` when it is at least ``least``; otherwise argparse's error."""
     try:
         n = int(text)
     except ValueError:
-        n = 0
-    if n < 1:
-        # Clamping 0 to 1 would answer a question the user did not ask.
-        raise argparse.ArgumentTypeError(f"expected an integer ≥ 1, got {text!r}")
+        n = least - 1
+    if n < least:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return n
 
 
@@ -153,13 +158,7 @@ def thread_setting(text: str):
     """``--blas-threads``' value: "auto" or a count ≥ 0."""
     if text == "auto":
         return text
-    try:
-        n = int(text)
-    except ValueError:
-        n = -1
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"expected a thread count ≥ 0 or 'auto', got {text!r}")
-    return n
+    return _int_at_least(text, 0, "a thread count ≥ 0 or 'auto'")
 
 
 def blas_threads(n: int | str):
