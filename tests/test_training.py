@@ -432,3 +432,33 @@ def test_labels_beyond_the_output_units_are_a_data_error(make_blobs):
 def test_bad_batch_size_is_a_data_error():
     with pytest.raises(DataError, match="batch size"):
         Trainer(mlp([4, 3], rng=0), "cross-entropy", SGD(0.5), batch_size=0)
+
+
+def test_bare_arrays_instead_of_a_dataset_are_a_data_error(make_blobs):
+    data = make_blobs(20)
+    trainer = Trainer(mlp([4, 4, 3], rng=0), "cross-entropy", SGD(0.5))
+    with pytest.raises(DataError, match="train must be a Dataset, got tuple"):
+        trainer.fit((data.x, data.y), 1)
+    with pytest.raises(DataError, match="validation must be a Dataset"):
+        trainer.fit(data, 1, (data.x, data.y))
+    with pytest.raises(DataError, match="must be a Dataset"):
+        trainer.evaluate((data.x, data.y))
+
+
+def test_an_optimizer_name_instead_of_an_optimizer_is_a_config_error():
+    with pytest.raises(ConfigError, match="optimizer must be an Optimizer.*'sgd'"):
+        Trainer(mlp([4, 3], rng=0), "cross-entropy", "sgd")
+
+
+def test_an_optimizer_that_stepped_another_net_is_refused(blobs_split):
+    # Adam's moments and step count from net a would silently steer net b (same shapes),
+    # or fail deep in a broadcast (other shapes).
+    adam = Adam(0.01)
+    a = mlp([4, 5, 3], rng=0)
+    Trainer(a, "cross-entropy", adam, monitor=(), rng=0).fit(blobs_split[0], 1)
+    for b in (mlp([4, 5, 3], rng=0), mlp([4, 7, 3], rng=0)):
+        with pytest.raises(ConfigError, match="another net; give each net its own optimizer"):
+            Trainer(b, "cross-entropy", adam)
+    # the same net may take a new trainer (more epochs, other callbacks)
+    Trainer(a, "cross-entropy", adam, monitor=(), rng=0).fit(blobs_split[0], 1)
+    assert adam.t > 0

@@ -8,6 +8,8 @@ checkpoint resumes a run bit for bit. Gradients are means over the mini-batch
 """
 from __future__ import annotations
 
+import weakref
+
 from .backend import axpy, to_host, xp_of
 from .errors import ConfigError
 
@@ -23,6 +25,21 @@ class Optimizer:
         self.eta = float(eta)
         self.t = 0                                 # steps taken (Adam's bias correction)
         self.state: dict[str, list] = {s: [] for s in self.slots}
+        self._net = None                           # weakref to the net the steps were for
+
+    def attach(self, net) -> None:
+        """Bind to the net a trainer steps; refuse one that has stepped another net.
+
+        Its state (velocities, Adam's moments and step count t, η after a schedule) is
+        per parameter of that net: reused on a second net it would carry on from the
+        first one's, silently when the shapes agree. Called once, by ``Trainer``.
+        """
+        owner = self._net() if self._net is not None else None
+        if self.t and owner is not net:
+            raise ConfigError(f"this {type(self).__name__} optimizer has already taken "
+                              f"{self.t} steps for another net; give each net its own "
+                              "optimizer")
+        self._net = weakref.ref(net)
 
     def step(self, net) -> None:
         """One update of every parameter that received a gradient."""

@@ -53,6 +53,10 @@ class Trainer:
                  blas_threads: int | str | None = "auto"):
         if int(batch_size) < 1:
             raise DataError(f"batch size must be ≥ 1, got {batch_size}")
+        if not isinstance(optimizer, Optimizer):
+            raise ConfigError(f"optimizer must be an Optimizer such as SGD(eta=0.1), got "
+                              f"{optimizer!r} (get_optimizer(name, eta) builds one by name)")
+        optimizer.attach(net)
         self.net, self.cost, self.optimizer = net, get_cost(cost), optimizer
         self.batch_size = int(batch_size)
         self.penalties, self.constraints = list(penalties), list(constraints)
@@ -105,6 +109,9 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------
     def fit(self, train: Dataset, epochs: int, validation: Dataset | None = None) -> History:
         """Train for ``epochs`` epochs (counting from ``self.next_epoch`` on a resume)."""
+        _check_dataset(train, "train")
+        if validation is not None:
+            _check_dataset(validation, "validation")
         backend = self.net.backend
         x = backend.asarray(train.x)                 # no copy when already float32 on CPU
         targets = self.cost.targets(train.y, self.net.output_shape[-1], backend)
@@ -199,6 +206,7 @@ class Trainer:
     # -- evaluation ----------------------------------------------------------------------
     def evaluate(self, data: Dataset) -> tuple[float, float | None]:
         """(mean cost including penalties, accuracy or None for regression targets)."""
+        _check_dataset(data, "data")
         backend, net = self.net.backend, self.net
         total, correct = 0.0, 0
         classify = data.y.ndim == 1
@@ -258,6 +266,13 @@ class Trainer:
             raise TypeError(f"'blas_threads' must be a positive whole number, got {threads!r}")
         self.history = History(history)
         self.threads_used = threads
+
+
+def _check_dataset(data, what: str) -> None:
+    """Checked once per call: a bare (x, y) tuple would fail as "no attribute 'x'"."""
+    if not (hasattr(data, "x") and hasattr(data, "y")):
+        raise DataError(f"{what} must be a Dataset, got {type(data).__name__}; wrap arrays "
+                        "as nablanet.data.Dataset(x, y)")
 
 
 def fit(net, train: Dataset, *, cost="cross-entropy", optimizer: Optimizer, epochs: int,
