@@ -390,6 +390,24 @@ def test_non_binary_data_needs_binarize_or_probabilities():
         rbm.prepare(x, binarize="round")
 
 
+def test_inference_methods_check_the_shape_of_their_input():
+    # A single example (1-D) used to broadcast into n_visible rows of hidden
+    # probabilities; a wrong width failed inside matmul.
+    rbm = RBM(4, 2, rng=0)
+    x = (np.random.default_rng(0).random((5, 4)) > 0.5).astype(np.float32)
+    for method in (rbm.transform, rbm.reconstruct, rbm.reconstruction_error,
+                   rbm.free_energy, rbm.pseudo_log_likelihood, rbm.gradient):
+        with pytest.raises(DataError, match=r"one example v is v\[None, :\]"):
+            method(x[0])
+        with pytest.raises(DataError, match=r"needs an \(n, 4\) array, got shape \(5, 3\)"):
+            method(x[:, :3])
+    with pytest.raises(DataError, match="4 visible"):
+        rbm.energy(x[:, :3], np.zeros((5, 2)))
+    # nested lists are arrays too
+    rbm.fit(x.tolist(), 1)
+    np.testing.assert_array_equal(rbm.transform(x.tolist()), rbm.transform(x))
+
+
 def test_wrong_shapes_and_non_finite_data_are_data_errors():
     rbm = RBM(4, 2, rng=0)
     with pytest.raises(DataError, match="4 visible"):

@@ -159,10 +159,7 @@ class DBN:
         units: the top RBM's input is the penultimate layer when labels are joined)."""
         if n_layers is None:
             n_layers = len(self.rbms) - (1 if self.n_labels else 0)
-        h = self.backend.asarray(getattr(x, "x", x))
-        if h.ndim != 2 or h.shape[1] != self.rbms[0].n_visible:
-            raise DataError(f"a DBN with {self.rbms[0].n_visible} visible units needs an "
-                            f"(n, {self.rbms[0].n_visible}) array, got {tuple(h.shape)}")
+        h = self.rbms[0].visible_input(x)
         for rbm in self.rbms[:n_layers]:
             h = rbm.transform(h)
         return h

@@ -185,14 +185,14 @@ class RBM:
     # -- energies -------------------------------------------------------------------------
     def energy(self, v, h):
         """E(v, h) for each row pair (v, h)."""
-        v, h = self.backend.asarray(v), self.backend.asarray(h)
+        v, h = self.visible_input(v, "v"), self.backend.asarray(h)
         return (self.visible_units.self_energy(v[:, :self.n_pixels])
                 + self.hidden_units.self_energy(h)
                 - v @ self.b_visible - h @ self.b_hidden - ((v @ self.W) * h).sum(axis=1))
 
     def free_energy(self, v):
         """F(v) = −log Σ_h exp(−E(v, h)) for each row, so p(v) = e^{−F(v)} / Z."""
-        v = self.backend.asarray(v)
+        v = self.visible_input(v, "v")
         return (self.visible_units.self_energy(v[:, :self.n_pixels]) - v @ self.b_visible
                 - self.hidden_units.log_partition(v @ self.W + self.b_hidden))
 
@@ -235,11 +235,8 @@ class RBM:
         ``probabilities=True`` (use x as p(v = 1), as Hinton's code does for MNIST
         intensities and for the hidden probabilities fed to the next RBM of a stack).
         """
-        x = getattr(x, "x", x)                   # a Dataset's inputs
         xp = self.backend.xp
-        if x.ndim != 2 or x.shape[1] != self.n_visible:
-            raise DataError(f"{name}: an RBM with {self.n_visible} visible units needs an "
-                            f"(n, {self.n_visible}) array, got shape {tuple(x.shape)}")
+        x = self.visible_input(x, name)
         if x.shape[0] == 0:
             raise DataError(f"{name}: no examples")
         if binarize not in (False, True, "threshold", "sample"):
@@ -247,7 +244,6 @@ class RBM:
                               f"got {binarize!r}")
         if binarize and probabilities:
             raise ConfigError("choose binarize or probabilities, not both")
-        x = self.backend.asarray(x)
         if not bool(xp.isfinite(x).all()):
             raise DataError(f"{name}: contains NaN or infinite values")
         if self.visible != "binary":
@@ -266,6 +262,22 @@ class RBM:
                             f"in between; pass binarize=True (threshold at 0.5), "
                             f"binarize='sample', or probabilities=True")
         return x
+
+    def visible_input(self, x, name: str = "data"):
+        """``x`` (a Dataset, an array or nested lists) as an (n, n_visible) backend array.
+
+        The shape check of every method that takes data: a single example (1-D) would
+        otherwise broadcast into n_visible rows of nonsense, and a wrong width would
+        surface as a matmul error.
+        """
+        x = getattr(x, "x", x)                   # a Dataset's inputs
+        if not hasattr(x, "ndim"):
+            x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] != self.n_visible:
+            hint = "; one example v is v[None, :]" if x.shape == (self.n_visible,) else ""
+            raise DataError(f"{name}: an RBM with {self.n_visible} visible units needs an "
+                            f"(n, {self.n_visible}) array, got shape {tuple(x.shape)}{hint}")
+        return self.backend.asarray(x)
 
     # -- learning -----------------------------------------------------------------------
     def fit(self, x, epochs: int = 1, *, cd: ContrastiveDivergence | None = None,
@@ -341,7 +353,7 @@ class RBM:
         The same code the training step runs; returned as host arrays
         {"W", "b_visible", "b_hidden"} (for tests and diagnostics).
         """
-        v = self.backend.asarray(v)
+        v = self.visible_input(v, "v")
         n_neg = (len(self.chains) if self.chains is not None else len(v)) if persistent else len(v)
         ws = self._workspace(len(v), n_neg)
         ws.v_pos[...] = v
@@ -434,7 +446,7 @@ class RBM:
 
     def transform(self, x, chunk_size: int = _CHUNK):
         """p(h = 1 | v) (or E[h | v]) for every row, on the backend, in chunks."""
-        x = self.backend.asarray(getattr(x, "x", x))
+        x = self.visible_input(x)
         xp = self.backend.xp
         out = xp.empty((len(x), self.n_hidden), dtype=self.backend.dtype)
         for i in range(0, len(x), chunk_size):
@@ -447,7 +459,7 @@ class RBM:
 
     def reconstruction_error(self, x, chunk_size: int = _CHUNK) -> float:
         """Mean over examples of Σᵢ (vᵢ − v̂ᵢ)², v̂ the mean-field reconstruction (no sampling)."""
-        x = self.backend.asarray(getattr(x, "x", x))
+        x = self.visible_input(x)
         total = 0.0
         for i in range(0, len(x), chunk_size):
             d = self.reconstruct(x[i:i + chunk_size])
@@ -468,7 +480,7 @@ class RBM:
             raise ConfigError("the pseudo-log-likelihood is defined here for binary visible "
                               "units without label units")
         xp = self.backend.xp
-        x = self.backend.asarray(getattr(x, "x", x))
+        x = self.visible_input(x)
         rng = make_rng(rng)
         total = 0.0
         for s in range(0, len(x), chunk_size):
