@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.special
 
-from nablanet import ConfigError, DataError, get_backend, mlp
+from nablanet import ConfigError, DataError, Sequential, get_backend, mlp
 from nablanet.init import INITIALIZERS
 from nablanet.layers import (ACTIVATIONS, Dense, Dropout, LeakyReLU, Linear, ReLU, Sigmoid,
                              Softmax, Tanh)
@@ -185,6 +185,16 @@ def test_dense_rejects_the_wrong_number_of_features():
     layer = build(Dense(3, 2), 3)
     with pytest.raises(DataError, match="expects 3 features, got 4"):
         layer.forward(np.ones((2, 4)))
+
+
+def test_net_predict_checks_its_input_in_one_clear_error():
+    net = mlp([4, 3, 2], rng=0)
+    x = np.random.default_rng(0).random((5, 4))
+    np.testing.assert_array_equal(net.predict(x.tolist()), net.predict(x))   # lists are arrays
+    with pytest.raises(DataError, match=r"got \(\); one example x is x\[None\]"):
+        net.predict(x[0])
+    with pytest.raises(ConfigError, match="not built"):
+        Sequential([Dense(4, 2)]).predict(x)
 
 
 @pytest.mark.parametrize("n_in, n_out", [(0, 3), (3, 0), (-1, 2)])

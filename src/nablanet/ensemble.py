@@ -198,7 +198,7 @@ def mc_dropout(net, x, passes: int = 20, *, rng=None, chunk_size: int = 2000):
         raise ConfigError(f"MC-dropout needs passes ≥ 1, got {passes}")
     if not any(isinstance(layer, Dropout) for layer in net.layers):
         raise ConfigError("MC-dropout needs a network with Dropout layers")
-    net._check_input(x)
+    x = net.check_input(x)
     net.set_rng(make_rng(rng))
     backend = net.backend
     means, stds = [], []

@@ -101,7 +101,7 @@ class Sequential:
     # -- inference -----------------------------------------------------------------
     def predict(self, x, chunk_size: int = 2000) -> np.ndarray:
         """Outputs for every row of ``x`` (host array), evaluated in chunks to bound memory."""
-        self._check_input(x)
+        x = self.check_input(x)
         outs = [to_host(self.forward(self.backend.asarray(x[i:i + chunk_size]))[0])
                 for i in range(0, len(x), chunk_size)]
         return np.concatenate(outs) if outs else np.empty((0,) + self.output_shape)
@@ -110,10 +110,19 @@ class Sequential:
         """The index of the most active output unit for every row of ``x``."""
         return self.predict(x, chunk_size).argmax(axis=1)
 
-    def _check_input(self, x) -> None:
+    def check_input(self, x):
+        """``x`` (an array or nested lists) with rows of ``input_shape``, or a DataError."""
+        if not self.built:
+            raise ConfigError("the network is not built: pass input_shape to Sequential "
+                              "or call net.build(input_shape)")
+        if not hasattr(x, "shape"):
+            x = np.asarray(x)
         if tuple(x.shape[1:]) != self.input_shape:
+            # one example given without its batch axis reads as "shape ()" otherwise
+            hint = "; one example x is x[None]" if tuple(x.shape) == self.input_shape else ""
             raise DataError(f"network expects inputs of shape {self.input_shape} per example, "
-                            f"got {tuple(x.shape[1:])}")
+                            f"got {tuple(x.shape[1:])}{hint}")
+        return x
 
     # -- description ---------------------------------------------------------------
     def config(self) -> dict:
