@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import nablanet.backend
-from nablanet import BackendError, SGD, get_backend, make_rng, mlp, to_host
+from nablanet import BackendError, ConfigError, SGD, get_backend, make_rng, mlp, to_host
 from nablanet.backend import backend_of, xp_of
 from nablanet.costs import get_cost, output_delta
 from nablanet.training import Trainer
@@ -57,6 +57,15 @@ def test_host_helpers():
     rng = np.random.default_rng(0)
     assert make_rng(rng) is rng
     assert make_rng(5).random() == np.random.default_rng(5).random()
+
+
+@pytest.mark.parametrize("seed", ["0", 1.5, -1, [1, -2]])
+def test_a_bad_seed_is_one_config_error_naming_the_argument(seed):
+    # NumPy's own TypeError/ValueError speaks of SeedSequence entropy, nine frames deep
+    with pytest.raises(ConfigError, match="seed .* must be a non-negative integer"):
+        make_rng(seed)
+    with pytest.raises(ConfigError, match="seed"):
+        mlp([2, 2], rng=seed)
 
 
 # -- on a GPU ---------------------------------------------------------------------------------

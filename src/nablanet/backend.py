@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import BackendError
+from .errors import BackendError, ConfigError
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -125,7 +125,12 @@ def make_rng(seed: int | None | np.random.Generator = None) -> np.random.Generat
     """A ``numpy.random.Generator``; pass an int for a reproducible run."""
     if isinstance(seed, np.random.Generator):
         return seed
-    return np.random.default_rng(seed)
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError):
+        # NumPy's own message names SeedSequence and "entropy", not the argument
+        raise ConfigError(f"a seed (rng) must be a non-negative integer, a "
+                          f"numpy.random.Generator or None, got {seed!r}") from None
 
 
 def device_rng(backend: Backend, rng: np.random.Generator):
