@@ -196,6 +196,10 @@ def test_max_norm_caps_each_units_incoming_column():
     (lambda: L2(-0.1), "strength"), (lambda: MaxNorm(0), "max-norm"),
     (lambda: get_optimizer("lbfgs", 0.1), "unknown optimizer"),
     (lambda: get_optimizer("sgd", 0.1, momentum=0.9), "optimizer 'sgd'"),
+    # these used to be accepted and fail (or drift to NaN) at the first step
+    (lambda: SGD(float("inf")), "finite"), (lambda: Adam(0.1, beta1=1.0), "beta1"),
+    (lambda: Adam(0.1, beta2=1.5), "beta2"), (lambda: RMSprop(0.1, rho=2), "rho"),
+    (lambda: AdaGrad(0.1, eps=-1), "eps"), (lambda: Adam(0.1, eps=0), "eps"),
 ])
 def test_bad_settings_are_config_errors(make, match):
     with pytest.raises(ConfigError, match=match):

@@ -20,8 +20,8 @@ class Optimizer:
     slots: tuple[str, ...] = ()
 
     def __init__(self, eta: float):
-        if not float(eta) > 0:
-            raise ConfigError(f"learning rate eta must be > 0, got {eta}")
+        if not 0 < float(eta) < float("inf"):
+            raise ConfigError(f"learning rate eta must be > 0 and finite, got {eta}")
         self.eta = float(eta)
         self.t = 0                                 # steps taken (Adam's bias correction)
         self.state: dict[str, list] = {s: [] for s in self.slots}
@@ -146,6 +146,7 @@ class AdaGrad(Optimizer):
 
     def __init__(self, eta: float = 0.01, eps: float = 1e-8):
         super().__init__(eta)
+        _check_eps(eps)
         self.eps = float(eps)
 
     def config(self):
@@ -165,6 +166,9 @@ class RMSprop(Optimizer):
 
     def __init__(self, eta: float = 0.001, rho: float = 0.9, eps: float = 1e-8):
         super().__init__(eta)
+        if not 0 <= float(rho) < 1:
+            raise ConfigError(f"RMSprop's rho must be in [0, 1), got {rho}")
+        _check_eps(eps)
         self.rho, self.eps = float(rho), float(eps)
 
     def config(self):
@@ -189,6 +193,11 @@ class Adam(Optimizer):
     def __init__(self, eta: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8):
         super().__init__(eta)
+        # β = 1 divides by 1 − βᵗ = 0 at the first step; β > 1 makes v negative
+        if not (0 <= float(beta1) < 1 and 0 <= float(beta2) < 1):
+            raise ConfigError(f"Adam's beta1 and beta2 must be in [0, 1), got "
+                              f"beta1={beta1}, beta2={beta2}")
+        _check_eps(eps)
         self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
 
     def config(self):
@@ -203,6 +212,12 @@ class Adam(Optimizer):
         m_hat_scale = 1.0 / (1 - self.beta1 ** self.t)
         v_hat_scale = 1.0 / (1 - self.beta2 ** self.t)
         p -= (self.eta * m_hat_scale) * m / (_sqrt(v * v_hat_scale) + self.eps)
+
+
+def _check_eps(eps) -> None:
+    """ε keeps g / (√s + ε) finite where s is 0; ε ≤ 0 divides by zero there."""
+    if not float(eps) > 0:
+        raise ConfigError(f"eps must be > 0, got {eps}")
 
 
 def _sqrt(a):
