@@ -9,7 +9,7 @@ from nablanet import (L2, SGD, Adam, ConfigError, DataError, MaxNorm, Momentum, 
                       get_backend, mlp)
 from nablanet.data import Dataset
 from nablanet.io import load_model, load_training_state
-from nablanet.layers import Dense, Sigmoid
+from nablanet.layers import GRU, Dense, Embedding, LastStep, OneHot, Sigmoid, Softmax
 from nablanet.training import (BoldDriver, Callback, Checkpoint, EarlyStopping, HalveOnPlateau,
                                CosineDecay, StepDecay, Trainer, fit)
 
@@ -462,3 +462,19 @@ def test_an_optimizer_that_stepped_another_net_is_refused(blobs_split):
     # the same net may take a new trainer (more epochs, other callbacks)
     Trainer(a, "cross-entropy", adam, monitor=(), rng=0).fit(blobs_split[0], 1)
     assert adam.t > 0
+
+
+@pytest.mark.parametrize("first", [lambda: Embedding(5, 3), lambda: OneHot(5)])
+def test_nets_reading_symbol_indices_predict_and_train(first):
+    # predict and the trainer cast every input to the net's float dtype, which
+    # Embedding and OneHot refuse ("expects integer symbol indices, got float32")
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 5, (60, 4))
+    y = (x[:, 0] > 2).astype(np.int64)
+    net = Sequential([first(), GRU(None, 8), LastStep(), Dense(8, 2), Softmax()]).build((4,), rng=0)
+    assert net.predict(x[:3]).shape == (3, 2)
+    trainer = Trainer(net, "log-likelihood", Adam(0.05), batch_size=10,
+                      monitor=("train_accuracy",), rng=0)
+    assert trainer.fit(Dataset(x, y), 15).rows[-1]["train_accuracy"] > 0.9
+    with pytest.raises(DataError, match="whole numbers"):
+        net.predict(x[:3] + 0.5)

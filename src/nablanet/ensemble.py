@@ -200,10 +200,9 @@ def mc_dropout(net, x, passes: int = 20, *, rng=None, chunk_size: int = 2000):
         raise ConfigError("MC-dropout needs a network with Dropout layers")
     x = net.check_input(x)
     net.set_rng(make_rng(rng))
-    backend = net.backend
     means, stds = [], []
     for start in range(0, len(x), chunk_size):
-        xb = backend.asarray(x[start:start + chunk_size])
+        xb = net.device_input(x[start:start + chunk_size])
         total = total_sq = 0.0
         for _ in range(int(passes)):
             a = xb

@@ -102,13 +102,27 @@ class Sequential:
     def predict(self, x, chunk_size: int = 2000) -> np.ndarray:
         """Outputs for every row of ``x`` (host array), evaluated in chunks to bound memory."""
         x = self.check_input(x)
-        outs = [to_host(self.forward(self.backend.asarray(x[i:i + chunk_size]))[0])
+        outs = [to_host(self.forward(self.device_input(x[i:i + chunk_size]))[0])
                 for i in range(0, len(x), chunk_size)]
         return np.concatenate(outs) if outs else np.empty((0,) + self.output_shape)
 
     def classify(self, x, chunk_size: int = 2000) -> np.ndarray:
         """The index of the most active output unit for every row of ``x``."""
         return self.predict(x, chunk_size).argmax(axis=1)
+
+    def device_input(self, x):
+        """Host inputs on this net's device: floats of its dtype, or the integer indices
+        that a first OneHot/Embedding layer reads (a Dataset holds every x as floats;
+        cast to floats, indices were refused by those layers)."""
+        if not self.layers[0].takes_indices:
+            return self.backend.asarray(x)
+        x = self.backend.xp.asarray(x)
+        if x.dtype.kind == "f":
+            indices = x.astype(np.int64)
+            if not bool((indices == x).all()):
+                raise DataError("symbol indices must be whole numbers")
+            x = indices
+        return x
 
     def check_input(self, x):
         """``x`` (an array or nested lists) with rows of ``input_shape``, or a DataError."""

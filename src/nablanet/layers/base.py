@@ -33,6 +33,8 @@ class Layer:
     regularized: ClassVar[tuple[str, ...]] = ()
     #: True for layers whose forward pass draws random numbers (dropout)
     stochastic: ClassVar[bool] = False
+    #: True for layers that read integer symbol indices, not floats (OneHot, Embedding)
+    takes_indices: ClassVar[bool] = False
     #: parameters whose gradient is one ``accumulate_matmul`` or ``accumulate_row_sum``
     #: per backward pass, made after the layer is done reading them: an SGD step may
     #: happen inside that BLAS call (training/fused.py)

@@ -34,6 +34,8 @@ def one_hot(xp, indices, n_symbols: int, dtype):
 class OneHot(Layer):
     """Index k → the unit vector e_k of length ``n_symbols`` (one active input unit)."""
 
+    takes_indices = True
+
     def __init__(self, n_symbols: int):
         super().__init__()
         if int(n_symbols) < 1:
@@ -61,6 +63,7 @@ class Embedding(Layer):
     """A learned d-vector per symbol: y[b, t] = E[x[b, t]];  ∂C/∂E[k] = Σ_{x=k} ∂C/∂y."""
 
     regularized = ("E",)
+    takes_indices = True
 
     def __init__(self, n_symbols: int, n_dims: int, init: str = "normal-scaled"):
         super().__init__()

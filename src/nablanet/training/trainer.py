@@ -113,7 +113,7 @@ class Trainer:
         if validation is not None:
             _check_dataset(validation, "validation")
         backend = self.net.backend
-        x = backend.asarray(train.x)                 # no copy when already float32 on CPU
+        x = self.net.device_input(train.x)           # no copy when already float32 on CPU
         targets = self.cost.targets(train.y, self.net.output_shape[-1], backend)
         self.n_train = n = len(train)
         if n == 0:
@@ -211,7 +211,7 @@ class Trainer:
         total, correct = 0.0, 0
         classify = data.y.ndim == 1
         for i in range(0, len(data), self.eval_chunk):
-            xb = backend.asarray(data.x[i:i + self.eval_chunk])
+            xb = net.device_input(data.x[i:i + self.eval_chunk])
             yb = data.y[i:i + self.eval_chunk]
             a, _ = net.forward(xb)
             total += self.cost.value(a, self.cost.targets(yb, a.shape[-1], backend))
