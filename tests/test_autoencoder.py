@@ -91,6 +91,17 @@ def test_pca_is_the_best_linear_reconstruction():
         PCA(0)
 
 
+def test_pca_use_before_fit_or_on_other_widths_is_one_clear_error():
+    # were AttributeError 'mean_' and a NumPy broadcast error
+    x = np.random.default_rng(0).random((20, 6))
+    with pytest.raises(ConfigError, match="not fitted"):
+        PCA(2).encode(x)
+    pca = PCA(2).fit(x)
+    for bad in (x[:, :5], x[0]):
+        with pytest.raises(DataError, match=r"fitted on 6 features needs an \(n, 6\) array"):
+            pca.reconstruct(bad)
+
+
 def test_denoising_autoencoder_corrupts_only_while_training(pretrained):
     ae, x = pretrained
     net = ae.unroll(input_dropout=0.3)

@@ -159,7 +159,14 @@ class PCA:
         return self
 
     def encode(self, x) -> np.ndarray:
-        return (np.asarray(getattr(x, "x", x), dtype=np.float64) - self.mean_) @ self.components_.T
+        if not hasattr(self, "components_"):
+            raise ConfigError("this PCA is not fitted yet; call fit(x) first")
+        x = np.asarray(getattr(x, "x", x), dtype=np.float64)
+        d = len(self.mean_)
+        if x.ndim != 2 or x.shape[1] != d:
+            raise DataError(f"PCA fitted on {d} features needs an (n, {d}) array, got shape "
+                            f"{x.shape}")
+        return (x - self.mean_) @ self.components_.T
 
     def reconstruct(self, x) -> np.ndarray:
         return self.mean_ + self.encode(x) @ self.components_
