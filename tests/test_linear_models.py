@@ -87,6 +87,13 @@ def test_bad_input_is_reported_clearly():
         LinearRegression().predict(FISH_X)
 
 
+@pytest.mark.parametrize("model", [Perceptron, Adaline])
+def test_an_unfitted_binary_classifier_says_so(model):
+    # predict read classes_ before decision_function's check: AttributeError 'classes_'
+    with pytest.raises(ConfigError, match=f"this {model.__name__} is not fitted"):
+        model().predict(XOR_X)
+
+
 # -- perceptron and ADALINE ------------------------------------------------------------
 def separable(n=200, seed=0):
     rng = np.random.default_rng(seed)

@@ -205,7 +205,8 @@ class _BinaryClassifier(_OneLayer):
         return (y == self.classes_[1]).astype(np.float64)
 
     def predict(self, x) -> np.ndarray:
-        return self.classes_[(self.decision_function(x) >= 0).astype(int)]
+        positive = self.decision_function(x) >= 0   # first: it says when nothing is fitted
+        return self.classes_[positive.astype(int)]
 
     def score(self, x, y) -> float:
         """Accuracy: the fraction of examples classified correctly."""
