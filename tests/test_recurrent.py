@@ -197,6 +197,9 @@ def test_gradient_clipping_rescales_to_the_threshold():
         np.testing.assert_allclose(layer.grads[n], g0 / norm, rtol=1e-12)
     assert clip_gradient_norm(net, 10.0) == pytest.approx(1.0)  # below: untouched
     assert gradient_norm(net) == pytest.approx(1.0)
+    # a norm only just above the threshold is clipped too
+    assert clip_gradient_norm(net, 0.9) == pytest.approx(1.0)
+    assert gradient_norm(net) == pytest.approx(0.9)
 
 
 def test_stateful_helpers_and_model_files_round_trip(tmp_path):

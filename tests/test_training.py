@@ -205,6 +205,17 @@ def test_early_stopping_on_a_cost_uses_min_mode():
     assert epochs == 6 and trainer.restored_epoch == 3
 
 
+def test_a_non_finite_first_value_is_never_the_best():
+    # A NaN cost in epoch 0 must not become the "best" that later epochs have to beat
+    # (NaN < x is always False: nothing would ever improve on it).
+    trainer = _stub_trainer()
+    es = EarlyStopping(patience=2, monitor="validation_cost")
+    epochs = _drive(trainer, [es], [float("nan"), 0.9, 0.8, 0.85, 0.9],
+                    key="validation_cost")
+    assert epochs == 5 and trainer.status == "early-stopped"
+    assert es.best.value == 0.8 and trainer.restored_epoch == 2
+
+
 def test_growing_patience_extends_with_late_improvements():
     trainer = _stub_trainer()
     es = EarlyStopping(patience=2, growing=True, factor=2.0)
@@ -375,6 +386,31 @@ def test_reported_cost_includes_the_penalty(blobs_split):
     w2 = sum(float((layer.params["W"] ** 2).sum()) for layer in net.layers if layer.params)
     assert penalised.evaluate(blobs_split[0])[0] == pytest.approx(
         plain.evaluate(blobs_split[0])[0] + 0.5 * 3.0 * w2 / 90, rel=1e-6)
+
+
+def test_evaluation_in_chunks_counts_every_example(blobs_split):
+    """eval_chunk = 7 splits the 90 examples into 13 chunks, the last one short: the cost
+    and the accuracy must be those of one pass over all of them."""
+    net = mlp([4, 5, 3], rng=0)
+    Trainer(net, "cross-entropy", SGD(0.5), monitor=(), rng=0).fit(blobs_split[0], 1)
+    whole = Trainer(net, "cross-entropy", SGD(0.5)).evaluate(blobs_split[0])
+    chunked = Trainer(net, "cross-entropy", SGD(0.5), eval_chunk=7).evaluate(blobs_split[0])
+    assert chunked[0] == pytest.approx(whole[0], rel=1e-6)
+    assert chunked[1] == whole[1]
+    assert 0 < whole[1] < 1         # neither all right nor all wrong: a lost chunk would show
+
+
+def test_max_norm_caps_the_weights_after_every_step_of_a_run(blobs_split):
+    # Large steps grow the columns past the bound; the constraint must pull them back.
+    def column_norms(constraints):
+        net = mlp([4, 6, 3], "sigmoid", "sigmoid", rng=0)
+        Trainer(net, "cross-entropy", SGD(5.0), constraints=constraints, monitor=(),
+                rng=0).fit(blobs_split[0], 3)
+        return np.concatenate([np.linalg.norm(layer.params["W"], axis=0)
+                               for layer in net.layers if layer.params])
+
+    assert column_norms([]).max() > 1.0           # the bound below really binds
+    assert column_norms([MaxNorm(1.0)]).max() <= 1.0 + 1e-6
 
 
 def test_partial_last_mini_batch_is_used_with_its_own_size():
