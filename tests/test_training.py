@@ -11,7 +11,7 @@ from nablanet.data import Dataset
 from nablanet.io import load_model, load_training_state
 from nablanet.layers import Dense, Sigmoid
 from nablanet.training import (BoldDriver, Callback, Checkpoint, EarlyStopping, HalveOnPlateau,
-                               CosineDecay, StepDecay, Trainer, fit)
+                               CosineDecay, Progress, StepDecay, Trainer, fit)
 
 F64 = get_backend("cpu", "float64")
 
@@ -352,6 +352,16 @@ def test_divergence_keeps_the_pre_divergence_checkpoints(tmp_path, blobs_split):
 
 
 # -- monitoring, history, batching --------------------------------------------------------------
+
+def test_progress_prints_one_line_per_epoch_with_costs_and_percentages():
+    import io
+    stream = io.StringIO()
+    metrics = {"epoch": 4, "seconds": 0.256, "eta": 0.05, "train_cost": 0.12345,
+               "validation_accuracy": 0.9731}
+    Progress(stream, total_epochs=10).on_epoch_end(_stub_trainer(), 4, metrics)
+    assert stream.getvalue() == ("[##########..........]  epoch 5/10  train_cost 0.1235  "
+                                 "validation_accuracy 97.31%  eta 0.05  0.26s\n")
+
 
 def test_history_columns(blobs_split):
     history = Trainer(mlp([4, 5, 3], rng=0), "cross-entropy", SGD(0.5), rng=0).fit(
