@@ -153,6 +153,10 @@ def test_one_hot_and_embedding_inputs():
 def test_symbol_index_out_of_range_is_one_clear_error():
     with pytest.raises(DataError, match="symbol index 7 is outside"):
         build(OneHot(4), (3,)).forward(np.array([[1, 7, 0]]))
+    # −1 would silently index the last symbol's row
+    for layer in (OneHot(4), Embedding(4, 2)):
+        with pytest.raises(DataError, match=r"symbol index -1 is outside \[0, 4\)"):
+            build(layer, (3,)).forward(np.array([[1, -1, 0]]))
     with pytest.raises(DataError, match="integer symbol indices"):
         build(Embedding(4, 2), (3,)).forward(np.array([[0.5, 1.0]]))
 
@@ -216,6 +220,19 @@ def test_gradient_clipping_rescales_to_the_threshold():
     for bad in (0.0, -1.0, float("nan")):
         with pytest.raises(ConfigError, match="clipping threshold must be > 0"):
             clip_gradient_norm(net, bad)
+
+
+@pytest.mark.parametrize("cell", [SimpleRNN, LSTM, GRU])
+def test_a_carried_state_does_not_alias_the_output(cell):
+    # h_T is the last step of the returned outputs: a caller (or a layer above) writing
+    # into them must not change the state the next call starts from
+    layer = build(cell(2, 3), (4, 2))
+    layer.stateful = True
+    y, _ = layer.forward(np.random.default_rng(0).standard_normal((2, 4, 2)))
+    kept = [s.copy() for s in layer.state]
+    y[...] = 0
+    for s, k in zip(layer.state, kept):
+        np.testing.assert_array_equal(s, k)
 
 
 def test_stateful_helpers_and_model_files_round_trip(tmp_path):

@@ -261,6 +261,10 @@ def test_halve_on_plateau_waits_while_improving():
     _drive(trainer, [schedule], [0.1, 0.2, 0.2, 0.3, 0.3, 0.3])
     # plateaus of one epoch are forgiven; the second epoch of the last plateau halves η
     assert trainer.optimizer.eta == 0.5 and not trainer.stopping
+    # an improvement restarts the count: one flat epoch before it and one after is no plateau
+    trainer = _stub_trainer()
+    _drive(trainer, [HalveOnPlateau(patience=2)], [0.1, 0.2, 0.2, 0.3, 0.3])
+    assert trainer.optimizer.eta == 1.0
 
 
 def test_halve_on_plateau_in_a_real_run(blobs_split):
