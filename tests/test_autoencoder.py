@@ -85,9 +85,11 @@ def test_pca_is_the_best_linear_reconstruction():
     theirs = sklearn.PCA(5).fit(x)
     ours = pca.reconstruct(x)
     np.testing.assert_allclose(ours, theirs.inverse_transform(theirs.transform(x)), atol=1e-4)
-    with pytest.raises(DataError):
+    # the sample variance along each component (n − 1 in the denominator)
+    np.testing.assert_allclose(pca.explained_variance_, theirs.explained_variance_, rtol=1e-4)
+    with pytest.raises(DataError, match="PCA with 50 components needs .* n, d ≥ 50"):
         PCA(50).fit(x)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="n_components must be ≥ 1"):
         PCA(0)
 
 
@@ -100,6 +102,16 @@ def test_pca_use_before_fit_or_on_other_widths_is_one_clear_error():
     for bad in (x[:, :5], x[0]):
         with pytest.raises(DataError, match=r"fitted on 6 features needs an \(n, 6\) array"):
             pca.reconstruct(bad)
+
+
+def test_encoding_and_reconstructing_in_chunks_covers_every_row(pretrained, monkeypatch):
+    import nablanet.models.autoencoder as autoencoder
+    ae, x = pretrained
+    ae.unroll()
+    whole_codes, whole = ae.encode(x[:50]), ae.reconstruct(x[:50])
+    monkeypatch.setattr(autoencoder, "_CHUNK", 7)               # 50 rows: 7 full chunks + 1
+    np.testing.assert_allclose(ae.encode(x[:50]), whole_codes, rtol=1e-6)
+    np.testing.assert_allclose(ae.reconstruct(x[:50]), whole, rtol=1e-6)
 
 
 def test_denoising_autoencoder_corrupts_only_while_training(pretrained):

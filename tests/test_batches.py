@@ -23,6 +23,22 @@ def test_prefetched_batches_equal_plain_ones(n, m):
         np.testing.assert_array_equal(ya, yb)
 
 
+@pytest.mark.parametrize("gather_rows", [30, 35, 7])
+def test_batches_gathered_several_at_a_time_are_the_ordered_chunks(monkeypatch, gather_rows):
+    """With GATHER_BYTES of 30 or 35 rows, batches of 10 are gathered three at a time (the
+    103 rows in four gathers, the last one short); with 7 rows, one batch at a time. The
+    batches must be the chunks of ``order`` whatever the gather size."""
+    rng = np.random.default_rng(2)
+    x, y = rng.random((103, 7)), rng.integers(0, 3, 103)
+    order = rng.permutation(103)
+    monkeypatch.setattr(batches, "GATHER_BYTES", gather_rows * x[:1].nbytes)
+    got = list(batches.minibatches(x, y, order, 10, prefetch=False))
+    assert [len(xb) for xb, _ in got] == [10] * 10 + [3]
+    for (xb, yb), start in zip(got, range(0, 103, 10)):
+        np.testing.assert_array_equal(xb, x[order[start:start + 10]])
+        np.testing.assert_array_equal(yb, y[order[start:start + 10]])
+
+
 @pytest.mark.parametrize("layout", ["C", "F", "strided", "float32"])
 @pytest.mark.parametrize("prefetch", [False, True])
 def test_batches_are_the_ordered_rows_whatever_the_layout(layout, prefetch):

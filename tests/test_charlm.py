@@ -79,6 +79,11 @@ def test_vocabulary_encodes_sorted_characters_and_refuses_unknown_ones():
         vocab.encode("hello Xé", "the prime")
     with pytest.raises(DataError, match="empty"):
         Vocabulary.from_text("")
+    # a character's index is its input unit: a stored vocabulary out of order would
+    # silently permute them
+    for symbols in ("ba", "abb"):
+        with pytest.raises(DataError, match="vocabulary characters must be unique and sorted"):
+            Vocabulary(symbols)
 
 
 # -- training and measuring -------------------------------------------------------------------
@@ -139,6 +144,19 @@ def test_nats_per_char_does_not_depend_on_the_chunking(digits_model):
     probs = model.net.forward(ids[None, :-1])[0][0]
     manual = -np.log(probs[np.arange(300), ids[1:]]).mean()
     assert one_pass == pytest.approx(manual, rel=1e-5)
+    # three streams of 100 characters, each from the default state: a mean over all 300
+    probs = model.net.forward(ids[:300].reshape(3, 100))[0]
+    targets = ids[1:301].reshape(3, 100)
+    manual = -np.log(np.take_along_axis(probs, targets[..., None], axis=-1)).mean()
+    assert model.nats_per_char(ids, n_streams=3, chunk=7) == pytest.approx(manual, rel=1e-5)
+
+
+def test_eta_decays_linearly_over_the_last_part_and_stays_at_its_floor():
+    from nablanet.models.charlm import _decay
+    settings = TrainSettings(epochs=1, decay_fraction=0.5, final_eta_fraction=0.1)
+    assert [_decay(p, settings) for p in (0.0, 0.5, 0.75, 1.0)] == pytest.approx(
+        [1.0, 1.0, 0.55, 0.1])
+    assert _decay(1.3, settings) == pytest.approx(0.1)     # a time budget overrun
 
 
 def test_generation_burns_in_the_prime_then_feeds_back_its_samples(digits_model):

@@ -103,6 +103,22 @@ def test_predict_uint8_images_and_a_png(capsys, trained, test_x, tmp_path):
     from_png = nablanet(capsys, "predict", run, "--input", tmp_path / "digit.png", "--quiet")
     assert from_npy.code == from_png.code == 0
     assert from_png.out.splitlines()[0].split("(")[0] == from_npy.out.splitlines()[0].split("(")[0]
+    # uint8 pixels are scaled to [0, 1] as the model was trained: the same classes as the
+    # float pixels, and no "unscaled pixels" warning
+    assert "warning" not in from_npy.err + from_png.err
+    net, _, _ = load_model(run / "best")
+    expected = net.classify(pixels.astype(np.float32) / 255)
+    for row, (line, cls) in enumerate(zip(from_npy.out.splitlines(), expected)):
+        assert line.startswith(f"row {row}: class {cls}   ")
+
+
+def test_outputs_that_are_not_a_softmax_are_shown_as_shares_of_their_sum():
+    from nablanet.cli.predict import probabilities
+    sigmoid = np.array([[0.2, 0.6, 0.2], [-0.5, 0.0, -1.0]])
+    np.testing.assert_allclose(probabilities(sigmoid, softmax=False),
+                               [[0.2, 0.6, 0.2], [1 / 3, 1 / 3, 1 / 3]])   # nothing > 0: uniform
+    softmax = np.array([[0.1, 0.7, 0.2]])
+    assert probabilities(softmax, softmax=True) is softmax
 
 
 def test_predict_warns_when_inputs_look_like_unscaled_pixels(capsys, trained, test_x, tmp_path):

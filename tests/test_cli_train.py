@@ -103,6 +103,26 @@ def test_resume_keeps_the_runs_settings(capsys, blocks, tmp_path):
                           "not a run directory")
 
 
+def test_resume_refuses_out_and_config(capsys, tmp_path):
+    # the run is continued in place with its own config.toml: another place or config
+    # would be silently ignored (checked before the run directory is read)
+    for flags in (("--out", tmp_path / "elsewhere"), ("--config", tmp_path / "c.toml")):
+        assert_one_error_line(nablanet(capsys, "train", "--resume", tmp_path / "run", *flags),
+                              "--resume continues RUN in place .* drop --out and --config")
+
+
+def test_preset_refuses_resume_and_config(capsys, tmp_path, monkeypatch):
+    import nablanet.cli.train as train_cli
+
+    def trains(*args):          # without the check the preset would train LeNet-5 here
+        raise AssertionError("the preset ran")
+
+    monkeypatch.setattr(train_cli, "run_preset", trains)
+    for flags in (("--resume", tmp_path / "run"), ("--config", tmp_path / "c.toml")):
+        assert_one_error_line(nablanet(capsys, "train", "--preset", "lenet5", *flags),
+                              "--preset cannot be combined with --resume or --config")
+
+
 def test_a_diverging_run_is_marked_diverged_and_exits_non_zero(capsys, blocks, tmp_path):
     result = train(capsys, blocks, tmp_path / "run", "--eta", 1e6, "--cost", "quadratic",
                    "--output", "linear", "--quiet")

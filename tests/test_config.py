@@ -143,6 +143,7 @@ def test_schedules_and_early_stopping_watch_the_given_metric():
     assert isinstance(plateau, HalveOnPlateau) and plateau.patience == 3
     assert plateau.best.monitor == "train_accuracy"
     assert isinstance(stopping, EarlyStopping) and stopping.patience == 5 and stopping.growing
+    assert stopping.best.monitor == "train_accuracy"          # both watch the same metric
 
 
 def test_build_trainer_wires_everything():

@@ -7,7 +7,9 @@ import pytest
 
 from nablanet.cli.common import blas_threads
 from nablanet.data import Dataset, load_idx_dir
-from nablanet.io import save_model
+from nablanet.ensemble import member_outputs, predict_combined
+from nablanet.evaluation import top_k_accuracy
+from nablanet.io import load_model, save_model
 from nablanet.presets import cnn_reproduce, lenet5
 from test_cli_data import assert_one_error_line, nablanet as run_cli, write_blocks_idx
 
@@ -80,6 +82,34 @@ def test_compare_two_runs_adds_mcnemar(capsys, trained, blocks_dir):
     assert table.sum() == 100
     assert table[0].sum() == round((1 - ra["test_accuracy"]) * 100)     # A's errors
     assert 0 <= out["mcnemar"]["p_exact"] <= 1
+    # top-2 of the model's own scores (the default --top-k 2), not top-1 again
+    test = load_idx_dir(blocks_dir)[2]
+    scores = load_model(a / "best")[0].predict(test.x)
+    assert out["A"]["top_2"] == pytest.approx(top_k_accuracy(scores, test.y, 2))
+    assert out["A"]["top_2"] > out["A"]["accuracy"]
+
+
+@pytest.mark.parametrize("split, held_out", [("validation", 10_000), ("test", 0),
+                                              ("train", 0)])
+def test_the_validation_split_is_the_last_10000_training_examples(monkeypatch, split,
+                                                                   held_out):
+    # Nielsen's 50 000 + 10 000, as training held it out (MNIST-sized data only, so the
+    # loader is stubbed and the request itself checked)
+    import argparse
+
+    from nablanet.cli import compare
+    from nablanet.config import MNIST
+    from nablanet.data.dataset import Splits
+    asked = {}
+
+    def loader(dataset, *, data_dir, validation_size):
+        asked.update(dataset=dataset, validation_size=validation_size)
+        return Splits(["train"], ["validation"] if validation_size else None, ["test"])
+
+    monkeypatch.setattr(compare, "load_splits", loader)
+    args = argparse.Namespace(split=split, dataset=None, data_dir=None)
+    assert compare.load_split(args) == [split]
+    assert asked == {"dataset": MNIST, "validation_size": held_out}
 
 
 def test_compare_refuses_three_runs(capsys, trained, blocks_dir):
@@ -97,8 +127,14 @@ def test_ensemble_of_three_runs(capsys, trained, blocks_dir):
     assert set(out["ensemble"]) == {"vote", "mean", "product"}
     members = list(out["members"].values())
     assert members == pytest.approx([r["test_accuracy"] for _, r in trained])
+    # every member's vote counts: the accuracies of the combined outputs of all three
+    test = load_idx_dir(blocks_dir)[2]
+    outputs = member_outputs([load_model(r / "best")[0] for r in runs], test.x)
+    for how, accuracy in out["ensemble"].items():
+        assert accuracy == pytest.approx(float((predict_combined(outputs, how) == test.y).mean()))
     text = run_cli(capsys, "ensemble", *runs, "--dataset", blocks_dir, "--quiet").out
     assert "ensemble of 3 (vote)" in text
+    assert f"best single member: {max(members):.2%}" in text
 
 
 def test_ensemble_of_a_missing_run_is_one_error_line(capsys, tmp_path, blocks_dir):

@@ -42,9 +42,11 @@ def test_perfect_outputs_cost_nothing():
         assert cost.value(Y, Y) == pytest.approx(0.0, abs=1e-10)
 
 
-def test_cross_entropy_and_log_likelihood_stay_finite_at_0_and_1():
-    wrong = np.array([[0.0, 1.0]])
-    right = np.array([[1.0, 0.0]])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cross_entropy_and_log_likelihood_stay_finite_at_0_and_1(dtype):
+    # in float32 1 − 1e-12 rounds to 1.0: the clip must use the dtype's own epsilon
+    wrong = np.array([[0.0, 1.0]], dtype=dtype)
+    right = np.array([[1.0, 0.0]], dtype=dtype)
     for cost in (CrossEntropy(), LogLikelihood()):
         assert math.isfinite(cost.value(wrong, right)) and cost.value(wrong, right) > 20
         assert np.isfinite(cost.gradient(wrong, right)).all()

@@ -292,6 +292,13 @@ def test_labelled_csv_name_errors(tmp_path):
             load_labelled_csv(tmp_path / "named.csv", column)
 
 
+def test_labelled_csv_needs_a_feature_column(tmp_path):
+    (tmp_path / "labels.csv").write_text("1\n0\n")
+    with pytest.raises(DataError, match="labels.csv: needs at least one feature column besides "
+                                        "the label column"):
+        load_labelled_csv(tmp_path / "labels.csv")
+
+
 def test_labelled_csv_fractional_label(tmp_path):
     (tmp_path / "d.csv").write_text("0.5,1\n1.5,2.5\n")
     with pytest.raises(DataError, match=r"^d.csv: class labels must be integers, got 2.5 at row 1$"):
@@ -342,6 +349,28 @@ def test_png_non_square_is_padded_not_squashed(tmp_path, Image):
     image = load_array(tmp_path / "wide.png").reshape(28, 28)
     rows, cols = np.nonzero(image > 0.5)
     assert abs((rows.max() - rows.min()) - (cols.max() - cols.min())) <= 1
+    # padded on both sides: the blob in the middle of the picture stays in the middle
+    centre = [(image.sum(axis=1 - axis) * np.arange(28)).sum() / image.sum() for axis in (0, 1)]
+    np.testing.assert_allclose(centre, [13.5, 13.5], atol=0.5)
+
+
+def test_png_colour_becomes_luminance(tmp_path, Image):
+    rgb = np.zeros((28, 28, 3), dtype=np.uint8)
+    rgb[7:21, 12:16, 0] = 255                                      # a pure red bar on black
+    Image.fromarray(rgb).save(tmp_path / "red.png")
+    image = load_array(tmp_path / "red.png").reshape(28, 28)
+    assert image[14, 14] == pytest.approx(0.299, abs=1e-6)        # ITU-R 601 weight of red
+
+
+def test_png_shrinking_keeps_strokes_thinner_than_the_factor(tmp_path, Image):
+    # 112 → 28 reads every ~4th pixel: column 55 lies between two samples, so a 1-pixel
+    # stroke there vanishes unless the image is blurred before shrinking
+    thin = np.zeros((112, 112), dtype=np.uint8)
+    thin[20:92, 55] = 255
+    Image.fromarray(thin).save(tmp_path / "thin.png")
+    image = load_array(tmp_path / "thin.png").reshape(28, 28)
+    assert image.max() > 0.1
+    assert image.sum() * 16 == pytest.approx(72, rel=0.25)         # its ink, spread out
 
 
 def test_not_a_png(tmp_path, Image):

@@ -83,6 +83,15 @@ def test_expected_type_mismatch_names_the_expected_magic(tmp_path):
         read_idx(path, dtype=np.uint8, ndim=3)
 
 
+def test_a_file_of_another_type_is_refused_not_reinterpreted(tmp_path):
+    # float32 images have MNIST's shape but not its uint8 pixels: 4 bytes each, read as
+    # bytes they would be garbage (and 4 times as many)
+    path = write_idx(tmp_path / "images", np.zeros((2, 3, 3), dtype=np.float32))
+    with pytest.raises(DataError, match=r"bad magic number 0x00000D03 \(expected 0x00000803 "
+                                        r"for uint8 3-D\)"):
+        read_idx(path, dtype=np.uint8, ndim=3)
+
+
 def test_truncated_header_before_the_dims(tmp_path):
     path = tmp_path / "short"
     path.write_bytes(b"\x00\x00")

@@ -99,14 +99,26 @@ def test_generative_dbn_classifies_by_free_energy_and_generates_the_clamped_clas
         dbn.generate(labels, label_gain=0.0, gain_steps=5)
 
 
+def test_label_free_energy_is_the_top_rbms_free_energy_with_that_label_on():
+    x, y, _ = prototypes_data(200)
+    dbn = DBN([32, 12, 10], n_labels=4, rng=0)
+    dbn.pretrain(x, 2, labels=y, cd=CD, rng=0)
+    top = dbn.rbms[-1]
+    top.set_params(b_visible=np.r_[top.b_visible[:12], [0.5, -1.0, 2.0, 0.0]])  # label biases
+    h = dbn.up(x[:5])
+    expected = np.stack([top.free_energy(np.hstack([h, np.tile(np.eye(4)[k], (5, 1))]))
+                         for k in range(4)], axis=1)
+    np.testing.assert_allclose(dbn.label_free_energies(x[:5]), expected, rtol=1e-5, atol=1e-5)
+
+
 def test_label_errors():
     x, y, _ = prototypes_data(40)
     dbn = DBN([32, 8, 8], n_labels=4, rng=0)
     with pytest.raises(DataError, match="needs the labels"):
         dbn.pretrain(x, 1)
-    with pytest.raises(DataError, match="labels must lie"):
-        dbn.pretrain(x, 1, labels=y + 4)
-    with pytest.raises(DataError):
+    with pytest.raises(DataError, match=r"labels must lie in \[0, 4\), got \[0, 4\]"):
+        dbn.pretrain(x, 1, labels=np.where(np.arange(40) == 3, 4, y))   # one label = K
+    with pytest.raises(DataError, match=r"labels must be integers in \[0, 4\)"):
         dbn.generate([7])
     with pytest.raises(ConfigError, match="label units"):
         DBN([32, 8]).generate([1])

@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
-from nablanet import SGD, ConfigError, mlp
+from nablanet import SGD, ConfigError, DataError, Sequential, mlp
 from nablanet.data import Dataset
+from nablanet.layers import Dense, Dropout, RandomDistortion, Softmax
 from nablanet.ensemble import (AdaBoostSAMME, Ensemble, bootstrap, combine, mc_dropout,
                                member_outputs, predict_combined, train_members,
                                weighted_resample)
@@ -71,6 +72,24 @@ def test_ensemble_of_trained_nets(make_blobs):
                                            for o in outputs)
 
 
+def test_members_that_disagree_on_the_output_shape_are_a_data_error():
+    x = np.zeros((2, 4), np.float32)
+    with pytest.raises(DataError, match="disagree on the output shape"):
+        member_outputs([mlp([4, 3], rng=0), mlp([4, 2], rng=0)], x)
+
+
+def test_bagging_trains_each_member_on_its_own_bootstrap_resample(make_blobs):
+    data = make_blobs(40)
+    seen = []
+    train_members(_make_net, lambda net, d, rng: seen.append(d), data, 2, bagging=True, rng=0)
+    train_members(_make_net, lambda net, d, rng: seen.append(d), data, 1, rng=0)
+    first, second, plain = seen
+    assert plain is data                                        # no bagging: the data itself
+    for resample in (first, second):
+        assert len(resample) == 40 and len({tuple(r) for r in resample.x}) < 40
+    assert not np.array_equal(first.x, second.x)                # one resample per member
+
+
 def test_bootstrap_and_bagging_are_seeded_resamples(make_blobs):
     data = make_blobs(50)
     a, b = bootstrap(data, 1), bootstrap(data, 1)
@@ -97,6 +116,7 @@ def test_adaboost_samme_weights_and_says():
     data = Dataset(np.arange(10.0)[:, None], y)
     answers = iter([np.where(np.arange(10) < 3, (y + 1) % 3, y),     # wrong on 0, 1, 2
                     np.where(np.arange(10) < 3, y, (y + 1) % 3)])    # right only on 0, 1, 2
+    first = np.where(np.arange(10) < 3, (y + 1) % 3, y)
     boost = AdaBoostSAMME(lambda rng: _Stub(next(answers)), lambda net, d, rng: None,
                           n_estimators=2, rng=0).fit(data)
     err1 = 0.3
@@ -109,7 +129,9 @@ def test_adaboost_samme_weights_and_says():
     assert boost.alphas_[1] == pytest.approx(np.log((1 - err2) / err2) + np.log(2))
     scores = boost.decision_function(data.x)
     assert scores.sum(axis=1) == pytest.approx(sum(boost.alphas_))
-    assert boost.predict(data.x).shape == (10,)
+    # α₁ = ln(14/3) > α₂ = ln 4, and the two disagree on every example: the first decides
+    assert boost.alphas_[0] > boost.alphas_[1]
+    np.testing.assert_array_equal(boost.predict(data.x), first)
 
 
 def test_adaboost_stops_at_chance_level():
@@ -117,8 +139,17 @@ def test_adaboost_stops_at_chance_level():
     data = Dataset(np.zeros((12, 1)), y)
     boost = AdaBoostSAMME(lambda rng: _Stub((y + 1) % 3), lambda net, d, rng: None,
                           n_estimators=3)
-    with pytest.raises(Exception, match="no better than chance"):
+    with pytest.raises(DataError, match="the first network was no better than chance"):
         boost.fit(data)
+
+
+def test_adaboost_keeps_the_rounds_before_a_learner_at_chance_level():
+    y = np.array([0, 1, 2] * 4)
+    data = Dataset(np.zeros((12, 1)), y)
+    answers = iter([np.where(np.arange(12) < 2, (y + 1) % 3, y), (y + 1) % 3, y])
+    boost = AdaBoostSAMME(lambda rng: _Stub(next(answers)), lambda net, d, rng: None,
+                          n_estimators=3).fit(data)
+    assert len(boost.estimators_) == 1 and boost.errors_ == pytest.approx([2 / 12])
 
 
 def test_adaboost_with_networks(make_blobs):
@@ -144,6 +175,17 @@ def test_mc_dropout_mean_and_spread(make_blobs):
     assert np.abs(mean - net.predict(data.x)).mean() < 0.1
     with pytest.raises(ConfigError, match="Dropout"):
         mc_dropout(mlp([4, 3], rng=0), data.x)
+
+
+def test_mc_dropout_leaves_the_other_stochastic_layers_in_inference_mode():
+    # With p = 0 every pass is the same net, unless the input distortion (a training-only
+    # layer) is switched on as well: then the passes would spread.
+    net = Sequential([RandomDistortion("affine", image_shape=(3, 3)), Dense(None, 4),
+                      Dropout(0.0), Softmax()]).build((9,), rng=0)
+    x = np.random.default_rng(0).random((5, 9), dtype=np.float32)
+    mean, std = mc_dropout(net, x, passes=4, rng=1)
+    np.testing.assert_allclose(mean, net.predict(x), rtol=1e-6)
+    np.testing.assert_allclose(std, 0, atol=1e-6)
 
 
 def test_bagged_members_and_boosted_nets_are_seeded(make_blobs):

@@ -58,6 +58,20 @@ def test_closed_loop_generation_continues_a_signal():
     assert nrmse(generated[:, 0], s[1001:1201]) < 0.01
 
 
+@pytest.mark.parametrize("alpha", [1.0, 0.3])
+def test_states_follow_the_leaky_tanh_recurrence(alpha):
+    """x_t = (1 − α) x_{t−1} + α tanh([1, u_t] W_in + x_{t−1} W), with its bias row."""
+    rng = np.random.default_rng(7)
+    u = rng.uniform(-1, 1, (2, 6, 3))
+    esn = EchoStateNetwork(10, leak_rate=alpha, washout=1, random_state=8).fit(u, u)
+    x = np.zeros((2, 10))
+    for t in range(6):
+        x = (1 - alpha) * x + alpha * np.tanh(np.hstack([np.ones((2, 1)), u[:, t]]) @ esn.W_in_
+                                              + x @ esn.W_)
+        np.testing.assert_allclose(esn.states(u)[:, t], x, rtol=1e-12, atol=1e-15)
+    assert np.abs(esn.W_in_[0]).max() > 0                    # a bias row that matters
+
+
 def test_echo_state_property_and_leak_rate():
     """With ρ < 1 two different starting states converge under the same input; leaky units
     (α < 1) converge more slowly."""
@@ -79,8 +93,10 @@ def test_bad_settings_and_input_are_clear_errors():
         EchoStateNetwork(spectral_radius=0)
     with pytest.raises(ConfigError, match="leak_rate"):
         EchoStateNetwork(leak_rate=1.5)
-    with pytest.raises(DataError, match="washout"):
-        EchoStateNetwork(20, washout=100).fit(np.zeros((50, 1)), np.zeros((50, 1)))
+    with pytest.raises(DataError, match="50 steps leave nothing after a washout of 50"):
+        EchoStateNetwork(20, washout=50).fit(np.zeros((50, 1)), np.zeros((50, 1)))
+    with pytest.raises(DataError, match=r"u has \(batch, time\) \(1, 50\) but y has \(1, 49\)"):
+        EchoStateNetwork(20, washout=5).fit(np.zeros((50, 1)), np.zeros((49, 1)))
     with pytest.raises(DataError, match="NaN"):
         EchoStateNetwork(20, washout=1).fit(np.full((5, 1), np.nan), np.zeros((5, 1)))
     with pytest.raises(ConfigError, match="not fitted"):

@@ -18,6 +18,21 @@ def test_confusion_matrix_counts_true_rows_against_predicted_columns():
     assert "66.67%" in text and len(text.splitlines()) == 5
 
 
+@pytest.mark.parametrize("y_true, y_pred", [([0, 3], [0, 1]), ([0, 1], [3, 1])],
+                         ids=["true", "predicted"])
+def test_a_label_equal_to_n_classes_is_a_data_error(y_true, y_pred):
+    # label K would land in the next row of the flattened K×K counts, silently
+    with pytest.raises(DataError, match="labels must be below n_classes=3"):
+        confusion_matrix(y_true, y_pred, n_classes=3)
+
+
+@pytest.mark.parametrize("labels", [[0, -1, 2], [0.0, 1.0, 2.0], [[0, 1, 2]]],
+                         ids=["negative", "float", "2-D"])
+def test_labels_must_be_1d_non_negative_integers(labels):
+    with pytest.raises(DataError, match="y_true must be 1-D non-negative integer class labels"):
+        confusion_matrix(labels, [0, 1, 2], n_classes=3)
+
+
 def test_confusion_matrix_matches_scikit_learn():
     metrics = pytest.importorskip("sklearn.metrics")
     rng = np.random.default_rng(0)
@@ -59,6 +74,13 @@ def test_lecture_table_two_is_not_significant():
     assert result.p_chi2 == pytest.approx(0.1547, abs=1e-3)
     assert not result.significant
     assert "not significant" in result.summary()
+
+
+def test_summary_names_each_classifiers_error_count():
+    summary = mcnemar_test([[29, 1], [11, 9959]]).summary(("ours", "theirs"))
+    assert "ours 30 errors, theirs 40 errors of 10000" in summary
+    assert "only ours right 11, only theirs right 1" in summary
+    assert "→ significant" in summary
 
 
 def test_mcnemar_from_predictions():

@@ -197,6 +197,23 @@ def test_net_predict_checks_its_input_in_one_clear_error():
         Sequential([Dense(4, 2)]).predict(x)
 
 
+def test_predict_in_chunks_equals_one_pass():
+    # 23 rows in chunks of 5: four full chunks and a short one, all of them returned
+    net = mlp([4, 6, 3], "sigmoid", "softmax", backend=F64, rng=0)
+    x = np.random.default_rng(0).standard_normal((23, 4))
+    np.testing.assert_allclose(net.predict(x, chunk_size=5), net.forward(x)[0], rtol=1e-12)
+    np.testing.assert_array_equal(net.classify(x, chunk_size=5), net.forward(x)[0].argmax(1))
+
+
+def test_predict_names_the_expected_input_shape():
+    # checked before the first layer: a net that starts with Reshape or a distortion would
+    # otherwise fail deep inside it, or not at all
+    net = mlp([4, 3], backend=F64, rng=0)
+    with pytest.raises(DataError, match=r"network expects inputs of shape \(4,\) per example, "
+                                        r"got \(2, 2\)"):
+        net.predict(np.ones((3, 2, 2)))
+
+
 @pytest.mark.parametrize("n_in, n_out", [(0, 3), (3, 0), (-1, 2)])
 def test_dense_rejects_non_positive_sizes(n_in, n_out):
     with pytest.raises(ConfigError):

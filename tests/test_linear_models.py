@@ -53,6 +53,17 @@ def test_closed_form_matches_numpy_lstsq_on_random_problems(seed):
                                np.hstack([x, np.ones((n, 1))]) @ expected, atol=1e-6)
 
 
+def test_score_of_several_outputs_is_r2_around_each_outputs_own_mean():
+    metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((30, 2))
+    # outputs with far apart means: one overall mean would inflate the total variance
+    y = x @ rng.standard_normal((2, 2)) + [5.0, -40.0] + rng.standard_normal((30, 2))
+    model = LinearRegression().fit(x, y)
+    assert model.score(x, y) == pytest.approx(
+        metrics.r2_score(y, model.predict(x), multioutput="variance_weighted"), rel=1e-12)
+
+
 def test_ridge_matches_the_regularised_normal_equations_and_gradient_descent():
     rng = np.random.default_rng(1)
     x, y = rng.standard_normal((40, 3)), rng.standard_normal(40)
@@ -169,7 +180,8 @@ def test_binary_logistic_regression_matches_scikit_learn():
     theirs = linear_model.LogisticRegression(C=2.0, tol=1e-10, max_iter=1000).fit(x, y)
     np.testing.assert_allclose(ours.coef_, theirs.coef_[0], atol=1e-5)
     assert ours.intercept_ == pytest.approx(theirs.intercept_[0], abs=1e-5)
-    assert ours.predict_proba(x).shape == (len(x), 2)
+    # columns in the order of classes_: P(y = 0), then P(y = 1)
+    np.testing.assert_allclose(ours.predict_proba(x), theirs.predict_proba(x), atol=1e-5)
 
 
 def test_one_vs_rest_logistic_and_sgd_solver_learn_the_blobs():

@@ -5,7 +5,7 @@ import pytest
 
 from nablanet import (L1, L2, SGD, AdaGrad, Adam, ConfigError, MaxNorm, Momentum, Nesterov,
                       RMSprop, Sequential, get_backend, get_optimizer, mlp)
-from nablanet.layers import Dense
+from nablanet.layers import Conv2D, Dense
 from nablanet.optim import DeltaBarDelta, Rprop
 from nablanet.training import Trainer
 
@@ -189,6 +189,20 @@ def test_max_norm_caps_each_units_incoming_column():
     np.testing.assert_allclose(capped[:, 0], w[:, 0] * 2 / 5)      # direction kept
     np.testing.assert_array_equal(capped[:, 1], w[:, 1])           # inside the ball: untouched
     np.testing.assert_array_equal(net.layers[0].params["b"], [10.0, -10.0, 10.0])
+
+
+def test_max_norm_caps_each_filter_of_a_conv_kernel():
+    # A kernel is (O, C, kh, kw): output unit o's incoming weights are W[o], all C·kh·kw
+    # of them, not a slice along the last axis as for a dense matrix.
+    net = Sequential([Conv2D(2, 3, 2)]).build((2, 4, 4), F64, rng=0)
+    w = np.random.default_rng(0).standard_normal((3, 2, 2, 2))
+    w[1] *= 0.1 / np.linalg.norm(w[1])                          # one filter inside the ball
+    net.layers[0].set_params(W=w.copy())
+    MaxNorm(0.5).apply(net)
+    capped = net.layers[0].params["W"]
+    np.testing.assert_allclose(np.linalg.norm(capped.reshape(3, -1), axis=1), [0.5, 0.1, 0.5])
+    np.testing.assert_allclose(capped[0], w[0] * 0.5 / np.linalg.norm(w[0]))
+    np.testing.assert_array_equal(capped[1], w[1])
 
 
 @pytest.mark.parametrize("make, match", [

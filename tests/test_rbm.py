@@ -7,7 +7,7 @@ import pytest
 from scipy.integrate import quad
 from scipy.special import expit, logsumexp
 
-from nablanet import ConfigError, DataError, get_backend
+from nablanet import ConfigError, DataError, DivergenceError, get_backend
 from nablanet.gradcheck import numerical_gradient, relative_error
 from nablanet.models.ais import exact_log_partition
 from nablanet.models.rbm import RBM, ContrastiveDivergence
@@ -419,11 +419,42 @@ def test_wrong_shapes_and_non_finite_data_are_data_errors():
         np.random.default_rng(0).standard_normal((10, 4)), 1, monitor=())
 
 
-@pytest.mark.parametrize("kwargs", [dict(k=0), dict(learning_rate=0), dict(weight_cost=-1),
-                                    dict(momentum=1.0), dict(batch_size=0), dict(n_chains=0)])
-def test_invalid_training_settings_are_config_errors(kwargs):
-    with pytest.raises(ConfigError):
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(k=0), "k ≥ 1"), (dict(learning_rate=0), "learning rate ε"),
+    (dict(weight_cost=-1), "weight cost η"), (dict(momentum=1.0), "momentum ν"),
+    (dict(final_momentum=-0.1), "final_momentum ν"), (dict(batch_size=0), "batch size"),
+    (dict(n_chains=0), "n_chains")])
+def test_invalid_training_settings_are_config_errors(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
         ContrastiveDivergence(**kwargs)
+
+
+def test_momentum_switches_to_its_final_value_after_momentum_switch_epochs():
+    cd = ContrastiveDivergence(momentum=0.5, final_momentum=0.9, momentum_switch=2,
+                               batch_size=20)
+    rbm = RBM(16, 8, rng=0)
+    assert rbm.fit(bars(100), 3, cd=cd, rng=0, monitor=())["momentum"] == [0.5, 0.5, 0.9]
+    # counted over the RBM's whole training, not restarted by a second fit
+    assert rbm.fit(bars(100), 1, cd=cd, rng=0, monitor=())["momentum"] == [0.9]
+
+
+def test_chunked_transform_and_reconstruction_error_cover_every_row():
+    rbm = tiny_rbm()
+    x = states(6)                                          # 64 rows, chunks of 10
+    np.testing.assert_allclose(rbm.transform(x, chunk_size=10), rbm.hidden_mean(x), rtol=1e-12)
+    assert rbm.reconstruction_error(x, chunk_size=10) == pytest.approx(
+        rbm.reconstruction_error(x), rel=1e-12)
+    d = rbm.visible_mean(rbm.hidden_mean(x)) - x
+    assert rbm.reconstruction_error(x) == pytest.approx((d * d).sum(axis=1).mean(), rel=1e-12)
+
+
+def test_diverging_training_is_a_divergence_error_naming_the_learning_rate():
+    x = np.random.default_rng(0).standard_normal((40, 4)) * 1e3
+    rbm = RBM(4, 3, visible="gaussian", rng=0)
+    with np.errstate(all="ignore"), pytest.raises(DivergenceError,
+                                                  match=r"non-finite.*learning rate \(ε = 1000000\.0\)"):
+        rbm.fit(x, 50, cd=ContrastiveDivergence(learning_rate=1e6, batch_size=10), rng=0,
+                monitor=())
 
 
 def test_invalid_architectures_are_config_errors():

@@ -3,7 +3,7 @@ sequence outputs, symbol inputs, clipping, the bad-input errors, and saving a mo
 import numpy as np
 import pytest
 
-from nablanet import DataError, Sequential, get_backend
+from nablanet import ConfigError, DataError, Sequential, get_backend
 from nablanet.clipping import clip_gradient_norm, gradient_norm
 from nablanet.data.sequences import stack_sequences
 from nablanet.gradcheck import check_layer, numerical_gradient, relative_error
@@ -153,6 +153,10 @@ def test_one_hot_and_embedding_inputs():
 def test_symbol_index_out_of_range_is_one_clear_error():
     with pytest.raises(DataError, match="symbol index 7 is outside"):
         build(OneHot(4), (3,)).forward(np.array([[1, 7, 0]]))
+    # −1 would silently index the last symbol's row
+    for layer in (OneHot(4), Embedding(4, 2)):
+        with pytest.raises(DataError, match=r"symbol index -1 is outside \[0, 4\)"):
+            build(layer, (3,)).forward(np.array([[1, -1, 0]]))
     with pytest.raises(DataError, match="integer symbol indices"):
         build(Embedding(4, 2), (3,)).forward(np.array([[0.5, 1.0]]))
 
@@ -169,6 +173,19 @@ def test_sequences_of_unequal_length_without_padding_are_refused():
     assert np.all(padded[0, :2] == 0)
     y, _ = layer.forward(padded)
     assert y.shape == (2, 5, 3)
+
+
+@pytest.mark.parametrize("pad, first", [("pre", [9, 9, 1, 2, 3]), ("post", [1, 2, 3, 9, 9])])
+def test_padding_goes_before_or_after_the_steps(pad, first):
+    # distinct step values, so a sequence written at the wrong end shows
+    seqs = [np.array([[1.0], [2.0], [3.0]]), np.arange(4.0, 9.0)[:, None]]
+    padded = stack_sequences(seqs, pad=pad, value=9)
+    np.testing.assert_array_equal(padded[:, :, 0], [first, [4, 5, 6, 7, 8]])
+
+
+def test_sequences_with_different_step_shapes_are_refused():
+    with pytest.raises(DataError, match=r"differ in their per-step shape: \[\(2,\), \(3,\)\]"):
+        stack_sequences([np.zeros((4, 2)), np.zeros((4, 3))], pad="post")
 
 
 def test_equal_length_lists_are_stacked_and_bad_shapes_refused():
@@ -197,6 +214,25 @@ def test_gradient_clipping_rescales_to_the_threshold():
         np.testing.assert_allclose(layer.grads[n], g0 / norm, rtol=1e-12)
     assert clip_gradient_norm(net, 10.0) == pytest.approx(1.0)  # below: untouched
     assert gradient_norm(net) == pytest.approx(1.0)
+    # a norm only just above the threshold is clipped too
+    assert clip_gradient_norm(net, 0.9) == pytest.approx(1.0)
+    assert gradient_norm(net) == pytest.approx(0.9)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ConfigError, match="clipping threshold must be > 0"):
+            clip_gradient_norm(net, bad)
+
+
+@pytest.mark.parametrize("cell", [SimpleRNN, LSTM, GRU])
+def test_a_carried_state_does_not_alias_the_output(cell):
+    # h_T is the last step of the returned outputs: a caller (or a layer above) writing
+    # into them must not change the state the next call starts from
+    layer = build(cell(2, 3), (4, 2))
+    layer.stateful = True
+    y, _ = layer.forward(np.random.default_rng(0).standard_normal((2, 4, 2)))
+    kept = [s.copy() for s in layer.state]
+    y[...] = 0
+    for s, k in zip(layer.state, kept):
+        np.testing.assert_array_equal(s, k)
 
 
 def test_stateful_helpers_and_model_files_round_trip(tmp_path):

@@ -45,6 +45,7 @@ def test_a_run_writes_every_file_with_its_keys(tmp_path, blocks):
     assert summary["blas_threads"] == 1            # batch 10 of a small net: one thread
     rows = run.read_metrics()
     assert [r["epoch"] for r in rows] == [0, 1]
+    assert summary["final_validation_accuracy"] == rows[-1]["validation_accuracy"]
     assert {"epoch", "seconds", "train_cost", "train_accuracy", "validation_cost",
             "validation_accuracy", "eta"} <= set(rows[0])
     assert run.read_config() == small(blocks).resolve(784)
@@ -240,6 +241,18 @@ def test_a_damaged_training_state_is_one_model_file_error(one_epoch, tmp_path, b
     damage(run / "last")
     with pytest.raises(ModelFileError, match=f"last: malformed training state.*{match}"):
         train_run(small(blocks, epochs=2, optimizer="momentum", eta=0.1), run, resume=True)
+
+
+def test_the_summary_takes_the_best_finite_validation_accuracy_and_the_last_row():
+    # A short real run improves every epoch, so best == last there; here they differ.
+    from nablanet.runs import _history_summary
+    rows = [{"validation_accuracy": a, "seconds": s, "train_cost": c}
+            for a, s, c in [(0.8, 1.0, 0.5), (0.9, 3.0, 0.4), (0.85, 2.0, 0.45),
+                            (float("nan"), 9.0, float("nan"))]]
+    summary = _history_summary(rows, best_epoch=1)
+    assert summary["best_validation_accuracy"] == 0.9
+    assert math.isnan(summary["final_validation_accuracy"])
+    assert summary["median_epoch_seconds"] == 2.5 and summary["epochs_run"] == 4
 
 
 def test_model_dir_names_what_is_missing(tmp_path):

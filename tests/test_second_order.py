@@ -234,6 +234,22 @@ def test_rprop_grows_steps_on_agreeing_signs_and_shrinks_them_on_flips():
     assert layer.params["W"][0, 0] == pytest.approx(0.06 * 1.2)   # the sign only, not the size
 
 
+def test_rprop_steps_stay_between_step_min_and_step_max():
+    net = mlp([1, 1], output="linear", backend=B64, rng=0)
+    opt = Rprop(0.1, step_max=0.3, step_min=0.05)
+    layer = net.layers[0]
+
+    def steps(gradients):
+        for g in gradients:
+            layer.grads["W"] = np.array([[g]])
+            layer.grads["b"] = np.array([0.0])
+            opt.step(net)
+        return opt.state["step"][0][0, 0]
+
+    assert steps([1.0] * 10) == 0.3               # 0.1·1.2⁹ ≈ 0.52 without the cap
+    assert steps([-1.0, 1.0] * 10) == 0.05        # 0.3·0.5¹⁰ without the floor
+
+
 def test_delta_bar_delta_rates_rise_additively_and_fall_multiplicatively():
     net = mlp([1, 1], output="linear", backend=B64, rng=0)
     opt = DeltaBarDelta(0.1, kappa=0.01, phi=0.5, theta=0.0)
@@ -244,7 +260,7 @@ def test_delta_bar_delta_rates_rise_additively_and_fall_multiplicatively():
         opt.step(net)
     # ε: 0.1 (no history) → 0.11 → 0.12 → 0.06 after the sign change
     np.testing.assert_allclose(opt.state["rate"][0], [[0.06]])
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="0 < phi < 1"):
         DeltaBarDelta(0.1, phi=1.5)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="0 < eta_minus < 1 < eta_plus"):
         Rprop(0.1, eta_plus=0.9)

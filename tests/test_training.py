@@ -11,7 +11,7 @@ from nablanet.data import Dataset
 from nablanet.io import load_model, load_training_state
 from nablanet.layers import GRU, Dense, Embedding, LastStep, OneHot, Sigmoid, Softmax
 from nablanet.training import (BoldDriver, Callback, Checkpoint, EarlyStopping, HalveOnPlateau,
-                               CosineDecay, StepDecay, Trainer, fit)
+                               CosineDecay, Progress, StepDecay, Trainer, fit)
 
 F64 = get_backend("cpu", "float64")
 
@@ -205,6 +205,17 @@ def test_early_stopping_on_a_cost_uses_min_mode():
     assert epochs == 6 and trainer.restored_epoch == 3
 
 
+def test_a_non_finite_first_value_is_never_the_best():
+    # A NaN cost in epoch 0 must not become the "best" that later epochs have to beat
+    # (NaN < x is always False: nothing would ever improve on it).
+    trainer = _stub_trainer()
+    es = EarlyStopping(patience=2, monitor="validation_cost")
+    epochs = _drive(trainer, [es], [float("nan"), 0.9, 0.8, 0.85, 0.9],
+                    key="validation_cost")
+    assert epochs == 5 and trainer.status == "early-stopped"
+    assert es.best.value == 0.8 and trainer.restored_epoch == 2
+
+
 def test_growing_patience_extends_with_late_improvements():
     trainer = _stub_trainer()
     es = EarlyStopping(patience=2, growing=True, factor=2.0)
@@ -250,6 +261,10 @@ def test_halve_on_plateau_waits_while_improving():
     _drive(trainer, [schedule], [0.1, 0.2, 0.2, 0.3, 0.3, 0.3])
     # plateaus of one epoch are forgiven; the second epoch of the last plateau halves η
     assert trainer.optimizer.eta == 0.5 and not trainer.stopping
+    # an improvement restarts the count: one flat epoch before it and one after is no plateau
+    trainer = _stub_trainer()
+    _drive(trainer, [HalveOnPlateau(patience=2)], [0.1, 0.2, 0.2, 0.3, 0.3])
+    assert trainer.optimizer.eta == 1.0
 
 
 def test_halve_on_plateau_in_a_real_run(blobs_split):
@@ -342,6 +357,16 @@ def test_divergence_keeps_the_pre_divergence_checkpoints(tmp_path, blobs_split):
 
 # -- monitoring, history, batching --------------------------------------------------------------
 
+def test_progress_prints_one_line_per_epoch_with_costs_and_percentages():
+    import io
+    stream = io.StringIO()
+    metrics = {"epoch": 4, "seconds": 0.256, "eta": 0.05, "train_cost": 0.12345,
+               "validation_accuracy": 0.9731}
+    Progress(stream, total_epochs=10).on_epoch_end(_stub_trainer(), 4, metrics)
+    assert stream.getvalue() == ("[##########..........]  epoch 5/10  train_cost 0.1235  "
+                                 "validation_accuracy 97.31%  eta 0.05  0.26s\n")
+
+
 def test_history_columns(blobs_split):
     history = Trainer(mlp([4, 5, 3], rng=0), "cross-entropy", SGD(0.5), rng=0).fit(
         blobs_split[0], 3, blobs_split[1])
@@ -375,6 +400,31 @@ def test_reported_cost_includes_the_penalty(blobs_split):
     w2 = sum(float((layer.params["W"] ** 2).sum()) for layer in net.layers if layer.params)
     assert penalised.evaluate(blobs_split[0])[0] == pytest.approx(
         plain.evaluate(blobs_split[0])[0] + 0.5 * 3.0 * w2 / 90, rel=1e-6)
+
+
+def test_evaluation_in_chunks_counts_every_example(blobs_split):
+    """eval_chunk = 7 splits the 90 examples into 13 chunks, the last one short: the cost
+    and the accuracy must be those of one pass over all of them."""
+    net = mlp([4, 5, 3], rng=0)
+    Trainer(net, "cross-entropy", SGD(0.5), monitor=(), rng=0).fit(blobs_split[0], 1)
+    whole = Trainer(net, "cross-entropy", SGD(0.5)).evaluate(blobs_split[0])
+    chunked = Trainer(net, "cross-entropy", SGD(0.5), eval_chunk=7).evaluate(blobs_split[0])
+    assert chunked[0] == pytest.approx(whole[0], rel=1e-6)
+    assert chunked[1] == whole[1]
+    assert 0 < whole[1] < 1         # neither all right nor all wrong: a lost chunk would show
+
+
+def test_max_norm_caps_the_weights_after_every_step_of_a_run(blobs_split):
+    # Large steps grow the columns past the bound; the constraint must pull them back.
+    def column_norms(constraints):
+        net = mlp([4, 6, 3], "sigmoid", "sigmoid", rng=0)
+        Trainer(net, "cross-entropy", SGD(5.0), constraints=constraints, monitor=(),
+                rng=0).fit(blobs_split[0], 3)
+        return np.concatenate([np.linalg.norm(layer.params["W"], axis=0)
+                               for layer in net.layers if layer.params])
+
+    assert column_norms([]).max() > 1.0           # the bound below really binds
+    assert column_norms([MaxNorm(1.0)]).max() <= 1.0 + 1e-6
 
 
 def test_partial_last_mini_batch_is_used_with_its_own_size():

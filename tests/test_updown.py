@@ -58,6 +58,9 @@ def test_untying_changes_nothing_until_the_weights_are_trained_apart():
     np.testing.assert_allclose(dbn.down(h, 1), down_before, rtol=1e-12)
     dbn.generative[0]["W"][:] = 0                       # a copy: the RBM keeps its W
     assert np.abs(dbn.rbms[0].W).sum() > 0
+    # and the top-down pass now uses the generative weights: σ(0·h + b) on every row
+    expected = 1 / (1 + np.exp(-dbn.generative[0]["b"]))
+    np.testing.assert_allclose(dbn.down(h, 1), np.tile(expected, (5, 1)), rtol=1e-12)
 
 
 def test_up_down_makes_label_clamped_chains_generate_the_clamped_class():
