@@ -1,5 +1,9 @@
 """The ``nablanet`` entry point: version, dispatch, one-line errors, missing subcommands."""
 import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +16,17 @@ from test_cli_data import assert_one_error_line, nablanet as run_cli
 def test_version(capsys):
     result = run_cli(capsys, "--version")
     assert result.code == 0 and result.out.strip() == f"nablanet {nablanet.__version__}"
+
+
+def test_python_dash_m_nablanet_runs_the_cli():
+    # `python -m nablanet` is what works without the installed script (a checkout on
+    # PYTHONPATH, a venv whose bin/ is not on PATH).
+    src = str(Path(nablanet.__file__).parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "nablanet", "--version"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"nablanet {nablanet.__version__}"
 
 
 def test_help_lists_every_installed_command(capsys):
