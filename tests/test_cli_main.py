@@ -126,3 +126,34 @@ def test_sigterm_while_training_is_handled_as_an_interrupt():
 def test_every_command_has_help(capsys, command):
     result = run_cli(capsys, command, "--help")
     assert result.code == 0 and result.out.startswith(f"usage: nablanet {command}")
+
+
+#: flags that keep a run short should the flag under test ever be accepted again
+_SMALL = ["--epochs", "1", "--fine-tune-epochs", "1", "--test-size", "50", "--ais-betas", "10",
+          "--sizes", "784", "8", "8", "12"]
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["train", "--preset", "nielsen-ch6-fc", "--seed", "-1"], "--seed"),
+    (["pretrain", "--preset", "rbm", "--out", "{out}", "--seed", "-1"], "--seed"),
+    (["pretrain", "--preset", "dbn", "--out", "{out}", *_SMALL, "--train-size", "-5"],
+     "--train-size"),
+    (["pretrain", "--preset", "dbn-generative", "--out", "{out}", *_SMALL, "--train-size", "100",
+      "--per-class", "0"], "--per-class"),
+    (["pretrain", "--preset", "dbn", "--out", "{out}", *_SMALL, "--train-size", "100",
+      "--fine-tune-epochs", "-1"], "--fine-tune-epochs"),
+    (["demo", "xor", "--out", "{out}", "--seed", "-1"], "--seed"),
+    (["augment", "--show", "{out}/grid.png", "--seed", "-1"], "--seed"),
+    (["generate", "{out}", "--label", "1", "--seed", "-1"], "--seed"),
+    (["reproduce", "hinton-2006", "--out", "{out}", "--only", "dbn", *_SMALL[:6],
+      "--train-size", "-5"], "--train-size"),
+    (["reproduce", "lenet5", "--out", "{out}", "--epochs", "0", "--train-size", "64"],
+     "--epochs"),
+])
+def test_negative_seeds_and_counts_are_usage_errors(capsys, tmp_path, argv, flag):
+    # A negative seed reached NumPy's default_rng as a traceback; a negative --train-size
+    # sliced from the end of the data; --per-class 0 failed deep in a reduction.
+    out = tmp_path / "run"
+    result = run_cli(capsys, *[a.format(out=out) for a in argv])
+    assert_one_error_line(result, rf"argument {flag}: expected an integer ≥ [01]")
+    assert not out.exists()

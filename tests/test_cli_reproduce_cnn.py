@@ -66,3 +66,13 @@ def test_a_finished_net_is_reused_not_trained_again(tmp_path, monkeypatch):
                                        stream=None)                # another seed trains anew
     assert other["seed"] == 1 and json.loads((tmp_path / "net" / "result.json").read_text())[
         "seed"] == 1
+
+
+def test_zero_epochs_is_an_error_not_the_recipes_epochs(tmp_path):
+    # `epochs or recipe["epochs"]` read 0 as "not given" and trained the full recipe.
+    from nablanet.errors import ConfigError
+    from nablanet.presets import cnn_reproduce
+
+    with pytest.raises(ConfigError, match=r"epochs must be ≥ 1, got 0"):
+        cnn_reproduce.train_preset("lenet5", None, tmp_path / "net", epochs=0, stream=None)
+    assert not (tmp_path / "net").exists()

@@ -37,6 +37,13 @@ def positive_int(text: str) -> int:
     return _int_at_least(text, 1, "an integer ≥ 1")
 
 
+def non_negative_int(text: str) -> int:
+    """An argparse type for a seed or a count that may be 0 (``--seed``, ``--gibbs-steps``)."""
+    # Caught here, a negative seed is one usage line instead of NumPy's traceback from
+    # default_rng, and a negative size cannot slice from the end of the data.
+    return _int_at_least(text, 0, "an integer ≥ 0")
+
+
 def _int_at_least(text: str, least: int, expected: str) -> int:
     """``int(text)`` when it is at least ``least``; otherwise argparse's error."""
     try:
@@ -95,7 +102,10 @@ def add_training_flags(parser) -> None:
     opt.add_argument("--eta", type=float, metavar="η", help=f"learning rate (default {d.eta})")
     opt.add_argument("--batch-size", type=int, metavar="M",
                      help=f"mini-batch size (default {d.batch_size})")
-    opt.add_argument("--epochs", type=int, metavar="N", help=f"epochs (default {d.epochs})")
+    # Typed here, not only checked in TrainConfig: --preset runs take --epochs and --seed
+    # straight to their recipes.
+    opt.add_argument("--epochs", type=positive_int, metavar="N",
+                     help=f"epochs (default {d.epochs})")
     _choice(opt, "--optimizer", "update rule", d.optimizer)
     opt.add_argument("--momentum", type=float, metavar="μ",
                      help=f"momentum coefficient for momentum/nesterov (default {d.momentum})")
@@ -111,7 +121,8 @@ def add_training_flags(parser) -> None:
                      help="early stopping's patience grows to 2 × the epoch of each new best")
 
     hw = parser.add_argument_group("reproducibility and hardware")
-    hw.add_argument("--seed", type=int, metavar="S", help=f"random seed (default {d.seed})")
+    hw.add_argument("--seed", type=non_negative_int, metavar="S",
+                    help=f"random seed (default {d.seed})")
     _choice(hw, "--device", "where to compute", d.device)
     _choice(hw, "--dtype", "floating-point type", d.dtype)
 
@@ -185,4 +196,4 @@ def _choice(group, flag: str, what: str, default: str) -> None:
 
 __all__ = ["DEFAULTS", "MNIST", "Parser", "add_blas_threads_flag", "add_data_flags",
            "add_model_argument", "add_training_flags", "blas_threads", "info", "int_list",
-           "load_run_model", "positive_int", "thread_setting", "training_flags"]
+           "load_run_model", "non_negative_int", "positive_int", "thread_setting", "training_flags"]

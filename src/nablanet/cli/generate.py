@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import ConfigError, ModelFileError
 from . import generate_text
-from .common import info
+from .common import info, non_negative_int
 
 
 def add_parser(subparsers):
@@ -41,7 +41,8 @@ def add_parser(subparsers):
     p.add_argument("--label-gain", type=float, default=sampler["label_gain"], metavar="G",
                    help=f"(default {sampler['label_gain']:g}; 1 or --gain-steps 0: plain "
                         "label-clamped Gibbs sampling from a random start)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seed of the sampling (default 0)")
     p.add_argument("--out", type=Path, metavar="FILE",
                    help="where to write the PNG (default RUN/generated-<labels>.png); "
                         "for a char-LM, also write the text to FILE")

@@ -81,7 +81,9 @@ def train_preset(name: str, data, out: Path, *, epochs: int | None = None, seed:
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     recipe = dict(RECIPES[name])
-    epochs = int(epochs or recipe["epochs"])
+    if epochs is not None and epochs < 1:       # 0 is not "the recipe's": say so
+        raise ConfigError(f"epochs must be ≥ 1, got {epochs}")
+    epochs = int(recipe["epochs"] if epochs is None else epochs)
     train, validation, test = data
     if recipe.get("validation_in_training"):
         # all 60 000 training images; nothing is left to pick an epoch, so the last is kept
