@@ -44,7 +44,7 @@ def add_parser(subparsers):
     p.add_argument("--seed", type=non_negative_int, default=0,
                    help="seed of the distortions (default 0)")
     add_data_flags(p)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no 'wrote' lines on stderr")
     return p
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import sys
 from pathlib import Path
 
@@ -12,8 +13,21 @@ from ..errors import ConfigError
 DEFAULTS = TrainConfig()
 
 
+#: Sphinx markup in a docstring used as a description: ``literal`` and :role:`target`
+_MARKUP = re.compile(r"``([^`]+)``|:[a-z]+:`~?([^`]+)`")
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse that reports a usage error in one line, ``nablanet: error: ...``, exit 2."""
+    """argparse that reports a usage error in one line, ``nablanet: error: ...``, exit 2.
+
+    Descriptions are often a module's docstring; ``--help`` shows them without the
+    Sphinx markup a reader of a terminal would otherwise see as literal backquotes.
+    """
+
+    def __init__(self, *args, description=None, **kwargs):
+        if description:
+            description = _MARKUP.sub(lambda m: m.group(1) or m.group(2), description)
+        super().__init__(*args, description=description, **kwargs)
 
     def error(self, message):
         self.exit(2, f"nablanet: error: {message} (see '{self.prog} --help')\n")
@@ -67,6 +81,11 @@ def add_data_flags(parser, *, validation: bool = True) -> None:
         parser.add_argument("--validation-size", type=int, metavar="N",
                             help="training examples held out at the end for validation "
                                  f"(default {DEFAULTS.validation_size})")
+
+
+def add_split_flag(parser) -> None:
+    parser.add_argument("--split", choices=("test", "validation", "train"), default="test",
+                        help="which split to score (default test)")
 
 
 def add_training_flags(parser) -> None:
@@ -195,5 +214,6 @@ def _choice(group, flag: str, what: str, default: str) -> None:
 
 
 __all__ = ["DEFAULTS", "MNIST", "Parser", "add_blas_threads_flag", "add_data_flags",
+           "add_split_flag",
            "add_model_argument", "add_training_flags", "blas_threads", "info", "int_list",
            "load_run_model", "non_negative_int", "positive_int", "thread_setting", "training_flags"]

@@ -16,7 +16,7 @@ from ..errors import DataError
 from ..evaluation import (check_alpha, compare, confusion_matrix, format_confusion_matrix,
                           plot_confusion_matrix, plot_misclassified, top_k_accuracy)
 from ..runs import check_fits
-from .common import add_data_flags, info, load_run_model, positive_int
+from .common import add_data_flags, add_split_flag, info, load_run_model, positive_int
 
 
 def add_parser(subparsers):
@@ -26,7 +26,7 @@ def add_parser(subparsers):
     p.add_argument("--model", choices=("best", "last"), default="best",
                    help="which model of each run (default best)")
     add_data_flags(p, validation=False)
-    p.add_argument("--split", choices=("test", "validation", "train"), default="test")
+    add_split_flag(p)
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     p.add_argument("--top-k", type=positive_int, default=2, metavar="K",
                    help="also report top-K accuracy")
