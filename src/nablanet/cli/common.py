@@ -162,10 +162,15 @@ def add_model_argument(parser) -> None:
 
 
 def load_run_model(run: Path, which: str = "best"):
-    """(net, cost, model directory) for ``RUN [--model best|last]``."""
+    """(net, cost, model directory) for ``RUN [--model best|last]``: a classifier, as
+    evaluate, predict, ensemble and compare need."""
     from ..io import load_model
     from ..runs import RunDir
+    from .generate_text import is_char_lm
 
+    if is_char_lm(run):      # its config.toml or input width would be blamed instead
+        raise ConfigError(f"{run}: a character language model, not a classifier; sample "
+                          f"from it with: nablanet generate {run} --prime TEXT")
     directory = RunDir(run).model_dir(which)
     net, cost, _ = load_model(directory)
     return net, cost, directory

@@ -52,10 +52,11 @@ def run(args) -> int:
         raise DataError(f"compare takes one or two runs, got {len(args.runs)} "
                         "(use 'nablanet ensemble' to combine more)")
     check_alpha(args.alpha)             # before the models run and --out gets its PNGs
+    # Models first, as ensemble does: a mistyped RUN is reported before MNIST is loaded.
+    models = [(key, path, *load_run_model(path, args.model)) for key, path in zip("AB", args.runs)]
     data = load_split(args)
     report = {}
-    for key, path in zip("AB", args.runs):
-        net, _, model_dir = load_run_model(path, args.model)
+    for key, path, net, _, model_dir in models:
         info(args, f"model {key}: {model_dir}")
         check_fits(net, data)
         scores = net.predict(data.x)
