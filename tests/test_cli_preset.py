@@ -1,6 +1,8 @@
 """``nablanet train --preset``: named nets train through the ordinary train command."""
 import json
 
+import numpy as np
+
 from test_cli_data import assert_one_error_line, nablanet
 
 
@@ -26,3 +28,24 @@ def test_preset_refuses_flags_its_recipe_owns(capsys, tmp_path):
 def test_text_without_char_lstm_preset_is_an_error(capsys, tmp_path):
     result = nablanet(capsys, "train", "--text", tmp_path / "t.txt", "--out", tmp_path / "r")
     assert_one_error_line(result, "belong to --preset char-lstm")
+
+
+def test_commands_for_classifier_runs_say_what_a_preset_run_is(capsys, tmp_path):
+    # Before: evaluate blamed config.toml ("unknown key 'preset'"), predict the input
+    # width, and --resume said "no last/ checkpoint" or "not a run directory".
+    text = tmp_path / "t.txt"
+    text.write_text("".join(f"to be or not to be {i}\n" for i in range(40)))
+    lm = tmp_path / "lm"
+    assert nablanet(capsys, "train", "--preset", "char-lstm", "--text", text, "--epochs", 1,
+                    "--out", lm, "--quiet").code == 0
+    rows = tmp_path / "x.npy"
+    np.save(rows, np.zeros((2, 784), np.float32))
+    for argv in (["evaluate", lm], ["predict", lm, "--input", rows], ["compare", lm]):
+        assert_one_error_line(nablanet(capsys, *argv),
+                              r"a character language model, not a classifier.*generate")
+    cnn = tmp_path / "cnn"                      # what a CNN preset leaves: result.json, models
+    cnn.mkdir()
+    (cnn / "result.json").write_text("{}")
+    for run in (lm, cnn):
+        assert_one_error_line(nablanet(capsys, "train", "--resume", run, "--epochs", 5),
+                              r"a --preset run, which --resume cannot continue")

@@ -66,3 +66,31 @@ def test_a_finished_net_is_reused_not_trained_again(tmp_path, monkeypatch):
                                        stream=None)                # another seed trains anew
     assert other["seed"] == 1 and json.loads((tmp_path / "net" / "result.json").read_text())[
         "seed"] == 1
+
+
+def test_zero_epochs_is_an_error_not_the_recipes_epochs(tmp_path):
+    # `epochs or recipe["epochs"]` read 0 as "not given" and trained the full recipe.
+    from nablanet.errors import ConfigError
+    from nablanet.presets import cnn_reproduce
+
+    with pytest.raises(ConfigError, match=r"epochs must be ≥ 1, got 0"):
+        cnn_reproduce.train_preset("lenet5", None, tmp_path / "net", epochs=0, stream=None)
+    assert not (tmp_path / "net").exists()
+
+
+def test_a_folder_holding_something_else_is_refused(tmp_path):
+    # A preset wrote best/, last/ and metrics.jsonl into any folder: into a `nablanet
+    # train` run it left that run's config.toml and summary.json describing another net.
+    from nablanet.errors import ConfigError
+    from nablanet.presets import cnn_reproduce
+
+    notes, run = tmp_path / "notes", tmp_path / "run"
+    notes.mkdir()
+    (notes / "notes.txt").write_text("mine")
+    run.mkdir()
+    (run / "config.toml").write_text("epochs = 1\n")
+    (run / "metrics.jsonl").write_text("")
+    for out in (notes, run):
+        with pytest.raises(ConfigError, match="not empty and holds no preset run"):
+            cnn_reproduce.train_preset("lenet5", None, out, epochs=1, stream=None)
+    assert sorted(p.name for p in notes.iterdir()) == ["notes.txt"]

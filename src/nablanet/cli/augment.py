@@ -18,7 +18,7 @@ from ..data import Dataset
 from ..data.augment import ONE_PIXEL_SHIFTS, distort, expand, expand_by_shifts, shift_images
 from ..data.idx import IDX_FILES, write_idx
 from ..errors import ConfigError
-from .common import add_data_flags, info
+from .common import add_data_flags, info, non_negative_int
 
 KINDS = ("elastic", "affine", "shifts")
 
@@ -41,9 +41,10 @@ def add_parser(subparsers):
     p.add_argument("--shear", type=float, default=10.0, help="affine: ± degrees (default 10)")
     p.add_argument("--scale", type=float, nargs=2, default=(0.9, 1.1), metavar=("MIN", "MAX"),
                    help="affine: zoom range (default 0.9 1.1)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seed of the distortions (default 0)")
     add_data_flags(p)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no 'wrote' lines on stderr")
     return p
 
 

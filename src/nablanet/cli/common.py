@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import sys
 from pathlib import Path
 
@@ -12,8 +13,21 @@ from ..errors import ConfigError
 DEFAULTS = TrainConfig()
 
 
+#: Sphinx markup in a docstring used as a description: ``literal`` and :role:`target`
+_MARKUP = re.compile(r"``([^`]+)``|:[a-z]+:`~?([^`]+)`")
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse that reports a usage error in one line, ``nablanet: error: ...``, exit 2."""
+    """argparse that reports a usage error in one line, ``nablanet: error: ...``, exit 2.
+
+    Descriptions are often a module's docstring; ``--help`` shows them without the
+    Sphinx markup a reader of a terminal would otherwise see as literal backquotes.
+    """
+
+    def __init__(self, *args, description=None, **kwargs):
+        if description:
+            description = _MARKUP.sub(lambda m: m.group(1) or m.group(2), description)
+        super().__init__(*args, description=description, **kwargs)
 
     def error(self, message):
         self.exit(2, f"nablanet: error: {message} (see '{self.prog} --help')\n")
@@ -35,6 +49,13 @@ def positive_int(text: str) -> int:
     """An argparse type for a count that must be ≥ 1 (``--top``, ``--top-k``)."""
     # Clamping 0 to 1 would answer a question the user did not ask.
     return _int_at_least(text, 1, "an integer ≥ 1")
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type for a seed or a count that may be 0 (``--seed``, ``--gibbs-steps``)."""
+    # Caught here, a negative seed is one usage line instead of NumPy's traceback from
+    # default_rng, and a negative size cannot slice from the end of the data.
+    return _int_at_least(text, 0, "an integer ≥ 0")
 
 
 def _int_at_least(text: str, least: int, expected: str) -> int:
@@ -60,6 +81,11 @@ def add_data_flags(parser, *, validation: bool = True) -> None:
         parser.add_argument("--validation-size", type=int, metavar="N",
                             help="training examples held out at the end for validation "
                                  f"(default {DEFAULTS.validation_size})")
+
+
+def add_split_flag(parser) -> None:
+    parser.add_argument("--split", choices=("test", "validation", "train"), default="test",
+                        help="which split to score (default test)")
 
 
 def add_training_flags(parser) -> None:
@@ -95,7 +121,10 @@ def add_training_flags(parser) -> None:
     opt.add_argument("--eta", type=float, metavar="η", help=f"learning rate (default {d.eta})")
     opt.add_argument("--batch-size", type=int, metavar="M",
                      help=f"mini-batch size (default {d.batch_size})")
-    opt.add_argument("--epochs", type=int, metavar="N", help=f"epochs (default {d.epochs})")
+    # Typed here, not only checked in TrainConfig: --preset runs take --epochs and --seed
+    # straight to their recipes.
+    opt.add_argument("--epochs", type=positive_int, metavar="N",
+                     help=f"epochs (default {d.epochs})")
     _choice(opt, "--optimizer", "update rule", d.optimizer)
     opt.add_argument("--momentum", type=float, metavar="μ",
                      help=f"momentum coefficient for momentum/nesterov (default {d.momentum})")
@@ -111,7 +140,8 @@ def add_training_flags(parser) -> None:
                      help="early stopping's patience grows to 2 × the epoch of each new best")
 
     hw = parser.add_argument_group("reproducibility and hardware")
-    hw.add_argument("--seed", type=int, metavar="S", help=f"random seed (default {d.seed})")
+    hw.add_argument("--seed", type=non_negative_int, metavar="S",
+                    help=f"random seed (default {d.seed})")
     _choice(hw, "--device", "where to compute", d.device)
     _choice(hw, "--dtype", "floating-point type", d.dtype)
 
@@ -132,10 +162,15 @@ def add_model_argument(parser) -> None:
 
 
 def load_run_model(run: Path, which: str = "best"):
-    """(net, cost, model directory) for ``RUN [--model best|last]``."""
+    """(net, cost, model directory) for ``RUN [--model best|last]``: a classifier, as
+    evaluate, predict, ensemble and compare need."""
     from ..io import load_model
     from ..runs import RunDir
+    from .generate_text import is_char_lm
 
+    if is_char_lm(run):      # its config.toml or input width would be blamed instead
+        raise ConfigError(f"{run}: a character language model, not a classifier; sample "
+                          f"from it with: nablanet generate {run} --prime TEXT")
     directory = RunDir(run).model_dir(which)
     net, cost, _ = load_model(directory)
     return net, cost, directory
@@ -184,5 +219,6 @@ def _choice(group, flag: str, what: str, default: str) -> None:
 
 
 __all__ = ["DEFAULTS", "MNIST", "Parser", "add_blas_threads_flag", "add_data_flags",
+           "add_split_flag",
            "add_model_argument", "add_training_flags", "blas_threads", "info", "int_list",
-           "load_run_model", "positive_int", "thread_setting", "training_flags"]
+           "load_run_model", "non_negative_int", "positive_int", "thread_setting", "training_flags"]

@@ -16,7 +16,7 @@ from ..errors import DataError
 from ..evaluation import (check_alpha, compare, confusion_matrix, format_confusion_matrix,
                           plot_confusion_matrix, plot_misclassified, top_k_accuracy)
 from ..runs import check_fits
-from .common import add_data_flags, info, load_run_model, positive_int
+from .common import add_data_flags, add_split_flag, info, load_run_model, positive_int
 
 
 def add_parser(subparsers):
@@ -26,7 +26,7 @@ def add_parser(subparsers):
     p.add_argument("--model", choices=("best", "last"), default="best",
                    help="which model of each run (default best)")
     add_data_flags(p, validation=False)
-    p.add_argument("--split", choices=("test", "validation", "train"), default="test")
+    add_split_flag(p)
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     p.add_argument("--top-k", type=positive_int, default=2, metavar="K",
                    help="also report top-K accuracy")
@@ -52,10 +52,11 @@ def run(args) -> int:
         raise DataError(f"compare takes one or two runs, got {len(args.runs)} "
                         "(use 'nablanet ensemble' to combine more)")
     check_alpha(args.alpha)             # before the models run and --out gets its PNGs
+    # Models first, as ensemble does: a mistyped RUN is reported before MNIST is loaded.
+    models = [(key, path, *load_run_model(path, args.model)) for key, path in zip("AB", args.runs)]
     data = load_split(args)
     report = {}
-    for key, path in zip("AB", args.runs):
-        net, _, model_dir = load_run_model(path, args.model)
+    for key, path, net, _, model_dir in models:
         info(args, f"model {key}: {model_dir}")
         check_fits(net, data)
         scores = net.predict(data.x)

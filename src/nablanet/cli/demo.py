@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..demos import DEMOS, get_demo
-from .common import add_blas_threads_flag, blas_threads
+from .common import add_blas_threads_flag, blas_threads, non_negative_int
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -19,7 +19,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("name", choices=sorted(DEMOS), metavar="NAME",
                    help=f"one of: {', '.join(sorted(DEMOS))}")
     p.add_argument("--out", required=True, type=Path, help="folder for the PNG(s)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random generator (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random generator (default 0)")
     p.add_argument("--quick", action="store_true", help="smaller sizes, for a fast check")
     add_blas_threads_flag(p)
     p.set_defaults(func=run)

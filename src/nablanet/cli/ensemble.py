@@ -13,7 +13,7 @@ import numpy as np
 
 from ..ensemble import COMBINE, member_outputs, predict_combined
 from ..runs import check_fits
-from .common import add_data_flags, info, load_run_model
+from .common import add_data_flags, add_split_flag, info, load_run_model
 from .compare import load_split
 
 
@@ -27,7 +27,7 @@ def add_parser(subparsers):
     p.add_argument("--model", choices=("best", "last"), default="best",
                    help="which model of each run (default best)")
     add_data_flags(p, validation=False)
-    p.add_argument("--split", choices=("test", "validation", "train"), default="test")
+    add_split_flag(p)
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
     p.add_argument("--quiet", action="store_true", help="no 'model:' lines on stderr")
     return p

@@ -10,7 +10,7 @@ import json
 from ..config import MNIST, TrainConfig, load_splits
 from ..errors import DataError
 from ..runs import RunDir, score
-from .common import add_data_flags, add_model_argument, info, load_run_model
+from .common import add_data_flags, add_model_argument, add_split_flag, info, load_run_model
 
 
 def add_parser(subparsers):
@@ -19,8 +19,7 @@ def add_parser(subparsers):
                                           "run's model on the test (or another) split.")
     add_model_argument(p)
     add_data_flags(p, validation=False)
-    p.add_argument("--split", choices=("test", "validation", "train"), default="test",
-                   help="which split to score (default test)")
+    add_split_flag(p)
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
     p.add_argument("--quiet", action="store_true", help="no 'model:' line on stderr")
     return p

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import ConfigError, ModelFileError
 from . import generate_text
-from .common import info
+from .common import info, non_negative_int
 
 
 def add_parser(subparsers):
@@ -24,7 +24,8 @@ def add_parser(subparsers):
     p = subparsers.add_parser(
         "generate", help="generate digits from a generative DBN (--label), or text from a "
                          "character language model (--prime)",
-        description=__doc__.split("\n\n")[1].replace("\n", " "))
+        description=__doc__.split("\n\n")[1].replace("\n", " ")
+        + " A char-lstm run (nablanet train --preset char-lstm) gives text instead: see --prime.")
     p.add_argument("run", metavar="RUN", type=Path,
                    help="a run directory with a dbn/ model, or a saved DBN")
     p.add_argument("--label", type=int, nargs="+", metavar="K",
@@ -39,13 +40,15 @@ def add_parser(subparsers):
                    help="steps before those in which the label's weights count --label-gain "
                         f"times: a start from the label alone (default {sampler['gain_steps']})")
     p.add_argument("--label-gain", type=float, default=sampler["label_gain"], metavar="G",
-                   help=f"(default {sampler['label_gain']:g}; 1 or --gain-steps 0: plain "
+                   help=f"how many times the label's weights count during --gain-steps "
+                        f"(default {sampler['label_gain']:g}; 1 or --gain-steps 0: plain "
                         "label-clamped Gibbs sampling from a random start)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seed of the sampling (default 0)")
     p.add_argument("--out", type=Path, metavar="FILE",
                    help="where to write the PNG (default RUN/generated-<labels>.png); "
                         "for a char-LM, also write the text to FILE")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no 'generating' line on stderr")
     generate_text.add_arguments(p)
     return p
 

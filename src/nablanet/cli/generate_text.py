@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from ..errors import ConfigError, ModelFileError
+from .common import non_negative_int
 
 
 def add_arguments(p) -> None:
@@ -36,7 +37,7 @@ def add_parser(subparsers):
     p = subparsers.add_parser("generate", help="generate text from a character language model",
                               description=__doc__.split("\n\n")[1].replace("\n", " "))
     p.add_argument("run", metavar="RUN", type=Path, help="a char-lstm run directory or model")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sampling (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the sampling (default 0)")
     p.add_argument("--out", type=Path, metavar="FILE", help="also write the text to FILE")
     add_arguments(p)
     return p

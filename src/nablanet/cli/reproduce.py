@@ -42,7 +42,8 @@ from ..config import CHOICES, TrainConfig
 from ..errors import ConfigError, NablanetError
 from ..runs import RunDir, to_json, train_run
 from ..utils.atomic import atomic_write_bytes
-from .common import add_blas_threads_flag, add_data_flags, blas_threads, info
+from .common import (add_blas_threads_flag, add_data_flags, blas_threads, info, non_negative_int,
+                     positive_int)
 from .reproduce_cnn import CNN_TABLES, run_cnn
 
 
@@ -78,6 +79,14 @@ NIELSEN_CH3 = (
 TABLES = {"nielsen-ch3": NIELSEN_CH3}
 #: tables of experiments rather than seeded rows (run by their own module)
 ENERGY_TABLES = ("hinton-2006",)
+#: --help's summary of the tables (the module docstring says more, for readers of the code)
+DESCRIPTION = ("Re-run a published table and print our numbers beside the published ones. "
+               "nielsen-ch3: Nielsen's chapter 1 and 3 MNIST table (30 and 100 sigmoid "
+               "units, quadratic and cross-entropy costs, L2), several seeds; nielsen-ch6: "
+               "his chapter 6 ladder of convolutional nets and their ensemble; lenet5: "
+               "LeNet-5 (LeCun et al. 1998); hinton-2006: the DBN, the generative DBN and "
+               "the deep autoencoder of Hinton & Salakhutdinov and Hinton, Osindero & Teh "
+               "(2006), seed 0.")
 #: BLAS/OpenMP thread counts, pinned to 1 in workers: N processes × 1 thread beats oversubscription
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                      "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
@@ -87,11 +96,11 @@ def add_parser(subparsers):
     tables = sorted([*TABLES, *ENERGY_TABLES, *CNN_TABLES])
     p = subparsers.add_parser(
         "reproduce", help=f"re-run a published table ({', '.join(tables)})",
-        description=" ".join(__doc__.split("\n\n")[i].replace("\n", " ") for i in (1, -1)))
+        description=DESCRIPTION)
     p.add_argument("table", choices=tables, metavar="TABLE", help=f"one of: {', '.join(tables)}")
     p.add_argument("--seeds", type=int, metavar="N",
                    help="seeds 0..N-1 (default 3; hinton-2006 runs seed 0 only)")
-    p.add_argument("--epochs", type=int, metavar="N",
+    p.add_argument("--epochs", type=positive_int, metavar="N",
                    help="epochs per run (nielsen-ch3: default 30, the η=0.1 row trains twice "
                         "as long; hinton-2006: RBM epochs per layer, default the presets' 50)")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
@@ -116,17 +125,17 @@ def add_parser(subparsers):
     p.add_argument("--members", type=int, metavar="K",
                    help="nielsen-ch6: nets in the final ensemble (default 5; 0: none)")
     energy = p.add_argument_group("hinton-2006 (and, where said, nielsen-ch6 and lenet5)")
-    energy.add_argument("--fine-tune-epochs", type=int, metavar="N",
+    energy.add_argument("--fine-tune-epochs", type=non_negative_int, metavar="N",
                         help="backprop epochs of the DBN and the autoencoder (default: the "
                              "presets')")
-    energy.add_argument("--train-size", type=int, metavar="N",
+    energy.add_argument("--train-size", type=positive_int, metavar="N",
                         help="use the first N training images (default all 50000; also "
                              "nielsen-ch6, lenet5, which cut the validation images too)")
-    energy.add_argument("--test-size", type=int, metavar="N",
+    energy.add_argument("--test-size", type=positive_int, metavar="N",
                         help="use the first N test images (default all 10000)")
-    energy.add_argument("--gibbs-steps", type=int, metavar="N",
+    energy.add_argument("--gibbs-steps", type=non_negative_int, metavar="N",
                         help="Gibbs steps per generated digit (default the preset's)")
-    energy.add_argument("--per-class", type=int, metavar="N",
+    energy.add_argument("--per-class", type=positive_int, metavar="N",
                         help="digits generated per class (default 100)")
     energy.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
                         help="also nielsen-ch6, lenet5")

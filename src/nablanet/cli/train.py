@@ -92,9 +92,21 @@ def _resumed(args, flags: dict) -> tuple[TrainConfig, Path]:
         given = ", ".join("--" + key.replace("_", "-") for key in changed)
         raise ConfigError(f"--resume keeps the run's settings; only --epochs and --data-dir "
                           f"may change (got {given})")
+    _refuse_preset_run(args.resume)
     run = RunDir(args.resume)
     run.require_resumable()
     return run.read_config().merged_with(flags), run.path
+
+
+def _refuse_preset_run(path: Path) -> None:
+    """A --preset run keeps no TrainConfig to resume from; say so rather than "no config.toml"
+    or "no last/ checkpoint" about a run that has both kinds of file."""
+    from ..presets.cnn_reproduce import RESULT
+    from .generate_text import is_char_lm
+
+    if is_char_lm(path) or (path / RESULT).is_file():
+        raise ConfigError(f"{path}: a --preset run, which --resume cannot continue; train "
+                          "the preset again (nablanet train --preset NAME --epochs N --out DIR)")
 
 
 @contextlib.contextmanager

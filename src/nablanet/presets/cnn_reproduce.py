@@ -81,7 +81,10 @@ def train_preset(name: str, data, out: Path, *, epochs: int | None = None, seed:
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     recipe = dict(RECIPES[name])
-    epochs = int(epochs or recipe["epochs"])
+    if epochs is not None and epochs < 1:       # 0 is not "the recipe's": say so
+        raise ConfigError(f"epochs must be ≥ 1, got {epochs}")
+    epochs = int(recipe["epochs"] if epochs is None else epochs)
+    _check_out(out)
     train, validation, test = data
     if recipe.get("validation_in_training"):
         # all 60 000 training images; nothing is left to pick an epoch, so the last is kept
@@ -134,6 +137,19 @@ def train_preset(name: str, data, out: Path, *, epochs: int | None = None, seed:
 
 #: the results of a finished preset run, in its run directory
 RESULT = "result.json"
+
+
+def _check_out(out: Path) -> None:
+    """Refuse a folder that holds something other than a preset run (a `nablanet train` or
+    char-lstm run, anything else) rather than mixing our best/, last/ and metrics into it.
+    A preset run, finished (result.json) or interrupted (metrics.jsonl), is ours to redo."""
+    out = Path(out)
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if (out / "config.toml").is_file() or not any((out / f).is_file()
+                                                   for f in (RESULT, "metrics.jsonl")):
+        raise ConfigError(f"{out}: folder is not empty and holds no preset run; "
+                          "choose a new --out")
 
 
 def _finished(out: Path, name: str, settings: dict, seed: int, n_train: int, device: str):

@@ -442,32 +442,40 @@ def all_checks_pass(summaries) -> bool:
 # -- command line --------------------------------------------------------------------------------
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The flags shared by ``python -m nablanet.presets.rbm_reproduce`` and ``nablanet pretrain``."""
+    # Counts are typed: a negative --train-size would slice from the end of the data and
+    # a negative --seed reach NumPy as a traceback.
+    from ..cli.common import non_negative_int, positive_int
+
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="run directory")
-    p.add_argument("--epochs", type=int, metavar="N",
-                   help="RBM epochs per layer (default: the preset's, 50)")
-    p.add_argument("--fine-tune-epochs", type=int, metavar="N",
+    p.add_argument("--epochs", type=non_negative_int, metavar="N",
+                   help="RBM epochs per layer (default: the preset's, 50; 0: no pretraining)")
+    p.add_argument("--fine-tune-epochs", type=non_negative_int, metavar="N",
                    help="fine-tuning epochs: backprop, or up-down for generate "
                         "(default: the preset's)")
-    p.add_argument("--train-size", type=int, metavar="N",
+    p.add_argument("--train-size", type=positive_int, metavar="N",
                    help="use the first N training images (default: all)")
-    p.add_argument("--validation-size", type=int, default=10_000, metavar="N",
+    p.add_argument("--validation-size", type=non_negative_int, default=10_000, metavar="N",
                    help="training images held out for validation (default 10000)")
-    p.add_argument("--test-size", type=int, metavar="N", help="first N test images (default all)")
-    p.add_argument("--code-size", type=int, metavar="K", help="autoencoder code units (default 30)")
+    p.add_argument("--test-size", type=positive_int, metavar="N",
+                   help="first N test images (default all)")
+    p.add_argument("--code-size", type=positive_int, metavar="K",
+                   help="autoencoder code units (default 30)")
     p.add_argument("--input-dropout", type=float, metavar="P",
                    help="denoising autoencoder: drop input pixels with probability P")
     p.add_argument("--sizes", type=int, nargs="+", metavar="N",
                    help="layer sizes, visible first (default: the preset's)")
     sampler = presets.RECIPES["dbn-generative"]["generate"]
-    p.add_argument("--gibbs-steps", type=int, metavar="N",
+    p.add_argument("--gibbs-steps", type=non_negative_int, metavar="N",
                    help="generate: Gibbs steps in the top RBM after the label-gain start "
                         f"(default {sampler['gibbs_steps']})")
-    p.add_argument("--per-class", type=int, metavar="N",
+    p.add_argument("--per-class", type=positive_int, metavar="N",
                    help=f"generate: digits generated per class (default {sampler['per_class']})")
-    p.add_argument("--ais-betas", type=int, metavar="N",
+    p.add_argument("--ais-betas", type=positive_int, metavar="N",
                    help="rbm: AIS inverse temperatures (default 14500)")
-    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
+                   help="where to compute (default cpu)")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seed of the weights, mini-batches and samples (default 0)")
     p.add_argument("--data-dir", metavar="DIR", help="where MNIST is (default $NABLANET_DATA)")
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
 
