@@ -164,6 +164,8 @@ def test_a_data_set_beyond_the_models_float32(capsys, trained, tmp_path, command
     (["predict", "--top", "0"], r"argument --top: expected an integer ≥ 1, got '0'"),
     (["predict", "--top", "-2"], r"argument --top: expected an integer ≥ 1"),
     (["compare", "--top-k", "0"], r"argument --top-k: expected an integer ≥ 1, got '0'"),
+    # every class is among the top 11 of 10: it used to report "top-11 100.00%"
+    (["compare", "--top-k", "11"], r"--top-k 11 is more than the 10 classes of .*best$"),
     (["compare", "--alpha", "2"], r"alpha \(the significance level\) must be in \(0, 1\), got 2.0"),
     (["compare", "--alpha", "0"], r"must be in \(0, 1\), got 0.0"),
 ])

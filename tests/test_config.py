@@ -89,6 +89,23 @@ def test_flags_override_the_file_and_hidden_replaces_sizes(tmp_path):
         base.merged_with({"bogus": 1})
 
 
+def test_classes_follows_sizes_and_a_contradicting_one_is_refused(tmp_path):
+    # classes only counts without sizes: --sizes 784,30,10 --classes 5 used to train 10
+    # outputs and write classes = 5 beside them... or 10, silently
+    assert TrainConfig(sizes=[784, 30, 5]).classes == 5
+    base = TrainConfig.from_toml(write(tmp_path, 'sizes = [784, 50, 5]\n'))
+    assert base.merged_with({"eta": 0.1}).classes == 5
+    assert base.merged_with({"sizes": [784, 50, 7]}).classes == 7   # the new sizes decide
+    assert TrainConfig().merged_with({"classes": 3}).n_classes == 3
+    for source in (lambda: base.merged_with({"classes": 3}),
+                   lambda: TrainConfig().merged_with({"sizes": [784, 30, 10], "classes": 5}),
+                   lambda: TrainConfig.from_toml(write(tmp_path, "sizes = [784, 30, 10]\n"
+                                                                 "classes = 5\n"))):
+        with pytest.raises(ConfigError, match=r"classes = \d disagrees with sizes = \[784, \d+, "
+                                              r"\d+\], whose last entry is the number of output"):
+            source()
+
+
 def test_resolve_checks_sizes_against_the_data():
     c = TrainConfig(sizes=[100, 20, 5]).resolve(100)
     assert (c.hidden, c.classes, c.n_classes) == ([20], 5, 5)

@@ -118,8 +118,10 @@ def test_label_errors():
         dbn.pretrain(x, 1)
     with pytest.raises(DataError, match=r"labels must lie in \[0, 4\), got \[0, 4\]"):
         dbn.pretrain(x, 1, labels=np.where(np.arange(40) == 3, 4, y))   # one label = K
-    with pytest.raises(DataError, match=r"labels must be integers in \[0, 4\)"):
-        dbn.generate([7])
+    with pytest.raises(DataError, match=r"labels must be integers in \[0, 4\), got 7$"):
+        dbn.generate(np.repeat([7], 10))        # named once, as --label 7 --n 10 asks
+    with pytest.raises(DataError, match=r"labels must be integers in \[0, 4\), got -1, 5$"):
+        dbn.generate([5, 1, -1, 5])
     with pytest.raises(ConfigError, match="label units"):
         DBN([32, 8]).generate([1])
 
@@ -136,3 +138,17 @@ def test_same_seed_same_pretrained_generated_and_fine_tuned_dbn():
                      + params(net), without_timing(history.rows)))
     assert_same_params(runs[0][0], runs[1][0])
     assert runs[0][1] == runs[1][1]
+
+
+def test_generate_command_refuses_a_label_beyond_the_label_units(capsys, tmp_path):
+    from nablanet.models.persistence import save_rbm
+    from test_cli_data import assert_one_error_line, nablanet
+
+    x, y, _ = prototypes_data(40)
+    dbn = DBN([32, 8, 8], n_labels=4, rng=0)
+    dbn.pretrain(x, 1, labels=y, cd=CD, rng=0)
+    save_rbm(tmp_path / "dbn", dbn)
+    result = nablanet(capsys, "generate", tmp_path / "dbn", "--label", "1", "12", "--n", "5")
+    # one line naming 12 once, and no "generating 10 digits" announced before it
+    assert_one_error_line(result, r"labels must be integers in \[0, 4\), got 12$")
+    assert not list(tmp_path.glob("dbn/*.png"))

@@ -64,7 +64,7 @@ class TrainConfig:
     # Any net as a list of layers, [[layers]] tables in TOML: {type = "Conv2D",
     # out_channels = 20, kernel_size = 5}; wins over sizes/hidden/activation/dropout/init.
     layers: list[dict] | None = None
-    classes: int = 10                 # output units when sizes is not given
+    classes: int = 10                 # output units; sizes[-1] when sizes is given
     activation: str = "sigmoid"       # hidden units
     output: str | None = None         # None: softmax for log-likelihood, else sigmoid
     init: str = "normal-scaled"
@@ -94,6 +94,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             object.__setattr__(self, f.name, _coerce(f.name, getattr(self, f.name)))
+        if self.sizes:                          # the output layer's width is the class count
+            object.__setattr__(self, "classes", self.sizes[-1])
         _check_ranges(self)
 
     # -- construction ---------------------------------------------------------------
@@ -101,6 +103,7 @@ class TrainConfig:
     def from_dict(cls, values: Mapping[str, Any], where: str = "config") -> "TrainConfig":
         """A config from ``{key: value}``; unknown keys and wrong types name the key."""
         _check_keys(values, where)
+        _check_classes(values, values, where)
         try:
             return cls(**values)
         except ConfigError as exc:
@@ -138,6 +141,9 @@ class TrainConfig:
         values = {**self.to_dict(), **flags}
         if "hidden" in flags and "sizes" not in flags:
             values["sizes"] = None
+        if "sizes" in flags and "classes" not in flags:
+            del values["classes"]               # follows the new sizes
+        _check_classes(flags, values, where)
         return TrainConfig.from_dict(values, where)
 
     def resolve(self, n_features: int) -> "TrainConfig":
@@ -315,6 +321,15 @@ def _check_keys(values: Mapping[str, Any], where: str) -> None:
             close = difflib.get_close_matches(str(key).replace("-", "_"), FIELDS, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(f"{where}: unknown key {key!r}{hint}")
+
+
+def _check_classes(given: Mapping[str, Any], values: Mapping[str, Any], where: str) -> None:
+    """``classes`` only counts without ``sizes`` (whose last entry is the output layer): one
+    that ``given`` sets and the sizes in ``values`` contradict would be ignored silently."""
+    sizes, classes = values.get("sizes"), given.get("classes")
+    if classes is not None and isinstance(sizes, list) and sizes and sizes[-1] != classes:
+        raise ConfigError(f"{where}: classes = {classes!r} disagrees with sizes = {sizes!r}, "
+                          f"whose last entry is the number of output units; set one of them")
 
 
 def _coerce(key: str, value: Any) -> Any:

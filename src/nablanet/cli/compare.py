@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from ..config import MNIST, load_splits
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..evaluation import (check_alpha, compare, confusion_matrix, format_confusion_matrix,
                           plot_confusion_matrix, plot_misclassified, top_k_accuracy)
 from ..runs import check_fits
@@ -54,6 +54,10 @@ def run(args) -> int:
     check_alpha(args.alpha)             # before the models run and --out gets its PNGs
     # Models first, as ensemble does: a mistyped RUN is reported before MNIST is loaded.
     models = [(key, path, *load_run_model(path, args.model)) for key, path in zip("AB", args.runs)]
+    for _, _, net, _, model_dir in models:      # with all classes in the top k it is 100 %
+        if args.top_k > net.output_shape[-1]:
+            raise ConfigError(f"--top-k {args.top_k} is more than the {net.output_shape[-1]} "
+                              f"classes of {model_dir}")
     data = load_split(args)
     report = {}
     for key, path, net, _, model_dir in models:
@@ -64,7 +68,7 @@ def run(args) -> int:
         cm = confusion_matrix(data.y, predicted, scores.shape[1])
         report[key] = {"run": path, "scores": scores, "predicted": predicted, "cm": cm,
                        "accuracy": float((predicted == data.y).mean()),
-                       "top_k": top_k_accuracy(scores, data.y, min(args.top_k, scores.shape[1]))}
+                       "top_k": top_k_accuracy(scores, data.y, args.top_k)}
         if args.out:
             name = Path(path).name or key
             plot_confusion_matrix(cm, args.out / f"confusion_{name}.png", title=f"{name}")

@@ -77,7 +77,7 @@ def run(args) -> int:
     if not isinstance(model, DBN) or not model.n_labels:
         raise ConfigError(f"{directory}: not a generative DBN with label units "
                           "(train one with --preset dbn-generative)")
-    labels = np.repeat(np.asarray(args.label), args.n)
+    labels = np.repeat(model.check_labels(args.label), args.n)   # before "generating ..."
     info(args, f"generating {len(labels)} digits: {args.gain_steps} steps with label gain "
                f"{args.label_gain:g}, then {args.gibbs_steps} Gibbs steps")
     images = model.generate(labels, gibbs_steps=args.gibbs_steps, label_gain=args.label_gain,

@@ -182,6 +182,18 @@ class DBN:
         return rbm.visible_units.mean(out)
 
     # -- the generative model ---------------------------------------------------------------
+    def check_labels(self, labels) -> np.ndarray:
+        """``labels`` as a 1-D integer array, or a DataError naming those outside the label
+        units' range."""
+        labels = np.atleast_1d(np.asarray(labels))
+        if labels.dtype.kind not in "iu":
+            raise DataError(f"labels must be integers in [0, {self.n_labels}), got {labels}")
+        bad = sorted({int(k) for k in labels if not 0 <= k < self.n_labels})
+        if bad:
+            raise DataError(f"labels must be integers in [0, {self.n_labels}), got "
+                            f"{', '.join(map(str, bad))}")
+        return labels
+
     def generate(self, labels, *, gibbs_steps: int = 1000, label_gain: float = 1.0,
                  gain_steps: int = 0, rng=None) -> np.ndarray:
         """Images of the classes ``labels`` (one per entry): alternating Gibbs sampling in the
@@ -198,9 +210,7 @@ class DBN:
         if not self.n_labels:
             raise ConfigError("generating a chosen class needs a DBN with label units "
                               "(the dbn-generative preset)")
-        labels = np.atleast_1d(np.asarray(labels))
-        if labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= self.n_labels:
-            raise DataError(f"labels must be integers in [0, {self.n_labels}), got {labels}")
+        labels = self.check_labels(labels)
         top = self.rbms[-1]
         draw = device_rng(self.backend, make_rng(rng))
         onehot = self._label_units(labels, len(labels))
