@@ -51,6 +51,17 @@ def test_quiet_prints_only_the_result(capsys, blocks, tmp_path):
     assert result.out.startswith("test accuracy: ") and result.out.count("\n") == 1
 
 
+def test_log_likelihood_on_sigmoid_outputs_trains_with_a_note(capsys, blocks, tmp_path):
+    # a valid pair (each sigmoid is a probability) that a student may pick by mistake: only
+    # softmax lowers the wrong classes' outputs
+    result = train(capsys, blocks, tmp_path / "ll", "--cost", "log-likelihood", "--output",
+                   "sigmoid")
+    assert result.code == 0, result.err
+    assert "note: log-likelihood with sigmoid outputs" in result.err
+    result = train(capsys, blocks, tmp_path / "ce", "--cost", "log-likelihood")   # softmax
+    assert result.code == 0 and "note:" not in result.err
+
+
 def test_config_file_with_flags_overriding_it(capsys, blocks, tmp_path):
     config = tmp_path / "c.toml"
     config.write_text('hidden = [12]\neta = 0.3\nbatch_size = 25\nepochs = 1\n'

@@ -30,7 +30,11 @@ def add_parser(subparsers):
         "train", help="train a network; writes a run directory",
         description="Train a fully connected network (default: Nielsen's 784-100-10 sigmoid "
                     "net, cross-entropy, η=0.5, λ=5, mini-batches of 10, 30 epochs) and write "
-                    "config.toml, metrics.jsonl, summary.json, best/, last/ and plots.")
+                    "config.toml, metrics.jsonl, summary.json, best/, last/ and plots. "
+                    "A --preset run writes what its recipe keeps: the CNN presets "
+                    "metrics.jsonl, best/, last/, result.json and test_predictions.npy; "
+                    "char-lstm config.toml, metrics.jsonl, summary.json, best/, last/ and "
+                    "sample.txt.")
     add_training_flags(p)
     run = p.add_argument_group("run")
     run.add_argument("--config", type=Path, metavar="FILE.toml",
@@ -71,6 +75,12 @@ def run(args) -> int:
         config = base.merged_with(flags)
         directory = args.out if args.out is not None else default_run_dir()
     info(args, f"run directory: {directory}")
+    if config.cost == "log-likelihood" and config.output_activation == "sigmoid":
+        # allowed (a sigmoid is a probability), but rarely what was meant: a net trained
+        # so on MNIST stays at chance
+        info(args, "note: log-likelihood with sigmoid outputs raises the true class's output "
+                   "and never lowers the others (softmax does, by normalising); expect "
+                   "little better than chance")
     with terminate_as_interrupt(), blas_threads(args.blas_threads):
         summary = train_run(config, directory, resume=args.resume is not None,
                             progress=None if args.quiet else sys.stderr)
