@@ -40,6 +40,8 @@ def test_train_writes_the_run_directory_and_prints_test_accuracy(capsys, blocks,
     assert summary["test_accuracy"] > 0.5                        # the blocks are learnable
     epoch_lines = [line for line in result.err.splitlines() if "epoch " in line and "/2" in line]
     assert len(epoch_lines) == 2
+    # the terminal counts epochs from 1 (progress lines, "best epoch"); the JSON from 0
+    assert f"best epoch {summary['best_epoch'] + 1}; " in result.err
     assert {p.name for p in run.path.iterdir()} >= {"config.toml", "metrics.jsonl", "summary.json",
                                                     "best", "last", "cost.png", "accuracy.png"}
     assert len(run.read_metrics()) == 2
@@ -137,7 +139,7 @@ def test_preset_refuses_resume_and_config(capsys, tmp_path, monkeypatch):
 def test_a_diverging_run_is_marked_diverged_and_exits_non_zero(capsys, blocks, tmp_path):
     result = train(capsys, blocks, tmp_path / "run", "--eta", 1e6, "--cost", "quadratic",
                    "--output", "linear", "--quiet")
-    assert_one_error_line(result, "training diverged at epoch 0: cost became nan")
+    assert_one_error_line(result, "training diverged in epoch 1: cost became nan")
     assert result.out == ""
     summary = RunDir(tmp_path / "run").read_summary()
     assert summary["status"] == "diverged" and summary["test_accuracy"] is None

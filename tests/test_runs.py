@@ -158,7 +158,7 @@ def test_divergence_after_a_good_epoch_keeps_best_and_records_diverged(tmp_path,
             self.net.layers[0].params["W"][0, 0] = np.nan
 
     monkeypatch.setattr(Trainer, "_run_epoch", poison_second_epoch)
-    with pytest.raises(DivergenceError, match="diverged at epoch 1"):
+    with pytest.raises(DivergenceError, match="diverged in epoch 2"):
         train_run(small(blocks, epochs=4), tmp_path)
     summary = RunDir(tmp_path).read_summary()
     assert summary["status"] == "diverged" and summary["epochs_run"] == 2

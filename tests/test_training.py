@@ -193,7 +193,9 @@ def test_early_stopping_after_patience_epochs_without_improvement_restores_the_b
     # best at epoch 1; equal is not better; epochs 2, 3, 4 bring nothing → stop at 4
     epochs = _drive(trainer, [es], [0.5, 0.7, 0.6, 0.7, 0.65, 0.9, 0.95])
     assert epochs == 5 and trainer.status == "early-stopped"
-    assert "no improvement in validation_accuracy for 3 epochs" in trainer.message
+    # the message counts epochs from 1, as the progress line does: index 1 is "epoch 2"
+    assert trainer.message == ("no improvement in validation_accuracy for 3 epochs "
+                               "(best 0.7000 at epoch 2)")
     assert trainer.net.layers[0].params["W"][0, 0] == 1.0       # epoch 1's weights
     assert trainer.restored_epoch == 1
 

@@ -340,7 +340,7 @@ def _brief(summary: dict) -> str:
     if summary.get("status") not in _DONE:
         return f"{summary.get('status')}: {summary.get('message')}"
     return (f"test error {100 * (1 - summary['test_accuracy']):.2f}%, best epoch "
-            f"{summary['best_epoch']}, {summary['median_epoch_seconds']:.1f} s/epoch")
+            f"{summary['best_epoch'] + 1}, {summary['median_epoch_seconds']:.1f} s/epoch")
 
 
 def _scale(fraction):

@@ -87,7 +87,7 @@ def run(args) -> int:
     if summary["status"] == "early-stopped":
         info(args, f"stopped early: {summary['message']}")
     if summary.get("last_test_accuracy") is not None:
-        info(args, f"best epoch {summary['best_epoch']}; last model's test accuracy "
+        info(args, f"best epoch {summary['best_epoch'] + 1}; last model's test accuracy "
                    f"{summary['last_test_accuracy']:.2%} ({summary['last_test_errors']} errors)")
     print(f"test accuracy: {summary['test_accuracy']:.2%} ({summary['test_errors']} errors)")
     return 0

@@ -318,7 +318,7 @@ class RBM:
                    "momentum": momentum}
             if not bool(xp.isfinite(self.W).all()):
                 raise DivergenceError(f"RBM weights became non-finite in epoch "
-                                      f"{self.epochs_trained}; lower the learning rate "
+                                      f"{self.epochs_trained + 1}; lower the learning rate "
                                       f"(ε = {cd.learning_rate})")
             row.update(self._monitor(x[:monitor_size], "train", monitor, monitor_rng))
             if validation is not None:

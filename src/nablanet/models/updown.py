@@ -114,7 +114,7 @@ def up_down(dbn, x, labels, epochs: int, *, rule: UpDown | None = None, validati
             _step(dbn, x[rows], onehot[rows], k, rule, draw)
         row = {"epoch": epoch, "seconds": time.perf_counter() - start, "k": k}
         if not all(bool(xp.isfinite(w).all()) for w in _weights(dbn)):
-            raise DivergenceError(f"up-down: weights became non-finite in epoch {epoch}; lower "
+            raise DivergenceError(f"up-down: weights became non-finite in epoch {epoch + 1}; lower "
                                   f"the learning rate (ε = {rule.learning_rate})")
         if validation is not None:
             row["validation_error"] = float((dbn.classify(validation.x) != validation.y).mean())

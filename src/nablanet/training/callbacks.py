@@ -98,7 +98,7 @@ class EarlyStopping(Callback):
         elif self.best.epoch is not None and epoch - self.best.epoch >= self.patience:
             trainer.stop("early-stopped",
                          f"no improvement in {self.best.monitor} for {self.patience} epochs "
-                         f"(best {self.best.value:.4f} at epoch {self.best.epoch})")
+                         f"(best {self.best.value:.4f} at epoch {self.best.epoch + 1})")
 
     def on_train_end(self, trainer):
         if self.restore_best and self._best_params is not None:
@@ -141,7 +141,7 @@ class DivergenceGuard(Callback):
         finite_params = all(bool(xp_of(p).isfinite(p).all()) for p in trainer.param_arrays())
         if bad_cost or not finite_params:
             what = f"cost became {bad_cost[0]}" if bad_cost else "weights became non-finite"
-            trainer.stop("diverged", f"training diverged at epoch {epoch}: {what}; "
+            trainer.stop("diverged", f"training diverged in epoch {epoch + 1}: {what}; "
                          f"try a smaller learning rate (eta={trainer.optimizer.eta:g})")
 
 

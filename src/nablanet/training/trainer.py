@@ -152,7 +152,7 @@ class Trainer:
                 self.status = "completed"
         except KeyboardInterrupt:
             # The last completed epoch is already checkpointed; --resume continues it.
-            self.stop("interrupted", f"interrupted during epoch {self.next_epoch}")
+            self.stop("interrupted", f"interrupted during epoch {self.next_epoch + 1}")
             raise
         except Exception as exc:
             self.stop("failed", str(exc))
