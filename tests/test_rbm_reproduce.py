@@ -191,3 +191,18 @@ def test_pretrain_help_gives_the_generate_recipe_defaults(capsys):
     text = " ".join(nablanet(capsys, "pretrain", "--help").out.split()).replace("- ", "-")
     assert f"after the label-gain start (default {sampler['gibbs_steps']})" in text
     assert f"digits generated per class (default {sampler['per_class']})" in text
+
+
+def test_run_log_prints_epochs_from_1_and_stores_indices_from_0(tmp_path):
+    import io
+    import json
+
+    from nablanet.presets.rbm_reproduce import RunLog
+
+    shown = io.StringIO()
+    log = RunLog(tmp_path, stream=shown)
+    log.phase = "pretrain"
+    log.epoch({"epoch": 0, "seconds": 0.5}, layer=1)
+    assert shown.getvalue() == "phase pretrain  layer 1  epoch 1  seconds 0.5\n"
+    row = json.loads((tmp_path / "metrics.jsonl").read_text())
+    assert row == {"phase": "pretrain", "layer": 1, "epoch": 0, "seconds": 0.5}

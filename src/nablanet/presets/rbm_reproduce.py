@@ -74,8 +74,9 @@ class RunLog(Callback):
         from ..runs import append_json_line
         row = {"phase": self.phase, **tags, **row}
         append_json_line(self.path, row)
-        if self.stream is not None:
-            shown = "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+        if self.stream is not None:         # epochs counted from 1 on screen, as train's
+            shown = "  ".join(f"{k} {v:.4g}" if isinstance(v, float)
+                              else f"{k} {v + 1}" if k == "epoch" else f"{k} {v}"
                               for k, v in row.items())
             print(shown, file=self.stream, flush=True)
 
