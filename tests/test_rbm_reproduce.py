@@ -195,7 +195,6 @@ def test_pretrain_help_gives_the_generate_recipe_defaults(capsys):
 
 def test_run_log_prints_epochs_from_1_and_stores_indices_from_0(tmp_path):
     import io
-    import json
 
     from nablanet.presets.rbm_reproduce import RunLog
 
