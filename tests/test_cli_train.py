@@ -47,6 +47,15 @@ def test_train_writes_the_run_directory_and_prints_test_accuracy(capsys, blocks,
     assert len(run.read_metrics()) == 2
 
 
+def test_training_into_an_earlier_run_says_it_replaces_it(capsys, blocks, tmp_path):
+    first = train(capsys, blocks, tmp_path / "run")
+    assert first.code == 0 and "replacing" not in first.err
+    again = train(capsys, blocks, tmp_path / "run", "--seed", 1)
+    assert again.code == 0
+    assert f"run directory: {tmp_path / 'run'} (replacing the run that was there)" in again.err
+    assert RunDir(tmp_path / "run").read_config().seed == 1
+
+
 def test_quiet_prints_only_the_result(capsys, blocks, tmp_path):
     result = train(capsys, blocks, tmp_path / "run", "--quiet")
     assert result.code == 0 and result.err == ""

@@ -74,7 +74,9 @@ def run(args) -> int:
         base = TrainConfig.from_toml(args.config) if args.config else TrainConfig()
         config = base.merged_with(flags)
         directory = args.out if args.out is not None else default_run_dir()
-    info(args, f"run directory: {directory}")
+    replacing = args.resume is None and RunDir(directory).config_path.is_file()
+    info(args, f"run directory: {directory}"
+               + (" (replacing the run that was there)" if replacing else ""))
     if config.cost == "log-likelihood" and config.output_activation == "sigmoid":
         # allowed (a sigmoid is a probability), but rarely what was meant: a net trained
         # so on MNIST stays at chance
