@@ -1,4 +1,5 @@
 """``nablanet reproduce nielsen-ch6|lenet5``: the flags they take, and a tiny MNIST run."""
+import io
 import json
 import os
 from pathlib import Path
@@ -59,8 +60,12 @@ def test_a_finished_net_is_reused_not_trained_again(tmp_path, monkeypatch):
     data = cnn_reproduce.load_data(DATA, subset=64)
     first = cnn_reproduce.train_preset("lenet5", data, tmp_path / "net", epochs=1, stream=None)
     monkeypatch.setattr(cnn_reproduce, "Trainer", None)          # training again would fail
-    again = cnn_reproduce.train_preset("lenet5", data, tmp_path / "net", epochs=1, stream=None)
+    said = io.StringIO()
+    again = cnn_reproduce.train_preset("lenet5", data, tmp_path / "net", epochs=1, stream=said)
     assert again == json.loads(json.dumps(first))
+    assert said.getvalue() == (f"{tmp_path / 'net'}: finished earlier with these settings and "
+                               "seed; its result is reused (choose another --out to train "
+                               "again)\n")
     monkeypatch.undo()
     other = cnn_reproduce.train_preset("lenet5", data, tmp_path / "net", epochs=1, seed=1,
                                        stream=None)                # another seed trains anew

@@ -98,6 +98,9 @@ def train_preset(name: str, data, out: Path, *, epochs: int | None = None, seed:
     settings = {**recipe, "epochs": epochs, "net": net.config()}
     finished = _finished(out, name, settings, seed, len(train), device)
     if finished is not None:
+        if stream is not None:
+            print(f"{out}: finished earlier with these settings and seed; its result is "
+                  "reused (choose another --out to train again)", file=stream, flush=True)
         return finished
     extra = {"momentum": recipe["momentum"]} if "momentum" in recipe else {}
     optimizer = get_optimizer(recipe["optimizer"], recipe["eta"], **extra)
