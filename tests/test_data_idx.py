@@ -226,3 +226,14 @@ def test_atomic_path_keeps_the_old_file_when_writing_fails(tmp_path):
             raise RuntimeError("disk full")
     assert path.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["f"]                # no temporary file left behind
+
+
+def test_atomic_write_flushes_the_data_to_disk_before_the_rename(tmp_path, monkeypatch):
+    """Without the fsync a power loss can leave the new name on an empty file."""
+    path, events = tmp_path / "f", []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(os, "replace",
+                        lambda src, dst: (events.append("replace"), real_replace(src, dst))[1])
+    atomic_write_bytes(path, b"data")
+    assert events == ["fsync", "replace"]
