@@ -61,12 +61,51 @@ def test_toml_file_sets_keys_and_an_int_is_a_valid_float(tmp_path):
     ('dropout = 1.0\n', r"dropout must be in \[0, 1\)"),
     ('epochs = 0\n', r"epochs must be ≥ 1"),
     ('sizes = [784]\n', r"sizes must list at least two"),
+    ('init = "xavier"\n', r"init must be one of normal, "),
+    ('dtype = "float16"\n', r"dtype must be one of float32, float64; got 'float16'"),
 ])
 def test_bad_toml_values_name_the_file_and_the_key(tmp_path, text, match):
     path = write(tmp_path, text)
     with pytest.raises(ConfigError, match=match) as info:
         TrainConfig.from_toml(path)
     assert str(path) in str(info.value)
+
+
+# (key, the value at the edge that is allowed, the nearest value that is not)
+EDGES = [("dataset", "blocks", ""), ("validation_size", 0, -1), ("hidden", [1], [0]),
+         ("sizes", [1, 2], [784, 0, 10]), ("classes", 2, 1), ("dropout", 0.0, -0.1),
+         ("input_dropout", 0.0, 1.0), ("lmbda", 0.0, -1e-9), ("l1", 0.0, -1e-9),
+         ("max_norm", 1e-9, 0.0), ("eta", 1e-9, 0.0), ("batch_size", 1, 0), ("epochs", 1, 0),
+         ("momentum", 0.0, 1.0), ("momentum", 0.99, -0.1), ("schedule_patience", 1, 0),
+         ("step_every", 1, 0), ("early_stopping", 1, 0), ("seed", 0, -1)]
+
+
+@pytest.mark.parametrize("key, edge, beyond", EDGES)
+def test_each_setting_takes_its_edge_value_and_refuses_the_next_one_out(key, edge, beyond):
+    assert getattr(TrainConfig(**{key: edge}), key) == edge
+    with pytest.raises(ConfigError, match=f"^{key} must"):
+        TrainConfig(**{key: beyond})
+
+
+def test_a_tuple_is_a_valid_list_and_to_dict_hands_out_copies():
+    c = TrainConfig(hidden=(30, 20))
+    assert c.hidden == [30, 20]
+    c.to_dict()["hidden"].append(5)                    # the frozen config must not change
+    assert c.hidden == [30, 20]
+
+
+def test_an_empty_toml_file_is_the_defaults_unless_settings_are_required(tmp_path):
+    path = write(tmp_path, "")
+    assert TrainConfig.from_toml(path) == TrainConfig()
+    with pytest.raises(ConfigError, match="holds no settings"):
+        TrainConfig.from_toml(path, allow_empty=False)
+
+
+def test_a_toml_file_that_is_not_utf8_is_a_config_error(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_bytes(b"eta = 0.5 # \xff\n")
+    with pytest.raises(ConfigError, match="c.toml: cannot read"):
+        TrainConfig.from_toml(path)
 
 
 def test_malformed_toml_reports_the_line(tmp_path):
@@ -153,6 +192,8 @@ def test_schedules_and_early_stopping_watch_the_given_metric():
     step = build_callbacks(TrainConfig(schedule="step", step_every=4))
     assert isinstance(step[0], StepDecay) and step[0].every == 4
     cosine = build_callbacks(TrainConfig(schedule="cosine", epochs=7))
+    assert [type(cb).__name__ for cb in build_callbacks(TrainConfig(schedule="bold-driver"))] \
+        == ["BoldDriver"]
     assert isinstance(cosine[0], CosineDecay) and cosine[0].epochs == 7
     plateau, stopping = build_callbacks(TrainConfig(schedule="halve-on-plateau",
                                                     schedule_patience=3, early_stopping=5,
@@ -177,3 +218,29 @@ def test_load_splits_holds_out_the_last_training_examples(tmp_path):
     assert (len(train), len(validation), len(test)) == (45, 15, 20)
     with pytest.raises(DataError, match="cannot hold out 60 of 60.*--validation-size"):
         load_splits(str(directory), validation_size=60)
+
+
+def write_npz(path, x_train, x_test, **extra):
+    np.savez(path, x_train=x_train, y_train=np.arange(len(x_train)) % 2,
+             x_test=x_test, y_test=np.arange(len(x_test)) % 2, **extra)
+    return path
+
+
+def test_load_splits_reads_an_npz_and_refuses_values_the_float_type_cannot_hold(tmp_path):
+    x = np.random.default_rng(0).random((20, 3))
+    train, validation, test = load_splits(str(write_npz(tmp_path / "d.npz", x, x[:4])),
+                                          validation_size=5)
+    assert (len(train), len(validation), len(test)) == (15, 5, 4)
+    assert train.x.dtype == np.float32
+    x[3, 1] = 1e300                                     # inf in float32
+    path = write_npz(tmp_path / "big.npz", x, x[:4])
+    with pytest.raises(DataError, match="beyond the model's float32 range"):
+        load_splits(str(path), validation_size=5)
+    assert len(load_splits(str(path), validation_size=5, dtype="float64").train) == 15
+
+
+def test_load_splits_refuses_a_test_set_with_other_features(tmp_path):
+    x = np.zeros((20, 3))
+    with pytest.raises(DataError, match="test examples have 2 features but training "
+                                        "examples have 3"):
+        load_splits(str(write_npz(tmp_path / "d.npz", x, np.zeros((4, 2)))), validation_size=5)

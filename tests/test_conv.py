@@ -20,6 +20,8 @@ CASES = [
     (2, 2, (8, 8), 5, 2, 2),              # stride 2 with overlapping windows
     (1, 1, (5, 5), 5, 1, 0),              # kernel the size of the image: a 1×1 output
     (3, 2, (4, 4), 2, 3, 0),              # stride larger than the kernel: skipped pixels
+    (2, 2, (5, 6), (2, 3), 1, (2, 0)),    # stride 1, rows padded, columns not
+    (2, 2, (7, 6), 3, 2, (0, 1)),         # stride 2, columns padded, rows not
 ]
 IDS = [f"c{c}o{o}_{hw[0]}x{hw[1]}_k{k}_s{s}_p{p}" for c, o, hw, k, s, p in CASES]
 

@@ -4,8 +4,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from nablanet.data import (Dataset, hold_out_last, load_array, load_labelled_csv, load_train_test,
-                           validate_dataset)
+from nablanet.data import (Dataset, check_representable, hold_out_last, load_array,
+                           load_labelled_csv, load_train_test, validate_dataset)
 from nablanet.errors import ConfigError, DataError
 
 
@@ -145,6 +145,28 @@ def test_hold_out_last_takes_the_last_rows():
     assert (len(train), validation.name) == (3, "validation")
     with pytest.raises(DataError, match="cannot hold out 5 of 5 examples"):
         hold_out_last(data, 5)
+    with pytest.raises(DataError, match="cannot hold out -1 of 5 examples"):
+        hold_out_last(data, -1)
+
+
+def test_values_beyond_float32_are_reported_with_their_sign_count_and_first_row():
+    x = np.zeros((4, 2))
+    x[2, 1], x[3, 0] = -1e300, 1e300
+    with pytest.raises(DataError, match=r"^d: x has 2 values beyond the model's float32 range "
+                                        r"\(±3.4e\+38\), first in row 2$"):
+        check_representable(x, np.float32, "d")
+    check_representable(x, np.float64, "d")             # fits
+
+
+def test_boolean_x_is_numeric_and_one_dimensional_x_is_not_flattened():
+    assert Dataset(np.array([[True, False]]), [0]).x.dtype == np.float32
+    with pytest.raises(DataError, match="x must be 2-D"):
+        validate_dataset(np.zeros(3), [0, 1, 0], n_features=3)
+
+
+def test_non_numeric_2d_targets():
+    with pytest.raises(DataError, match="y must be numeric, got dtype <U1"):
+        Dataset(np.zeros((2, 1)), np.array([["a"], ["b"]]))
 
 
 # --- npy / npz ---------------------------------------------------------------------------------
@@ -290,6 +312,22 @@ def test_labelled_csv_name_errors(tmp_path):
         with pytest.raises(ConfigError, match=r"label_column must be a column index \(an integer\) "
                                               r"or a column name, got (1.0|True)"):
             load_labelled_csv(tmp_path / "named.csv", column)
+
+
+def test_labelled_csv_header_may_hold_numeric_column_names(tmp_path):
+    """One name in the first line makes it a header: 'label,0,1' (pixel columns by index)."""
+    (tmp_path / "d.CSV").write_text(" label ,0,1\n3,0.5,1\n")
+    data = load_labelled_csv(tmp_path / "d.CSV", "label")          # names are stripped
+    assert data.y.tolist() == [3]
+    np.testing.assert_array_equal(data.x, [[0.5, 1]])
+
+
+def test_labelled_csv_column_index_just_past_the_end(tmp_path):
+    (tmp_path / "d.csv").write_text("1,2\n")
+    assert load_labelled_csv(tmp_path / "d.csv", -2).y.tolist() == [1]
+    for column in (2, -3):
+        with pytest.raises(DataError, match=f"label_column {column} is out of range for 2"):
+            load_labelled_csv(tmp_path / "d.csv", column)
 
 
 def test_labelled_csv_needs_a_feature_column(tmp_path):

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from nablanet.data import load_idx_dir, read_idx, write_idx
+from nablanet.data import load_idx_dir, read_idx, scale_pixels, write_idx
 from nablanet.errors import DataError
 from nablanet.utils import atomic_path, atomic_write_bytes
 
@@ -69,7 +69,8 @@ def test_empty_first_dimension_reads(tmp_path):
 
 # --- header errors ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("magic", [b"\x01\x00\x08\x01", b"\x00\x00\x0a\x01", b"\x00\x00\x08\x00"])
+@pytest.mark.parametrize("magic", [b"\x01\x00\x08\x01", b"\x00\x01\x08\x01",   # both zero bytes
+                                   b"\x00\x00\x0a\x01", b"\x00\x00\x08\x00"])
 def test_bad_magic_number(tmp_path, magic):
     path = tmp_path / "bad"
     path.write_bytes(magic + b"\x00\x00\x00\x01" + b"\x00")
@@ -99,10 +100,11 @@ def test_truncated_header_before_the_dims(tmp_path):
         read_idx(path)
 
 
-def test_truncated_header_inside_the_dims(tmp_path):
+@pytest.mark.parametrize("keep", [10, 12, 15])          # 12: one whole dimension missing
+def test_truncated_header_inside_the_dims(tmp_path, keep):
     path = tmp_path / "short"
-    path.write_bytes(header(0x08, [2, 2, 2])[:10])
-    with pytest.raises(DataError, match=r"truncated header \(10 bytes, 3 dimensions need 16\)"):
+    path.write_bytes(header(0x08, [2, 2, 2])[:keep])
+    with pytest.raises(DataError, match=rf"truncated header \({keep} bytes, 3 dimensions need 16\)"):
         read_idx(path)
 
 
@@ -161,7 +163,21 @@ def test_missing_file(tmp_path):
 def test_write_refuses_dtypes_idx_cannot_hold(tmp_path):
     with pytest.raises(DataError, match="cannot write dtype int64 as IDX"):
         write_idx(tmp_path / "labels", np.zeros(3, dtype=np.int64))
+    with pytest.raises(DataError, match=r"IDX needs 1 to 255 dimensions, got shape \(\)"):
+        write_idx(tmp_path / "labels", np.uint8(3))     # a header with ndim 0 is unreadable
     assert not (tmp_path / "labels").exists()
+
+
+def test_compressed_idx_bytes_depend_only_on_the_array(tmp_path):
+    """gzip's header would otherwise hold the time and file name: rewrites would differ."""
+    data = write_idx(tmp_path / "a.gz", np.arange(6, dtype=np.uint8)).read_bytes()
+    assert data[3] == 0 and data[4:8] == bytes(4)       # no FNAME flag, MTIME = 0
+
+
+def test_scale_pixels_refuses_a_float_type_models_do_not_use():
+    np.testing.assert_array_equal(scale_pixels(np.array([0, 255], np.uint8), np.float64), [0, 1])
+    with pytest.raises(DataError, match="float32 or float64, got float16"):
+        scale_pixels(np.zeros(2, np.uint8), np.float16)
 
 
 # --- the four-file directory -------------------------------------------------------------------
@@ -183,6 +199,18 @@ def test_load_idx_dir_accepts_plain_and_gz_mixed_and_float64(tmp_path):
     assert train.x.dtype == np.float64
     assert train.x.max() <= 1.0 and train.x.min() >= 0.0
     np.testing.assert_array_equal(test.y, arrays["t10k-labels-idx1-ubyte"])
+
+
+def test_load_idx_dir_prefers_the_gz_file_when_both_are_there(tmp_path):
+    arrays = write_idx_dir(tmp_path)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(3, np.uint8), compress=False)
+    np.testing.assert_array_equal(load_idx_dir(tmp_path).test.y, arrays["t10k-labels-idx1-ubyte"])
+
+
+def test_load_idx_dir_names_every_missing_file(tmp_path):
+    with pytest.raises(DataError, match=r"missing train-images-idx3-ubyte\[\.gz\], "
+                                        r"train-labels.*t10k-images.*t10k-labels-idx1-ubyte\[\.gz\]$"):
+        load_idx_dir(tmp_path)
 
 
 def test_load_idx_dir_names_the_missing_file_and_directory(tmp_path):
@@ -226,3 +254,14 @@ def test_atomic_path_keeps_the_old_file_when_writing_fails(tmp_path):
             raise RuntimeError("disk full")
     assert path.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["f"]                # no temporary file left behind
+
+
+def test_atomic_write_flushes_the_data_to_disk_before_the_rename(tmp_path, monkeypatch):
+    """Without the fsync a power loss can leave the new name on an empty file."""
+    path, events = tmp_path / "f", []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(os, "replace",
+                        lambda src, dst: (events.append("replace"), real_replace(src, dst))[1])
+    atomic_write_bytes(path, b"data")
+    assert events == ["fsync", "replace"]

@@ -176,6 +176,10 @@ def _damage(config, what):
         layers[2] = "Tanh"
     elif what == "bad-input-shape":
         config["net"]["input_shape"] = [-5]
+    elif what == "zero-input-shape":
+        config["net"]["input_shape"] = [0]
+    elif what == "float-input-shape":
+        config["net"]["input_shape"] = [5.0]
     elif what == "not-sequential":
         config["net"]["type"] = "Graph"
     elif what == "unknown-cost":
@@ -202,7 +206,8 @@ DAMAGE = {
     "size-mismatch": "cannot take 6 inputs",
     "no-layers": "'layers' must be a non-empty list",
     "layer-not-object": "layer 2 is not an object",
-    "bad-input-shape": "input_shape", "not-sequential": "Sequential",
+    "bad-input-shape": "input_shape", "zero-input-shape": "input_shape",
+    "float-input-shape": "input_shape", "not-sequential": "Sequential",
     "unknown-cost": "unknown cost", "bad-dtype": "dtype",
     "metadata-not-object": "'metadata' must be a JSON object",
     "cost-name-not-string": "unknown cost", "huge-layer": "too large to allocate",
@@ -217,6 +222,27 @@ def test_damaged_config_is_a_model_file_error_naming_the_problem(saved, what):
     with pytest.raises(ModelFileError, match=DAMAGE[what]) as info:
         load_model(directory)
     assert "config.json" in str(info.value)
+    # a layer's own error is passed on as it is, not reported as an allocation failure
+    assert ("too large to allocate" in str(info.value)) == (what in ("huge-layer",
+                                                                      "too-big-for-numpy"))
+
+
+def test_a_config_json_too_large_for_a_model_description_is_not_parsed(saved):
+    directory, _ = saved
+    with open(directory / "config.json", "r+b") as f:
+        f.truncate(17 << 20)                     # sparse: 17 MiB without writing them
+    with pytest.raises(ModelFileError, match="config.json: too large for a model description"):
+        load_model(directory)
+
+
+def test_loading_uses_the_given_backend_and_float32_for_an_old_file(saved):
+    directory, _ = saved
+    net, _, _ = load_model(directory, backend=get_backend("cpu", "float64"))
+    assert net.backend.dtype == np.float64
+    config = _config(directory)
+    del config["dtype"]                           # written before the key existed
+    _write_config(directory, config)
+    assert load_model(directory)[0].backend.dtype == np.float32
 
 
 @pytest.mark.parametrize("text, match", [("{not json", "malformed JSON"),
@@ -354,6 +380,55 @@ def test_a_swap_whose_process_is_alive_is_left_to_finish(saved):
     with pytest.raises(ModelFileError, match="file not found"):
         load_model(directory)
     assert sorted(p.suffix for p in directory.parent.iterdir()) == [".new", ".old"]
+
+
+def test_a_killed_swap_is_finished_before_reading_the_training_state(tmp_path):
+    directory = tmp_path / "last"
+    save_model(directory, mlp([2, 3], rng=0), training_state=({"next_epoch": 4}, {}))
+    os.replace(directory, tmp_path / f".last.{_dead_pid()}.00c0ffee.old")   # .new never made
+    assert load_training_state(directory)[0] == {"next_epoch": 4}
+
+
+def test_saving_after_a_killed_swap_leaves_no_debris(saved):
+    directory, _ = saved
+    _killed_mid_swap(directory, _dead_pid())
+    other = _net()
+    save_model(directory, other, "quadratic", metadata={"epoch": 7})
+    _assert_untouched(directory, other)
+
+
+def test_of_two_killed_swaps_the_newest_model_is_restored(saved):
+    directory, net = saved
+    newer = _net()
+    newer.layers[1].params["W"] += 1
+    for age, model in ((100, net), (0, newer)):          # seconds before now
+        tag = f"{_dead_pid()}.{age:08x}"
+        moved = save_model(directory.with_name("staged"), model, "log-likelihood",
+                           metadata={"epoch": 7})
+        old = moved.rename(directory.with_name(f".{directory.name}.{tag}.old"))
+        os.utime(old, (old.stat().st_atime, old.stat().st_mtime - age))
+    shutil.rmtree(directory)
+    loaded, _, _ = load_model(directory)
+    np.testing.assert_array_equal(loaded.predict(_x()), newer.predict(_x()))
+
+
+def test_a_stray_old_directory_without_a_pid_is_restored(saved):
+    """A '.model.<anything>.old' a person left is not a live swap: put it back."""
+    directory, net = saved
+    directory.rename(directory.with_name(f".{directory.name}.backup.old"))
+    _assert_untouched(directory, net)
+
+
+def test_saving_creates_missing_parents_and_ignores_subdirectories(tmp_path):
+    directory = save_model(tmp_path / "a" / "b" / "model", _net(), metadata={"epoch": 7})
+    (directory / "notes").mkdir()                  # not a file: not copied, not an error
+    save_training_state(tmp_path / "c" / "d", ({"next_epoch": 1}, {}))
+    assert load_training_state(tmp_path / "c" / "d")[0] == {"next_epoch": 1}
+    other = _net()
+    other.layers[1].params["W"] += 1
+    save_model(directory, other, "log-likelihood", metadata={"epoch": 7})
+    loaded, _, _ = load_model(directory)
+    np.testing.assert_array_equal(loaded.predict(_x()), other.predict(_x()))
 
 
 def test_saving_over_a_model_replaces_it(saved):

@@ -4,6 +4,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nablanet import ConfigError
@@ -205,3 +206,42 @@ def test_run_log_prints_epochs_from_1_and_stores_indices_from_0(tmp_path):
     assert shown.getvalue() == "phase pretrain  layer 1  epoch 1  seconds 0.5\n"
     row = json.loads((tmp_path / "metrics.jsonl").read_text())
     assert row == {"phase": "pretrain", "layer": 1, "epoch": 0, "seconds": 0.5}
+
+
+# -- the acceptance checks: pure functions, at their edges -----------------------------------------
+
+def test_rbm_acceptance_checks_hold_at_the_targets_and_need_every_class():
+    from nablanet.presets.rbm_reproduce import _per_class, all_checks_pass, checks
+    assert checks("dbn", {"test_error": 0.013}, {}) == {"test_error <= 1.3%": True}
+    sizes = presets.RECIPES["deep-autoencoder"]["sizes"]
+    ae = {"reconstruction_error": 3.3, "pca_over_autoencoder": 3.0}
+    assert all(checks("autoencoder", ae, {"sizes": sizes}).values())
+    assert checks("autoencoder", ae, {"sizes": [784, 30]}) == {}     # not the paper's net
+    generated = {"generated_as_clamped": 0.95, "generated_as_clamped_per_class": [1.0, 0.5]}
+    assert checks("generate", generated, {}) == {">= 90% classified as clamped": True,
+                                                 ">= 90% in every class": False}
+    # class k: of the digits generated as k, the share classified as k
+    assert _per_class(np.array([0, 1, 1, 1]), np.array([0, 0, 1, 1]), 2) == [0.5, 1.0]
+    assert not all_checks_pass([{"checks": {"a": True}}, {"checks": {"b": False}}])
+
+
+def test_the_sampler_description_mentions_gain_only_when_it_changes_something():
+    from nablanet.presets.rbm_reproduce import _describe
+    assert _describe({"gain_steps": 5, "label_gain": 1.0, "gibbs_steps": 3}).startswith(
+        "no label gain")
+    assert _describe({"gain_steps": 5, "label_gain": 2.0, "gibbs_steps": 3}) == \
+        "5 steps with label gain 2, then 3 Gibbs steps"
+
+
+def test_cnn_acceptance_checks_hold_at_the_targets(tmp_path):
+    from nablanet.presets.cnn_reproduce import RESULT, _finished, checks
+    results = {"nets": [{"name": "lenet5", "test_accuracy": 0.99}],
+               "ensemble": {"test_errors": 33}}
+    assert list(checks(results).values()) == [True, True]
+    stored = {"name": "lenet5", "seed": 0, "device": "cpu", "status": "completed",
+              "settings": {"eta": 0.1}, "train_examples": 100}
+    (tmp_path / RESULT).write_text(json.dumps(stored))
+    assert _finished(tmp_path, "lenet5", {"eta": 0.1}, 0, 100, "cpu") == stored
+    assert _finished(tmp_path, "lenet5", {"eta": 0.1}, 0, 50, "cpu") is None   # other subset
+    (tmp_path / RESULT).write_text(json.dumps({**stored, "status": "failed"}))
+    assert _finished(tmp_path, "lenet5", {"eta": 0.1}, 0, 100, "cpu") is None

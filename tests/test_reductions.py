@@ -19,3 +19,10 @@ def test_a_non_contiguous_input_is_reduced_right():
     x = np.random.default_rng(1).standard_normal((200, 30))[:, ::3]      # strided (200, 10)
     np.testing.assert_array_equal(max_last(x), x.max(axis=-1, keepdims=True))
     np.testing.assert_allclose(sum_last(x), x.sum(axis=-1, keepdims=True), rtol=1e-12)
+
+
+def test_the_sum_keeps_the_dtype_whichever_came_first():
+    """The cached vector of ones is per dtype: a float64 one would promote float32 sums."""
+    x = np.random.default_rng(2).standard_normal((40, 13))
+    assert sum_last(x).dtype == np.float64
+    assert sum_last(x.astype(np.float32)).dtype == np.float32

@@ -14,7 +14,8 @@ from nablanet.data import Dataset
 from nablanet.errors import ConfigError, DataError, DivergenceError, ModelFileError
 from nablanet.net import mlp
 from nablanet.plots import plot_curves
-from nablanet.runs import MetricsWriter, RunDir, score, to_json, train_run
+from nablanet.costs import get_cost
+from nablanet.runs import MetricsWriter, RunDir, peak_rss_mb, score, to_json, train_run
 from nablanet.training import Trainer
 from test_cli_data import write_blocks_idx
 from test_io import _dead_pid
@@ -193,6 +194,9 @@ def test_resume_needs_a_checkpoint_and_more_epochs(tmp_path, blocks):
     state.write_text(state.read_text().replace('"next_epoch": 1', '"next_epoch": null'))
     with pytest.raises(ModelFileError, match="training_state.json: next_epoch must be a whole"):
         train_run(small(blocks, epochs=2), tmp_path / "run", resume=True)
+    state.write_text(state.read_text().replace('"next_epoch": null', '"next_epoch": true'))
+    with pytest.raises(ModelFileError, match="next_epoch must be a whole number.*got True"):
+        train_run(small(blocks, epochs=2), tmp_path / "run", resume=True)   # True is not 1
     assert RunDir(tmp_path / "run").summary_path.read_bytes() == before
 
 
@@ -243,6 +247,54 @@ def test_a_damaged_training_state_is_one_model_file_error(one_epoch, tmp_path, b
         train_run(small(blocks, epochs=2, optimizer="momentum", eta=0.1), run, resume=True)
 
 
+@pytest.mark.parametrize("change, match", [
+    ({"hidden": [7]}, "the checkpoint does not match"),            # other weights' shapes
+    ({"early_stopping": 3}, "the checkpoint does not match"),      # another callback's state
+], ids=["net", "callbacks"])
+def test_resume_refuses_a_config_that_does_not_match_the_checkpoint(one_epoch, tmp_path, blocks,
+                                                                    change, match):
+    shutil.copytree(one_epoch, tmp_path / "run")
+    with pytest.raises(ConfigError, match=match):
+        train_run(small(blocks, epochs=2, optimizer="momentum", eta=0.1, **change),
+                  tmp_path / "run", resume=True)
+
+
+def test_resume_drops_metrics_lines_written_after_the_checkpoint(one_epoch, tmp_path, blocks):
+    run = RunDir(tmp_path / "run")
+    shutil.copytree(one_epoch, run.path)
+    with open(run.metrics_path, "a") as f:           # epoch 1 logged, its checkpoint lost
+        f.write('{"epoch": 1, "train_cost": 9.0}\n')
+    train_run(small(blocks, epochs=2, optimizer="momentum", eta=0.1), run.path, resume=True)
+    assert [r["epoch"] for r in run.read_metrics()] == [0, 1]
+    assert run.read_metrics()[1]["train_cost"] != 9.0
+
+
+def test_run_files_that_are_missing_or_damaged(tmp_path):
+    run = RunDir(tmp_path)
+    assert run.read_metrics() == []                     # no epoch finished yet
+    with pytest.raises(ConfigError, match="summary.json: no such file"):
+        run.read_summary()
+    run.summary_path.write_text("{")
+    with pytest.raises(ConfigError, match="summary.json: malformed JSON"):
+        run.read_summary()
+    with pytest.raises(ConfigError, match="model must be 'best' or 'last', got 'middle'"):
+        run.model_dir("middle")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="file: exists and is not a directory"):
+        RunDir(tmp_path / "file").start_fresh()
+
+
+def test_json_keys_and_peak_memory():
+    assert to_json({np.int64(3): np.float32(0.5)}) == '{"3": 0.5}'
+    assert 10 < peak_rss_mb() < 1_000_000           # MB: Linux reports KiB, not bytes
+
+
+def test_the_summary_skips_a_nan_validation_accuracy_wherever_it_is():
+    from nablanet.runs import _history_summary
+    rows = [{"validation_accuracy": a, "seconds": 1.0} for a in (float("nan"), 0.7, 0.6)]
+    assert _history_summary(rows, best_epoch=1)["best_validation_accuracy"] == 0.7
+
+
 def test_the_summary_takes_the_best_finite_validation_accuracy_and_the_last_row():
     # A short real run improves every epoch, so best == last there; here they differ.
     from nablanet.runs import _history_summary
@@ -289,6 +341,12 @@ def test_score_counts_errors_and_rejects_labels_beyond_the_outputs():
     assert (s.errors, s.n, s.cost) == (1, 3, None) and s.accuracy == pytest.approx(2 / 3)
     with pytest.raises(DataError, match="label 3 at row 1 is out of range for a network with 3"):
         score(net, None, Dataset(x, np.array([0, 3, 1])))
+    with pytest.raises(DataError, match="needs class labels to score a classifier"):
+        score(net, None, Dataset(x, np.zeros((3, 3))))
+    # C₀ is the mean over the examples: ½‖a − y‖² averaged for the quadratic cost
+    onehot = np.eye(3)[labels]
+    expected = 0.5 * ((net.predict(x) - onehot) ** 2).sum() / 3
+    assert score(net, get_cost("quadratic"), Dataset(x, labels)).cost == pytest.approx(expected)
 
 
 def test_plots_leave_gaps_for_diverged_epochs(tmp_path):

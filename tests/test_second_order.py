@@ -1,14 +1,17 @@
 """Optimisers over the flat parameter vector: C(θ), ∇C, curvature products, Newton,
 Hessian-free, scipy's CG / BFGS / L-BFGS, and the adaptive-rate optimisers."""
+import inspect
+
 import numpy as np
 import pytest
 
-from nablanet import L2, SGD, get_backend, mlp
+from nablanet import L1, L2, SGD, Sequential, get_backend, mlp
 from nablanet.data import Dataset
 from nablanet.errors import ConfigError, DataError
 from nablanet.gradcheck import numerical_gradient, relative_error
-from nablanet.optim import (DeltaBarDelta, Objective, Rprop, get_flat, hessian_free, minimize,
-                            newton, set_flat)
+from nablanet.layers import Dense, Flatten, Softmax
+from nablanet.optim import (DeltaBarDelta, Objective, Rprop, flat_grads, get_flat, hessian_free,
+                            minimize, newton, set_flat)
 from nablanet.training import Trainer
 
 B64 = get_backend("cpu", "float64")
@@ -47,6 +50,44 @@ def test_flat_round_trip_and_size_check():
     with pytest.raises(DataError, match=f"{obj.size} entries"):
         set_flat(obj.net, theta[:-1])
 
+
+
+def test_flat_grads_count_a_gradient_never_accumulated_as_zero():
+    net = mlp([3, 2], backend=B64, rng=0)
+    net.zero_grads()
+    np.testing.assert_array_equal(flat_grads(net), np.zeros(net.n_params()))
+
+
+@pytest.mark.parametrize("make, error, message", [
+    (lambda: Objective(Sequential([Dense(3, 2)]), "quadratic",
+                       np.zeros((2, 3)), np.zeros((2, 2))), ConfigError, "build the net"),
+    (lambda: Objective(mlp([3, 2], backend=B64, rng=0), "cross-entropy",
+                       np.zeros((4, 3)), np.array([0, 1, 0])), DataError, "4 examples but y has 3"),
+    (lambda: Objective(mlp([3, 2], backend=B64, rng=0), "cross-entropy",
+                       np.zeros((0, 3)), np.zeros(0, int)), DataError, "empty"),
+])
+def test_objective_refuses_an_unbuilt_net_and_mismatched_or_empty_data(make, error, message):
+    with pytest.raises(error, match=message):
+        make()
+
+
+def test_objective_penalty_uses_n_train_not_the_batch_size():
+    """λ/2n with n the whole training set: these 25 examples as a batch of 100."""
+    plain = small_problem()
+    obj = Objective(plain.net, "log-likelihood", plain.x, np.zeros(25, int),
+                    penalties=[L2(0.4)], n_train=100)
+    no_penalty = Objective(plain.net, "log-likelihood", plain.x, np.zeros(25, int))
+    theta = obj.theta()
+    weights = sum(float((layer.params["W"] ** 2).sum()) for layer in obj.net.layers
+                  if "W" in layer.params)
+    assert obj.value(theta) - no_penalty.value(theta) == pytest.approx(0.4 / 200 * weights)
+
+
+def test_value_and_grad_leaves_no_gradient_behind():
+    """A Trainer step after it must not add this full-batch gradient to its own."""
+    obj = small_problem()
+    obj.value_and_grad(obj.theta())
+    assert all(layer.grads[name] is None for layer, name in obj.net.parameters())
 
 # -- curvature products ---------------------------------------------------------------
 def test_hessian_vector_products_match_finite_differences_and_the_full_hessian():
@@ -115,6 +156,33 @@ def test_gauss_newton_product_is_jt_hl_j_from_finite_differences(output, cost):
     assert v @ gn(v) > 0                                 # G is positive semi-definite
 
 
+
+def test_curvature_products_count_and_leave_theta_installed():
+    obj = small_problem(penalties=[L2(0.3)])
+    theta = obj.theta()
+    assert not obj.hessian_vector(theta, np.zeros(obj.size)).any()     # not 0/0 = nan
+    v = np.random.default_rng(4).standard_normal(obj.size)
+    obj.hessian_vector(theta, v)
+    np.testing.assert_array_equal(get_flat(obj.net), theta)            # not θ − εv
+    gn = obj.gauss_newton_operator(theta)
+    np.testing.assert_array_equal(get_flat(obj.net), theta)            # not the penalty's 1s
+    first = gn(v)
+    obj.value_and_grad(theta + 1.0)                                    # moves the net's θ
+    np.testing.assert_array_equal(gn(v), first)                        # still G at θ
+    assert obj.n_products == 4                                         # 2 H v, 2 G v
+
+
+def test_gauss_newton_l1_adds_no_curvature_and_other_layers_are_refused():
+    plain = small_problem()
+    l1 = small_problem(penalties=[L1(0.5)])
+    v = np.random.default_rng(5).standard_normal(plain.size)
+    np.testing.assert_allclose(l1.gauss_newton_operator(l1.theta())(v),
+                               plain.gauss_newton_operator(plain.theta())(v))
+    net = Sequential([Flatten(), Dense(None, 2), Softmax()]).build((3,), B64, 0)
+    obj = Objective(net, "log-likelihood", np.zeros((4, 3)), np.array([0, 1, 0, 1]))
+    with pytest.raises(ConfigError, match="not Flatten"):
+        obj.gauss_newton_operator(obj.theta())(np.ones(obj.size))
+
 def test_gauss_newton_needs_a_matched_cost():
     obj = small_problem(output="sigmoid", cost="quadratic")
     with pytest.raises(ConfigError, match="matched to the output activation"):
@@ -152,6 +220,69 @@ def test_newton_with_damping_starts_far_away_and_needs_float64():
     with pytest.raises(ConfigError, match="float64"):
         newton(Objective(net32, "cross-entropy", np.zeros((3, 2)), np.array([0, 1, 0])))
 
+
+
+OPTIMISERS = [lambda obj, **kw: minimize(obj, "l-bfgs", max_iter=3, **kw),
+              lambda obj, **kw: minimize(obj, "bfgs", max_iter=3, **kw),
+              lambda obj, **kw: newton(obj, max_iter=2, **kw),
+              lambda obj, **kw: hessian_free(obj, max_iter=2, **kw)]
+
+
+@pytest.mark.parametrize("run", OPTIMISERS)
+def test_optimisers_start_from_theta0_and_leave_their_theta_installed(run):
+    obj = small_problem(sizes=(2, 3, 2), n=20)
+    start = obj.theta()
+    from_net = run(obj)                               # from the θ the net holds
+    assert np.abs(from_net.theta - start).max() > 1e-3
+    set_flat(obj.net, start + 1.0)                    # the net elsewhere: θ0 must win
+    result = run(obj, theta0=start)
+    np.testing.assert_allclose(result.theta, from_net.theta, rtol=1e-10)
+    np.testing.assert_array_equal(get_flat(obj.net), result.theta)
+
+
+def test_minimize_counts_only_its_own_evaluations_and_needs_an_iteration():
+    obj = small_problem()
+    minimize(obj, "l-bfgs", max_iter=3)
+    before = obj.n_evals
+    result = minimize(obj, "l-bfgs", max_iter=3)
+    assert result.n_evals == obj.n_evals - before > 0
+    with pytest.raises(ConfigError, match="max_iter must be ≥ 1"):
+        minimize(obj, "cg", max_iter=0)
+
+
+def test_lbfgs_runs_until_the_gradient_tolerance():
+    """scipy's default ftol stops L-BFGS-B long before ‖∇C‖∞ < gtol on this problem."""
+    obj = small_problem(sizes=(3, 6, 2), n=60, penalties=[L2(1e-3)])
+    result = minimize(obj, "l-bfgs", max_iter=2000, tol=1e-7)
+    assert result.converged, result.message
+    assert np.abs(obj.value_and_grad(result.theta)[1]).max() < 1e-7
+
+
+def test_hessian_free_shortens_a_step_that_raises_the_cost():
+    """Tiny damping from large weights: full CG steps overshoot; backtracking keeps going."""
+    obj = small_problem(sizes=(2, 8, 2), n=20, seed=1)
+    set_flat(obj.net, 3 * obj.theta())
+    result = hessian_free(obj, damping=1e-4, max_iter=10)
+    assert result.n_iterations == 10 and np.all(np.diff(result.costs) < 0)
+    assert result.n_evals > 11                          # some steps were shortened
+
+
+def test_hessian_free_stops_at_a_minimum_with_the_last_good_theta():
+    obj = small_problem(penalties=[L2(0.1)])
+    minimize(obj, "l-bfgs", max_iter=2000, tol=1e-10)
+    result = hessian_free(obj, tol=0, max_iter=50)      # C can only fall by rounding
+    assert result.message == "no step along the CG direction lowered the cost"
+    assert not result.converged and np.all(np.diff(result.costs) < 0)
+    np.testing.assert_array_equal(get_flat(obj.net), result.theta)   # not the rejected try
+
+
+def test_gauss_newton_refuses_a_penalty_without_known_curvature():
+    class Elastic(L2):
+        name = "elastic"
+
+    obj = small_problem(penalties=[Elastic(0.1)])
+    with pytest.raises(ConfigError, match="no curvature known for penalty 'elastic'"):
+        obj.gauss_newton_operator(obj.theta())
 
 # -- L-BFGS, CG, BFGS and Hessian-free against plain SGD ------------------------------------
 @pytest.fixture(scope="module")
@@ -264,3 +395,36 @@ def test_delta_bar_delta_rates_rise_additively_and_fall_multiplicatively():
         DeltaBarDelta(0.1, phi=1.5)
     with pytest.raises(ConfigError, match="0 < eta_minus < 1 < eta_plus"):
         Rprop(0.1, eta_plus=0.9)
+
+
+def test_delta_bar_delta_kappa_defaults_to_eta_over_20():
+    net = mlp([1, 1], output="linear", backend=B64, rng=0)
+    opt = DeltaBarDelta(0.1, phi=0.5, theta=0.0)
+    for _ in range(2):
+        net.layers[0].grads["W"] = np.array([[1.0]])
+        net.layers[0].grads["b"] = np.array([0.0])
+        opt.step(net)
+    np.testing.assert_allclose(opt.state["rate"][0], [[0.1 + 0.1 / 20]])
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: DeltaBarDelta(0.1, kappa=-0.01), "kappa must be ≥ 0"),
+    (lambda: DeltaBarDelta(0.1, theta=1.0), "0 ≤ theta < 1"),
+    (lambda: Rprop(0.1, step_min=1.0, step_max=1.0), "step_min < step_max"),
+])
+def test_adaptive_optimisers_refuse_bad_settings(make, message):
+    with pytest.raises(ConfigError, match=message):
+        make()
+
+
+@pytest.mark.parametrize("opt", [DeltaBarDelta(0.2, kappa=0.03, phi=0.4, theta=0.6),
+                                 Rprop(0.2, eta_plus=1.3, eta_minus=0.4, step_max=9.0,
+                                       step_min=1e-3)])
+def test_adaptive_optimiser_config_rebuilds_the_same_optimiser(opt):
+    """The checkpoint records config(): every setting must be in it."""
+    config = opt.config()
+    assert config.pop("name") == opt.name
+    assert set(config) == set(inspect.signature(type(opt)).parameters)
+    assert type(opt)(**config).config() == opt.config()
+    defaults = type(opt)(0.2).config()
+    assert all(config[k] != defaults[k] for k in config if k != "eta")
