@@ -356,3 +356,35 @@ def test_plots_leave_gaps_for_diverged_epochs(tmp_path):
     paths = plot_curves(rows, tmp_path, best_epoch=0)
     assert [p.name for p in paths] == ["cost.png", "accuracy.png"]
     assert all(p.read_bytes()[:8] == PNG for p in paths)
+
+
+def test_a_run_whose_learning_rate_runs_out_is_marked_early_stopped(tmp_path, blocks):
+    # Nielsen's stopping rule ends the run as early stopping does; summary.json has no
+    # status of its own for it, and the message says why
+    summary = train_run(small(blocks, epochs=60, schedule="halve-on-plateau",
+                              schedule_patience=1), tmp_path)
+    assert summary["status"] == "early-stopped" and summary["epochs_run"] < 60
+    assert summary["message"] == "learning rate fell to η₀/1024"
+    assert RunDir(tmp_path).read_summary()["status"] == "early-stopped"
+
+
+def test_a_plotting_failure_does_not_hide_the_error_that_ended_the_run(tmp_path, blocks,
+                                                                       monkeypatch):
+    import nablanet.plots
+
+    original = Trainer._run_epoch
+
+    def fail_in_second_epoch(self, *args):
+        if self.next_epoch == 1:
+            raise RuntimeError("the disk went away")
+        original(self, *args)
+
+    def broken_plot(*args, **kwargs):
+        raise ValueError("no fonts")
+
+    monkeypatch.setattr(Trainer, "_run_epoch", fail_in_second_epoch)
+    monkeypatch.setattr(nablanet.plots, "plot_curves", broken_plot)
+    with pytest.raises(RuntimeError, match="the disk went away"):
+        train_run(small(blocks, epochs=3), tmp_path)
+    summary = RunDir(tmp_path).read_summary()
+    assert summary["status"] == "failed" and "the disk went away" in summary["message"]
