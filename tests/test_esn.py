@@ -16,7 +16,7 @@ def signal(n=1500):
 def test_reservoir_is_scaled_to_the_chosen_spectral_radius(radius):
     u = np.zeros((120, 1))
     esn = EchoStateNetwork(60, spectral_radius=radius, density=0.2, washout=10,
-                           random_state=0).fit(u, u)
+                           rng=0).fit(u, u)
     assert np.abs(np.linalg.eigvals(esn.W_)).max() == pytest.approx(radius, rel=1e-9)
     nonzero = np.count_nonzero(esn.W_) / esn.W_.size
     assert 0.12 < nonzero < 0.28                     # sparse, near the chosen density
@@ -27,7 +27,7 @@ def test_readout_is_the_ridge_regression_solution():
     augmented system [F; √λ I] W = [Y; 0]."""
     rng = np.random.default_rng(1)
     u, y = rng.uniform(-1, 1, (300, 2)), rng.standard_normal((300, 3))
-    esn = EchoStateNetwork(40, ridge=0.5, washout=20, random_state=2).fit(u, y)
+    esn = EchoStateNetwork(40, ridge=0.5, washout=20, rng=2).fit(u, y)
     f = esn._features(u[None], esn.states(u[None]))[0, 20:]
     augmented = np.vstack([f, np.sqrt(0.5) * np.eye(f.shape[1])])
     rhs = np.vstack([y[20:], np.zeros((f.shape[1], 3))])
@@ -42,7 +42,7 @@ def test_reservoir_remembers_recent_inputs_and_forgets_old_ones():
     for delay in (1, 5, 40):
         y = np.roll(u, delay, axis=1)
         esn = EchoStateNetwork(150, spectral_radius=0.95, input_scaling=0.2, washout=50,
-                               random_state=4).fit(u[:3], y[:3])
+                               rng=4).fit(u[:3], y[:3])
         errors[delay] = nrmse(esn.predict(u[3])[50:], y[3][50:])
     assert errors[1] < 0.02 and errors[5] < 0.05, errors
     assert errors[40] > 0.5, errors                   # fading memory: echoes die out
@@ -51,7 +51,7 @@ def test_reservoir_remembers_recent_inputs_and_forgets_old_ones():
 def test_closed_loop_generation_continues_a_signal():
     s = signal()
     esn = EchoStateNetwork(150, spectral_radius=0.9, input_scaling=0.5, ridge=1e-8,
-                           washout=100, random_state=0)
+                           washout=100, rng=0)
     esn.fit(s[:1000, None], s[1:1001, None])
     generated = esn.generate(s[:1001, None], 200)
     assert generated.shape == (200, 1)
@@ -63,7 +63,7 @@ def test_states_follow_the_leaky_tanh_recurrence(alpha):
     """x_t = (1 − α) x_{t−1} + α tanh([1, u_t] W_in + x_{t−1} W), with its bias row."""
     rng = np.random.default_rng(7)
     u = rng.uniform(-1, 1, (2, 6, 3))
-    esn = EchoStateNetwork(10, leak_rate=alpha, washout=1, random_state=8).fit(u, u)
+    esn = EchoStateNetwork(10, leak_rate=alpha, washout=1, rng=8).fit(u, u)
     x = np.zeros((2, 10))
     for t in range(6):
         x = (1 - alpha) * x + alpha * np.tanh(np.hstack([np.ones((2, 1)), u[:, t]]) @ esn.W_in_
@@ -80,7 +80,7 @@ def test_echo_state_property_and_leak_rate():
     gaps = {}
     for alpha in (1.0, 0.2):
         esn = EchoStateNetwork(80, spectral_radius=0.8, leak_rate=alpha, washout=10,
-                               random_state=6).fit(u, u)
+                               rng=6).fit(u, u)
         a = esn.states(u, np.full((1, 80), 0.9))
         b = esn.states(u, np.full((1, 80), -0.9))
         gaps[alpha] = np.abs(a - b).max(axis=-1)[0]
@@ -101,14 +101,14 @@ def test_bad_settings_and_input_are_clear_errors():
         EchoStateNetwork(20, washout=1).fit(np.full((5, 1), np.nan), np.zeros((5, 1)))
     with pytest.raises(ConfigError, match="not fitted"):
         EchoStateNetwork(20).predict(np.zeros((5, 1)))
-    esn = EchoStateNetwork(20, washout=1, random_state=0).fit(np.zeros((5, 2)), np.zeros((5, 1)))
+    esn = EchoStateNetwork(20, washout=1, rng=0).fit(np.zeros((5, 2)), np.zeros((5, 1)))
     with pytest.raises(DataError, match="2 inputs"):
         esn.predict(np.zeros((5, 3)))
 
 
-def test_same_random_state_same_reservoir_and_readout():
+def test_same_rng_seed_same_reservoir_and_readout():
     u = signal(300)[:, None]
-    a, b = (EchoStateNetwork(40, washout=20, random_state=5).fit(u[:-1], u[1:])
+    a, b = (EchoStateNetwork(40, washout=20, rng=5).fit(u[:-1], u[1:])
             for _ in range(2))
     for name in ("W_in_", "W_", "W_out_"):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))

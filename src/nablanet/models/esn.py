@@ -42,7 +42,7 @@ class EchoStateNetwork:
     def __init__(self, n_reservoir: int = 200, *, spectral_radius: float = 0.9,
                  input_scaling: float = 1.0, leak_rate: float = 1.0, density: float = 0.1,
                  ridge: float = 1e-6, washout: int = 100, backend: Backend | None = None,
-                 random_state=None):
+                 rng=None):
         self.n_reservoir = n_reservoir
         self.spectral_radius = spectral_radius
         self.input_scaling = input_scaling
@@ -51,7 +51,7 @@ class EchoStateNetwork:
         self.ridge = ridge
         self.washout = washout
         self.backend = backend
-        self.random_state = random_state
+        self.rng = rng
         self._check_settings()
 
     def _check_settings(self) -> None:
@@ -73,7 +73,7 @@ class EchoStateNetwork:
     # -- the fixed random part ----------------------------------------------------------
     def _init_reservoir(self, n_inputs: int) -> None:
         """Draw W_in and the sparse W, then rescale W to the chosen spectral radius."""
-        rng = make_rng(self.random_state)
+        rng = make_rng(self.rng)
         n = int(self.n_reservoir)
         self.backend_ = self.backend or get_backend("cpu", "float64")
         w_in = rng.uniform(-1, 1, (1 + n_inputs, n)) * self.input_scaling   # row 0: bias
