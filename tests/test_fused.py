@@ -168,6 +168,19 @@ def test_fusing_is_left_off_where_it_would_change_more_than_speed():
         assert fused.fusable_parameters(twice) == []
 
 
+def test_fusing_leaves_out_parameters_blas_cannot_update_in_place():
+    """?gemm/?gemv take float32/float64 arrays laid out C or F; anything else keeps the
+    two-step update, and a net off NumPy (CuPy) is not fused at all."""
+    from dataclasses import replace
+    trainer = _trainer()
+    first, second = [layer for layer in trainer.net.layers if layer.params]
+    first.params["W"] = np.ones((2 * first.params["W"].shape[0], first.params["W"].shape[1]))[::2]
+    second.params["b"] = second.params["b"].astype(np.float16)
+    assert fused.fusable_parameters(trainer) == [(first, "b"), (second, "W")]
+    trainer.net.backend = replace(trainer.net.backend, xp=object())     # a stand-in for CuPy
+    assert fused.fusable_parameters(trainer) == []
+
+
 @pytest.mark.parametrize("threads, libraries, separate, all_fused, expected", [
     (1, 2, True, False, False),        # one thread: fused, both pools held to one
     (2, 1, False, False, False),       # one library serves NumPy and SciPy: it keeps the threads
