@@ -60,6 +60,9 @@ def test_fused_step_handles_any_layout(order):
     w = np.asarray(rng.standard_normal((7, 5)), order=order)
     for a in (x, np.asfortranarray(x), x.astype(np.float32)):
         np.testing.assert_allclose(step.product(a, w), a @ w, rtol=1e-6)
+    # mixed dtypes promote as matmul does (?gemm would cast float64 input to float32)
+    w32 = w.astype(np.float32)
+    assert fused.FusedSGD(0.1, 0.0, 40, np.float32).product(x, w32).dtype == np.float64
 
 
 def _data(n=300, features=12, classes=4, seed=0):
