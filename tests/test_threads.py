@@ -28,6 +28,7 @@ def test_a_layer_reports_its_largest_gemm_per_example():
     (128, 0, 2, 1),             # every other core busy: one
     (128, 2.6, 8, 3),           # 2 idle of 8: ours and those two
     (128, None, 2, None),       # no load figures: the BLAS's own setting
+    (128, -1.5, 2, 1),          # more threads runnable than cores: still one, never fewer
 ])
 def test_auto_picks_one_thread_for_small_gemms_and_idle_cores_for_large(
         monkeypatch, batch, idle, blas_now, expected):
@@ -41,6 +42,8 @@ def test_a_fixed_setting_is_kept_and_a_bad_one_refused():
     net = mlp([784, 100, 10], "sigmoid", "softmax", rng=0)
     assert threads.epoch_thread_limit(3, net, 10) == 3
     assert threads.epoch_thread_limit(None, net, 10) is None
+    for good in ("auto", None, 1, 4):                   # None: leave the BLAS as it is
+        assert Trainer(net, "log-likelihood", SGD(0.1), blas_threads=good).blas_threads == good
     for bad in (0, -1, 1.5, "two", True):
         with pytest.raises(ConfigError, match="blas_threads"):
             Trainer(net, "log-likelihood", SGD(0.1), blas_threads=bad)
