@@ -380,6 +380,18 @@ def test_history_columns(blobs_split):
     assert history.best("train_cost", mode="min")["train_cost"] == min(history["train_cost"])
 
 
+def test_history_columns_skip_epochs_without_the_metric_and_best_picks_by_mode():
+    from nablanet.training.history import History
+    rows = [{"epoch": 0, "cost": 3.0}, {"epoch": 1}, {"epoch": 2, "cost": 1.0, "acc": 0.5}]
+    history = History(rows)
+    rows.append({"epoch": 3})                       # the caller's list is copied, not shared
+    assert len(history) == 3
+    assert history["cost"] == [3.0, 1.0] and history["acc"] == [0.5]   # epoch 1 had none
+    assert history.best("cost")["epoch"] == 0
+    assert history.best("cost", mode="min")["epoch"] == 2
+    assert history.best("missing") is None
+
+
 @pytest.mark.parametrize("monitor", [(), ("validation_accuracy",), ("train_cost",),
                                      ("train_cost", "validation_cost"),
                                      ("train_accuracy", "validation_accuracy")])
