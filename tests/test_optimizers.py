@@ -156,6 +156,19 @@ def test_l2_in_the_training_loop_is_weight_decay(make_blobs):
                                    rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.parametrize("penalty", [L1(2.0, include_biases=True), L2(2.0, include_biases=True)])
+def test_a_penalty_skips_a_parameter_without_a_gradient(penalty):
+    """A parameter whose gradient is None (its step fused into the GEMM, or not trained
+    this step) gets no penalty gradient: it stays None, for the optimiser to skip."""
+    net = tiny_net()
+    net.layers[0].grads.update(W=None, b=np.zeros(1))
+    penalty.add_gradient(net, 10)
+    assert net.layers[0].grads["W"] is None
+    # the bias, which has one, is still penalised: λ/n·b for L2, λ/n·sgn(b) for L1
+    assert net.layers[0].grads["b"][0] == pytest.approx(0.2 * (0.25 if penalty.name == "l2"
+                                                               else 1.0))
+
+
 def test_l1_uses_sgn_with_sgn_0_equal_to_0():
     eta, lmbda, n = 0.5, 2.0, 10
     net = tiny_net(w=[[0.0], [-1.5]])
