@@ -287,6 +287,14 @@ def test_seeded_nets_are_identical_and_differ_across_seeds():
     assert not np.array_equal(weights(11)[0], weights(12)[0])
 
 
+@pytest.mark.parametrize("alias, name", [("large", "normal"), ("default", "normal-scaled"),
+                                         ("xavier", "glorot")])
+def test_an_initialiser_alias_draws_what_its_name_draws(alias, name):
+    for got, expected in zip(init_weights(alias, n_in=20, n_out=10),
+                             init_weights(name, n_in=20, n_out=10)):
+        np.testing.assert_array_equal(got, expected)
+
+
 def test_unknown_initialiser_names_the_choices():
     with pytest.raises(ConfigError, match="unknown init 'bogus'.*glorot"):
         Dense(3, 2, init="bogus")
