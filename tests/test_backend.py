@@ -59,6 +59,44 @@ def test_host_helpers():
     assert make_rng(5).random() == np.random.default_rng(5).random()
 
 
+class _DeviceArray:
+    """Stands in for a cupy.ndarray: not a NumPy array, copied to the host by .get()."""
+    dtype = np.dtype(np.float64)
+
+    def get(self):
+        return np.arange(2.0)
+
+
+def test_device_arrays_are_told_apart_from_host_arrays(monkeypatch):
+    from types import SimpleNamespace
+    from nablanet.backend import Backend, device_rng
+    fake_xp = SimpleNamespace(random=np.random)             # CuPy's namespace, as far as used
+    gpu = Backend("gpu", fake_xp, np.float64)
+    monkeypatch.setitem(nablanet.backend._CACHE, ("gpu", _DeviceArray.dtype), gpu)
+    device = _DeviceArray()
+    np.testing.assert_array_equal(to_host(device), [0.0, 1.0])       # via .get()
+    np.testing.assert_array_equal(to_host([1, 2]), [1, 2])
+    assert backend_of(device) is gpu and xp_of(device) is fake_xp
+    assert backend_of(np.arange(3)) == get_backend("cpu", "float32")  # ints: the default dtype
+    assert backend_of(np.arange(3.0)) == get_backend("cpu", "float64")
+    # on the CPU the caller's generator draws itself; a device one is seeded from it
+    rng = np.random.default_rng(0)
+    assert device_rng(get_backend(), rng) is rng
+    drawn = device_rng(gpu, np.random.default_rng(0))
+    assert drawn is not rng and drawn.random() == device_rng(gpu, np.random.default_rng(0)).random()
+    assert drawn.random() != device_rng(gpu, np.random.default_rng(1)).random()   # seed reaches it
+
+
+def test_asarray_takes_a_dtype_over_the_backends_and_axpy_adds_alpha_x():
+    from nablanet.backend import axpy
+    assert get_backend().asarray([1, 2], dtype=np.int64).dtype == np.int64
+    y = np.ones(3)
+    axpy(1.0, np.arange(3.0), y)
+    np.testing.assert_array_equal(y, [1, 2, 3])
+    axpy(-0.5, np.arange(3.0), y)
+    np.testing.assert_array_equal(y, [1, 1.5, 2])
+
+
 @pytest.mark.parametrize("seed", ["0", 1.5, -1, [1, -2]])
 def test_a_bad_seed_is_one_config_error_naming_the_argument(seed):
     # NumPy's own TypeError/ValueError speaks of SeedSequence entropy, nine frames deep
