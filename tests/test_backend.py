@@ -84,7 +84,8 @@ def test_device_arrays_are_told_apart_from_host_arrays(monkeypatch):
     assert device_rng(get_backend(), rng) is rng
     drawn = device_rng(gpu, np.random.default_rng(0))
     assert drawn is not rng and drawn.random() == device_rng(gpu, np.random.default_rng(0)).random()
-    assert drawn.random() != device_rng(gpu, np.random.default_rng(1)).random()   # seed reaches it
+    assert (device_rng(gpu, np.random.default_rng(0)).random()            # the seed reaches it
+            != device_rng(gpu, np.random.default_rng(1)).random())
 
 
 def test_asarray_takes_a_dtype_over_the_backends_and_axpy_adds_alpha_x():
