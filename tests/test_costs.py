@@ -66,6 +66,18 @@ def test_cross_entropy_has_no_learning_slowdown():
     assert fast[0, 0] > 100 * slow[0, 0]
 
 
+def test_output_delta_is_the_mean_over_the_batch():
+    """δᴸ carries the 1/n of the mean cost, for the closed form and for BP1 alike."""
+    sigmoid = Sigmoid()
+    sigmoid.build((2,), F64, None)
+    a, cache = sigmoid.forward(np.array([[0.3, -1.0], [2.0, 0.5]]))
+    y = np.array([[0.0, 1.0], [1.0, 0.0]])
+    np.testing.assert_allclose(output_delta(CrossEntropy(), sigmoid, a, y, cache, 4),
+                               (a - y) / 4)
+    np.testing.assert_allclose(output_delta(Quadratic(), sigmoid, a, y, cache, 4),
+                               (a - y) * a * (1 - a) / 4)
+
+
 # -- targets -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8])
@@ -83,6 +95,14 @@ def test_regression_targets_pass_through():
     # a 1-D float target is one output per example
     np.testing.assert_array_equal(Quadratic().targets(np.array([0.5, 1.5]), 1, F32),
                                   [[0.5], [1.5]])
+
+
+def test_integer_targets_of_two_dimensions_pass_through_and_no_labels_give_no_rows():
+    # only a 1-D integer array is labels; a 0/1 integer matrix is the targets themselves
+    y = CrossEntropy().targets(np.array([[0, 1], [1, 1]]), 2, F32)
+    np.testing.assert_array_equal(y, [[0, 1], [1, 1]])
+    assert y.dtype == np.float32
+    assert LogLikelihood().targets(np.array([], dtype=np.int64), 3, F32).shape == (0, 3)
 
 
 @pytest.mark.parametrize("labels", [[0, 3, 1], [0, -1, 1]])
