@@ -66,6 +66,15 @@ def patched(run, *patchers):
     return variant
 
 
+def shipped_against_patched(what: str, batch_sizes, *patchers, rounds: int = 20) -> None:
+    """For each batch size, a shipped ``Trainer`` epoch (base) against the same epoch with
+    ``patchers`` in force (variant), on synthetic data, as :func:`paired` prints them."""
+    data = synthetic()
+    for m in batch_sizes:
+        epoch = fit_one_epoch(data, m)
+        paired(f"batch {m}, {what}", epoch, patched(epoch, *patchers), rounds=rounds)
+
+
 def best_us(f, calls: int = 50, rounds: int = 7) -> float:
     """µs per call of ``f``: the best of ``rounds`` means over ``calls`` calls."""
     best = float("inf")

@@ -55,11 +55,8 @@ def patch():
 
 
 def main(batch_sizes):
-    data, patchers = _paired.synthetic(), patch()
-    for m in batch_sizes:
-        epoch = _paired.fit_one_epoch(data, m)
-        _paired.paired(f"batch {m}, fused steps on NumPy's OpenBLAS", epoch,
-                       _paired.patched(epoch, *patchers), rounds=30)
+    _paired.shipped_against_patched("fused steps on NumPy's OpenBLAS", batch_sizes, *patch(),
+                                    rounds=30)
 
 
 if __name__ == "__main__":

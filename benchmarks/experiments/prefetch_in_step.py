@@ -38,12 +38,8 @@ def patched_epoch(gatherer):
 
 
 def main(batch_sizes):
-    data, gatherer = _paired.synthetic(), _paired.Helper()
-    prefetching = mock.patch.object(Trainer, "_run_epoch", patched_epoch(gatherer))
-    for m in batch_sizes:
-        epoch = _paired.fit_one_epoch(data, m)
-        _paired.paired(f"batch {m}, prefetch inside the step", epoch,
-                       _paired.patched(epoch, prefetching))
+    prefetching = mock.patch.object(Trainer, "_run_epoch", patched_epoch(_paired.Helper()))
+    _paired.shipped_against_patched("prefetch inside the step", batch_sizes, prefetching)
 
 
 if __name__ == "__main__":

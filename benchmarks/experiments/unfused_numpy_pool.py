@@ -9,15 +9,12 @@ from nablanet.utils.blas import thread_count
 
 
 def main(batch_sizes):
-    data, shipped = _paired.synthetic(), fused.thread_plan
+    shipped = fused.thread_plan
 
     def unfused_when_threaded(net, targets):
         return None if thread_count() > 1 else shipped(net, targets)
     unfused = mock.patch.object(fused, "thread_plan", unfused_when_threaded)
-    for m in batch_sizes:
-        epoch = _paired.fit_one_epoch(data, m)
-        _paired.paired(f"batch {m}, unfused on NumPy's pool", epoch,
-                       _paired.patched(epoch, unfused))
+    _paired.shipped_against_patched("unfused on NumPy's pool", batch_sizes, unfused)
 
 
 if __name__ == "__main__":
