@@ -103,7 +103,7 @@ class TrainConfig:
     def from_dict(cls, values: Mapping[str, Any], where: str = "config") -> "TrainConfig":
         """A config from ``{key: value}``; unknown keys and wrong types name the key."""
         _check_keys(values, where)
-        _check_classes(values, values, where)
+        _check_classes(values, where)
         try:
             return cls(**values)
         except ConfigError as exc:
@@ -143,7 +143,6 @@ class TrainConfig:
             values["sizes"] = None
         if "sizes" in flags and "classes" not in flags:
             del values["classes"]               # follows the new sizes
-        _check_classes(flags, values, where)
         return TrainConfig.from_dict(values, where)
 
     def resolve(self, n_features: int) -> "TrainConfig":
@@ -323,10 +322,10 @@ def _check_keys(values: Mapping[str, Any], where: str) -> None:
             raise ConfigError(f"{where}: unknown key {key!r}{hint}")
 
 
-def _check_classes(given: Mapping[str, Any], values: Mapping[str, Any], where: str) -> None:
+def _check_classes(values: Mapping[str, Any], where: str) -> None:
     """``classes`` only counts without ``sizes`` (whose last entry is the output layer): one
-    that ``given`` sets and the sizes in ``values`` contradict would be ignored silently."""
-    sizes, classes = values.get("sizes"), given.get("classes")
+    that the sizes contradict would be ignored silently (TrainConfig sets it to sizes[-1])."""
+    sizes, classes = values.get("sizes"), values.get("classes")
     if classes is not None and isinstance(sizes, list) and sizes and sizes[-1] != classes:
         raise ConfigError(f"{where}: classes = {classes!r} disagrees with sizes = {sizes!r}, "
                           f"whose last entry is the number of output units; set one of them")
