@@ -122,6 +122,12 @@ def test_label_errors():
         dbn.generate(np.repeat([7], 10))        # named once, as --label 7 --n 10 asks
     with pytest.raises(DataError, match=r"labels must be integers in \[0, 4\), got -1, 5$"):
         dbn.generate([5, 1, -1, 5])
+    # a non-integer label is named once, not the whole array; 3.0 is label 3
+    with pytest.raises(DataError, match=r"^labels: class labels must be integers, got 2.5 at row 0$"):
+        dbn.generate(np.full(1000, 2.5))
+    with pytest.raises(DataError, match=r"^labels: class labels must be integers, got dtype <U1$"):
+        dbn.generate(["a"])
+    assert dbn.generate([3.0], gibbs_steps=1).shape == (1, 32)
     with pytest.raises(ConfigError, match="label units"):
         DBN([32, 8]).generate([1])
 

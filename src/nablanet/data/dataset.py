@@ -153,10 +153,10 @@ def _as_targets(y, name: str) -> np.ndarray:
         return y
     if y.ndim != 1:
         raise DataError(f"{name}: y must be 1-D class labels or 2-D targets, got shape {y.shape}")
-    return _as_labels(y, name)
+    return as_class_labels(y, name)
 
 
-def _as_labels(y: np.ndarray, name: str) -> np.ndarray:
+def as_class_labels(y: np.ndarray, name: str) -> np.ndarray:
     """Class labels as int64 ≥ 0; integral floats (3.0) are accepted, 2.5 and NaN are not."""
     if np.issubdtype(y.dtype, np.floating):
         _check_finite(y, name, "y")

@@ -25,6 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from ..backend import Backend, device_rng, get_backend, make_rng, to_host
+from ..data.dataset import as_class_labels
 from ..errors import ConfigError, DataError
 from ..layers import Dense, Layer, Linear, Sigmoid, Softmax
 from ..net import Sequential
@@ -186,8 +187,8 @@ class DBN:
         """``labels`` as a 1-D integer array, or a DataError naming those outside the label
         units' range."""
         labels = np.atleast_1d(np.asarray(labels))
-        if labels.dtype.kind not in "iu":
-            raise DataError(f"labels must be integers in [0, {self.n_labels}), got {labels}")
+        if labels.dtype.kind not in "iu":       # 3.0 is a label, 2.5 or "a" one error line
+            labels = as_class_labels(labels.ravel(), "labels")
         bad = sorted({int(k) for k in labels if not 0 <= k < self.n_labels})
         if bad:
             raise DataError(f"labels must be integers in [0, {self.n_labels}), got "
