@@ -12,9 +12,9 @@ language:
 
 An HTML comment on the line before a fence marks a block that is not cheap:
 ``<!-- docs-test: slow, mnist (why) -->``. ``slow`` runs it only under ``-m slow``,
-``mnist`` only where the MNIST files are found, ``skip (why)`` never; the import
-statements of a marked Python block still run in the default suite, so a renamed API
-fails at once. Any other marker word is an error, so a typo cannot skip a block.
+``mnist`` only where the MNIST files are found (a block calling ``load_mnist`` must say
+so), ``skip (why)`` never; the import statements of a marked Python block still run in
+the default suite, so a renamed API fails at once. Any other marker word is an error, so a typo cannot skip a block.
 
 Code names the docs quote in backticks (``costs.output_delta``, ``Layer.gemm_work()``,
 ``nablanet.optim``) must resolve, and files they quote (``training/fused.py``,
@@ -30,7 +30,6 @@ import os
 import pkgutil
 import re
 import shlex
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,6 +113,9 @@ def test_markers_are_known_words(block):
     unknown = block.markers - MARKERS
     assert not unknown, f"{block.where}: unknown docs-test marker(s) {sorted(unknown)}"
     assert "skip" not in block.markers or block.why, f"{block.where}: say why a block is skipped"
+    # Unmarked, a block that loads MNIST would download it in the default suite.
+    assert "load_mnist" not in block.code or block.markers & {"mnist", "skip"}, \
+        f"{block.where} loads MNIST: mark it <!-- docs-test: mnist -->"
 
 
 @pytest.mark.parametrize("block", [pytest.param(b, marks=_marks(b)) for b in PYTHON],
@@ -122,7 +124,7 @@ def test_python_block_runs(block, tmp_path, monkeypatch):
     if "mnist" in block.markers and not mnist_available():
         pytest.skip(f"{block.where} needs MNIST (set NABLANET_DATA)")
     monkeypatch.chdir(tmp_path)           # whatever the example writes lands here
-    exec(compile(block.code, block.where, "exec"), {"__name__": "__docs__"})
+    exec(compile(block.code, block.where, "exec"), {"__name__": "__docs__"})  # noqa: S102 (the docs' own code)
 
 
 @pytest.mark.parametrize("block", PYTHON, ids=_ids(PYTHON))
@@ -132,7 +134,7 @@ def test_python_block_imports(block):
     tree = ast.parse(block.code, block.where)
     imports = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
     assert imports, f"{block.where}: no import statement to check"
-    exec(compile(ast.Module(imports, type_ignores=[]), block.where, "exec"), {})
+    exec(compile(ast.Module(imports, type_ignores=[]), block.where, "exec"), {})  # noqa: S102
 
 
 @pytest.mark.parametrize("block", [pytest.param(b, marks=_marks(b)) for b in TOML],
@@ -160,7 +162,7 @@ def cli_parser():
 def test_shell_line_is_a_real_command(block, number, line, cli_parser):
     command = shlex.split(line, comments=True)
     if command[0] == "make":
-        targets = re.findall(r"^([\w-]+):", (ROOT / "Makefile").read_text(), re.M)
+        targets = re.findall(r"^([\w-]+):", (ROOT / "Makefile").read_text(), re.MULTILINE)
         assert command[1] in targets, f"{block.doc.name}:{number}: no make target {command[1]!r}"
         return
     try:
@@ -176,7 +178,7 @@ _DOTTED = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+(\(\))?$")
 
 def _quoted(doc: Path) -> set[str]:
     """Backquoted spans outside code blocks."""
-    text = re.sub(r"^```.*?^```", "", doc.read_text(encoding="utf-8"), flags=re.M | re.S)
+    text = re.sub(r"^```.*?^```", "", doc.read_text(encoding="utf-8"), flags=re.MULTILINE | re.DOTALL)
     return set(re.findall(r"`([^`\n]+)`", text))
 
 
@@ -289,7 +291,7 @@ def test_architecture_describes_every_module_and_folder():
     folders = sorted(p.name for p in PACKAGE.iterdir()
                      if p.is_dir() and (p / "__init__.py").exists())
     modules = sorted(p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py")
-    absent = [f + "/" for f in folders if not re.search(rf"(^|\s){f}/", tree, re.M)]
-    absent += [m for m in modules if not re.search(rf"(^|[\s/]){re.escape(m)}\b", tree, re.M)]
+    absent = [f + "/" for f in folders if not re.search(rf"(^|\s){f}/", tree, re.MULTILINE)]
+    absent += [m for m in modules if not re.search(rf"(^|[\s/]){re.escape(m)}\b", tree, re.MULTILINE)]
     assert folders and modules
     assert not absent, f"docs/architecture.md does not describe {absent}"
