@@ -49,3 +49,14 @@ def test_commands_for_classifier_runs_say_what_a_preset_run_is(capsys, tmp_path)
     for run in (lm, cnn):
         assert_one_error_line(nablanet(capsys, "train", "--resume", run, "--epochs", 5),
                               r"a --preset run, which --resume cannot continue")
+
+
+def test_train_help_sends_every_energy_based_preset_to_pretrain(capsys):
+    # The list was written out by hand and had left out deep-autoencoder-2d.
+    from nablanet.presets.rbm_reproduce import PRESET_EXPERIMENTS
+
+    result = nablanet(capsys, "train", "--help")
+    text = " ".join(result.out.split())            # argparse wraps at hyphens and spaces
+    sent = text.split("the energy-based presets ", 1)[1].split(": nablanet pretrain", 1)[0]
+    assert result.code == 0
+    assert sorted(sent.replace("- ", "-").split(", ")) == sorted(PRESET_EXPERIMENTS)

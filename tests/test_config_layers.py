@@ -105,15 +105,3 @@ def test_layers_must_be_a_list_of_tables():
         TrainConfig(layers=[])
     with pytest.raises(ConfigError, match="layer 0 is not an object"):
         TrainConfig(layers=["Dense"])
-
-
-def test_the_readme_example_builds():
-    import re
-    import tomllib
-    from pathlib import Path
-
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    block = re.search(r"```toml\n(.*?)```", readme, re.S).group(1)
-    config = TrainConfig.from_dict(tomllib.loads(block)).resolve(784)
-    net = build_net(config, rng=0)
-    assert net.output_shape == (10,) and type(net.layers[1]).__name__ == "Conv2D"

@@ -47,9 +47,10 @@ def add_parser(subparsers):
     run.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
     add_blas_threads_flag(run, default="auto")
     named = p.add_argument_group("presets (the later lectures' nets, with their own recipes)")
+    from ..presets.rbm_reproduce import PRESET_EXPERIMENTS    # pretrain's presets
     named.add_argument("--preset", choices=preset_names(), metavar="NAME",
                        help="one of: " + ", ".join(preset_names()) + " (the energy-based "
-                            "presets rbm, dbn, dbn-generative, deep-autoencoder: nablanet "
+                            "presets " + ", ".join(PRESET_EXPERIMENTS) + ": nablanet "
                             "pretrain --preset NAME)")
     named.add_argument("--text", type=Path, metavar="FILE",
                        help="char-lstm: the text to model (default Tiny Shakespeare)")

@@ -2,7 +2,7 @@
 
 A preset brings its own architecture and training recipe, so of the ordinary
 training flags only ``--epochs``, ``--seed``, ``--device``, ``--data-dir`` and
-``--out`` apply:
+``--out`` apply (with ``--quiet`` and ``--blas-threads``):
 
 * ``lenet5``, ``nielsen-ch6-…`` (convolutional nets on MNIST): trained with their
   recipe by :func:`nablanet.presets.cnn_reproduce.train_preset`;
