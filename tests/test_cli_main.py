@@ -178,3 +178,24 @@ def test_reproduce_help_describes_every_table(capsys):
     description = out.split("positional arguments")[0]
     for table in ("nielsen-ch3", "nielsen-ch6", "lenet5", "hinton-2006"):
         assert f"{table}:" in description, description
+
+
+def test_wording_counts_and_plain_help():
+    from nablanet.utils.wording import plain, plural
+    assert (plural(1, "epoch"), plural(0, "epoch"), plural(30, "epoch")) == \
+        ("1 epoch", "0 epochs", "30 epochs")
+    assert plain("see ``--out`` and :func:`~nablanet.mlp`") == "see --out and nablanet.mlp"
+
+
+@pytest.mark.parametrize("module", ["cnn_reproduce", "rnn_reproduce", "rbm_reproduce"])
+def test_preset_entry_points_speak_like_the_cli(module, capsys):
+    # Their --help showed raw ``markup``; a usage error is one line, exit 2.
+    main = importlib.import_module(f"nablanet.presets.{module}")
+    entry = getattr(main, "main", None) or main.parse_args
+    with pytest.raises(SystemExit) as info:
+        entry(["--help"])
+    assert info.value.code == 0 and "``" not in capsys.readouterr().out
+    with pytest.raises(SystemExit) as info:
+        entry(["--no-such-flag"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert info.value.code == 2 and len(err) == 1 and err[0].startswith("nablanet: error:")

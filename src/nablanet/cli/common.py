@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import re
 import sys
 from pathlib import Path
 
@@ -11,26 +10,6 @@ from ..config import CHOICES, FIELDS, MNIST, TrainConfig
 from ..errors import ConfigError
 
 DEFAULTS = TrainConfig()
-
-
-#: Sphinx markup in a docstring used as a description: ``literal`` and :role:`target`
-_MARKUP = re.compile(r"``([^`]+)``|:[a-z]+:`~?([^`]+)`")
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse that reports a usage error in one line, ``nablanet: error: ...``, exit 2.
-
-    Descriptions are often a module's docstring; ``--help`` shows them without the
-    Sphinx markup a reader of a terminal would otherwise see as literal backquotes.
-    """
-
-    def __init__(self, *args, description=None, **kwargs):
-        if description:
-            description = _MARKUP.sub(lambda m: m.group(1) or m.group(2), description)
-        super().__init__(*args, description=description, **kwargs)
-
-    def error(self, message):
-        self.exit(2, f"nablanet: error: {message} (see '{self.prog} --help')\n")
 
 
 def int_list(text: str) -> list[int]:
@@ -218,7 +197,7 @@ def _choice(group, flag: str, what: str, default: str) -> None:
     group.add_argument(flag, choices=CHOICES[key], help=f"{what} (default {default})")
 
 
-__all__ = ["DEFAULTS", "MNIST", "Parser", "add_blas_threads_flag", "add_data_flags",
+__all__ = ["DEFAULTS", "MNIST", "add_blas_threads_flag", "add_data_flags",
            "add_split_flag",
            "add_model_argument", "add_training_flags", "blas_threads", "info", "int_list",
            "load_run_model", "non_negative_int", "positive_int", "thread_setting", "training_flags"]

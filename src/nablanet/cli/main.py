@@ -13,7 +13,7 @@ import sys
 
 from .. import __version__
 from ..errors import NablanetError
-from .common import Parser
+from ..utils.wording import Parser
 
 COMMANDS = ("train", "evaluate", "predict", "reproduce", "demo", "generate", "pretrain",
             "ensemble", "compare", "augment")

@@ -42,6 +42,7 @@ from ..config import CHOICES, TrainConfig
 from ..errors import ConfigError, NablanetError
 from ..runs import RunDir, to_json, train_run
 from ..utils.atomic import atomic_write_bytes
+from ..utils.wording import plural
 from .common import (add_blas_threads_flag, add_data_flags, blas_threads, info, non_negative_int,
                      positive_int)
 from .reproduce_cnn import CNN_TABLES, run_cnn
@@ -318,9 +319,10 @@ def _row(e: Experiment, runs, epochs: int) -> dict:
 
 def format_table(report: dict) -> str:
     """The rows as text: each seed's number, the median, and the threshold beside it."""
-    lines = [f"{report['table']}: {report['dataset']}, mini-batch 10, {report['epochs']} epochs, "
-             f"init {report['init']}, seeds 0..{report['seeds'] - 1}; test error (%) of "
-             "the model with the best validation accuracy",
+    lines = [f"{report['table']}: {report['dataset']}, mini-batch 10, "
+             f"{plural(report['epochs'], 'epoch')}, init {report['init']}, "
+             f"seeds 0..{report['seeds'] - 1}; test error (%) of the model with the best "
+             "validation accuracy",
              f"{'':40} {'seeds':<22} {'median':>7} {'threshold':>10}"]
     for row in report["rows"]:
         seeds = " ".join(_pct(r["test_error"] if row["metric"] == "test_error"
@@ -330,8 +332,8 @@ def format_table(report: dict) -> str:
             lines.append(f"{row['label']:40} {seeds:<22} {_pct(row['median']):>7} "
                          f"{row['threshold']:>10.2f}  {verdict}")
         else:
-            lines.append(f"{row['label']}, {row['epochs']} epochs: validation accuracy (%) "
-                         f"{seeds}; median {_pct(row['median'])}, best {_pct(row['best'])} "
+            lines.append(f"{row['label']}, {plural(row['epochs'], 'epoch')}: validation "
+                         f"accuracy (%) {seeds}; median {_pct(row['median'])}, best {_pct(row['best'])} "
                          f"(published single run {row['published']:.2f})")
     return "\n".join(lines)
 

@@ -27,7 +27,6 @@ it has finished.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -42,6 +41,7 @@ from ..optimizers import get_optimizer
 from ..regularizers import L2
 from ..config import TrainConfig, build_callbacks
 from ..training import Checkpoint, Progress, Trainer
+from ..utils.wording import Parser, plural
 from ..utils.atomic import atomic_path, atomic_write_bytes
 from .cnn import PRESETS, PUBLISHED, PUBLISHED_ENSEMBLE, RECIPES
 
@@ -259,7 +259,7 @@ def checks(results: dict) -> dict:
 def format_line(run: dict) -> str:
     published = run.get("published_test_accuracy")
     return (f"{run['name']:24s} ours {run['test_accuracy']:7.2%} ({run['test_errors']} errors, "
-            f"{run['epochs']} epochs, {run['seconds']:.0f}s)   published "
+            f"{plural(run['epochs'], 'epoch')}, {run['seconds']:.0f}s)   published "
             + ("—" if published is None else f"{published:.2%}"))
 
 
@@ -288,8 +288,8 @@ def _write(out: Path, results: dict, clock: float) -> None:
 def main(argv=None) -> int:
     from ..cli.common import add_blas_threads_flag, blas_threads
 
-    p = argparse.ArgumentParser(prog="python -m nablanet.presets.cnn_reproduce",
-                                description=__doc__.split("\n\n")[0])
+    p = Parser(prog="python -m nablanet.presets.cnn_reproduce",
+                  description=__doc__.split("\n\n")[0])
     p.add_argument("target", help="lenet5, nielsen-ch6, or a preset name")
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
     p.add_argument("--epochs", type=int, metavar="N", help="epochs per net (default: recipe's)")

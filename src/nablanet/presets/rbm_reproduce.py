@@ -42,6 +42,7 @@ from ..data import Dataset, load_mnist
 from ..errors import ConfigError, NablanetError
 from ..training.callbacks import Callback, Checkpoint, EarlyStopping
 from ..utils.atomic import atomic_write_bytes
+from ..utils.wording import Parser, plural
 from . import rbm as presets
 
 EXPERIMENTS = {"rbm": "rbm", "dbn": "dbn", "generate": "dbn-generative",
@@ -396,8 +397,8 @@ def summary_lines(summary: dict) -> list[str]:
     }[name]
     up_down = summary["settings"].get("up_down")
     lines = [f"{name}: {summary['data']['train']} training images, "
-             f"{summary['settings'].get('epochs')} epochs per layer"
-             + (f", {up_down['epochs']} epochs of up-down" if up_down else "")
+             f"{plural(summary['settings'].get('epochs'), 'epoch')} per layer"
+             + (f", {plural(up_down['epochs'], 'epoch')} of up-down" if up_down else "")
              + f", {summary['seconds']:.0f}s on {summary['device']}"]
     for label, ours, theirs, fmt in rows:
         if ours is None:              # a result this run did not produce
@@ -492,8 +493,8 @@ def experiment_kwargs(args) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m nablanet.presets.rbm_reproduce",
-                                description=__doc__.split("\n\n")[0])
+    p = Parser(prog="python -m nablanet.presets.rbm_reproduce",
+                  description=__doc__.split("\n\n")[0])
     p.add_argument("experiment", choices=(*RUNNERS, "hinton-2006"))
     add_arguments(p)
     args = p.parse_args(argv)

@@ -9,19 +9,19 @@ minutes on a 2-core CPU), whether it was met, and the sample's file.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from ..errors import NablanetError
 from ..runs import to_json
+from ..utils.wording import Parser
 from ..utils.atomic import atomic_write_bytes
 from .rnn import RECIPES, TARGETS, train_char_lstm
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m nablanet.presets.rnn_reproduce",
-                                description=__doc__.split("\n\n")[0])
+    p = Parser(prog="python -m nablanet.presets.rnn_reproduce",
+                  description=__doc__.split("\n\n")[0])
     p.add_argument("preset", choices=sorted(RECIPES))
     budget = p.add_mutually_exclusive_group(required=True)
     budget.add_argument("--minutes", type=float, help="wall-clock budget of the whole run")

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from ..backend import xp_of
 from ..errors import ConfigError
+from ..utils.wording import plural
 
 
 class Callback:
@@ -97,7 +98,8 @@ class EarlyStopping(Callback):
                 self._best_params = trainer.copy_params()
         elif self.best.epoch is not None and epoch - self.best.epoch >= self.patience:
             trainer.stop("early-stopped",
-                         f"no improvement in {self.best.monitor} for {self.patience} epochs "
+                         f"no improvement in {self.best.monitor} for "
+                         f"{plural(self.patience, 'epoch')} "
                          f"(best {self.best.value:.4f} at epoch {self.best.epoch + 1})")
 
     def on_train_end(self, trainer):
