@@ -179,6 +179,19 @@ def test_wrong_image_shape_or_channel_count_is_a_data_error():
 def test_flat_input_at_build_is_a_config_error_suggesting_reshape():
     with pytest.raises(ConfigError, match="Reshape"):
         Sequential([Conv2D(None, 2, 3)]).build((784,), F64)
+    with pytest.raises(ConfigError, match=r"images \(channels, height, width\).*\(1, 2, 8, 8\)"):
+        Sequential([Conv2D(None, 2, 3)]).build((1, 2, 8, 8), F64)
+
+
+def test_initialiser_fans_count_one_kernel():
+    """fan_in = C·kh·kw (the inputs of one output unit), not O·kh·kw: N(0, 1/fan_in) for
+    'normal-scaled', U(±√(6/(fan_in + fan_out))) with fan_out = O·kh·kw for 'glorot'."""
+    w = conv(2, 40, (9, 9), 5, 1, 0).params["W"]                  # 8 000 draws
+    assert w.std() == pytest.approx(1 / np.sqrt(2 * 25), rel=0.05)
+    glorot = Conv2D(2, 40, 5, init="glorot")
+    glorot.build((2, 9, 9), F64, np.random.default_rng(0))
+    limit = np.sqrt(6 / (2 * 25 + 40 * 25))
+    assert 0.98 * limit < np.abs(glorot.params["W"]).max() <= limit
 
 
 def test_kernel_larger_than_the_padded_input_is_a_config_error():
