@@ -130,6 +130,20 @@ def test_fresh_biases_and_learned_initial_states_start_at_zero(cls):
 
 
 @pytest.mark.parametrize("cls", FAMILIES)
+@pytest.mark.parametrize("initial_state", ["zeros", "learned"])
+def test_float32_layers_stay_float32(cls, initial_state):
+    # outputs, ∂C/∂x and every gradient in the backend's dtype: a float64 array anywhere
+    # would double the memory and the time of every layer above
+    layer = cls(3, 4, initial_state=initial_state)
+    layer.build((5, 3), get_backend("cpu", "float32"), np.random.default_rng(0))
+    y, cache = layer.forward(np.ones((2, 5, 3), dtype=np.float32))
+    dx = layer.backward(np.ones_like(y), cache)
+    assert y.dtype == dx.dtype == np.float32
+    assert {name: g.dtype for name, g in layer.grads.items()} == \
+        {name: np.float32 for name in layer.params}
+
+
+@pytest.mark.parametrize("cls", FAMILIES)
 def test_glorot_fans_are_one_gates_width(cls):
     """Each gate is its own layer of H units: W and U draw U(±√(6/(fan_in + H))), not with
     fan_out = G·H."""
