@@ -68,6 +68,7 @@ def test_sliced_batches_give_the_same_values_and_gradients(c, o, hw, k, s, p):
     (y1, cache1), (y2, cache2) = whole.forward(x, True), sliced.forward(x, True)
     np.testing.assert_allclose(y2, y1, rtol=1e-12, atol=1e-12)
     assert cache1[1] is not None and cache2[1] is None       # cols kept only for one slice
+    assert whole.forward(x, False)[1][1] is None             # and never in evaluation
     np.testing.assert_allclose(sliced.backward(dy, cache2), whole.backward(dy, cache1),
                                rtol=1e-12, atol=1e-12)
     for name in ("W", "b"):
