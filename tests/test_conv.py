@@ -78,7 +78,6 @@ def test_sliced_batches_give_the_same_values_and_gradients(c, o, hw, k, s, p):
 def test_each_im2col_slice_fits_the_workspace(monkeypatch):
     """As many examples per slice as fit in ``workspace_bytes``, never more, on images taller
     than wide (so rows and columns of the output cannot be mixed up)."""
-    import nablanet.layers.conv as conv_module
     layer = conv(2, 3, (9, 5), 3, 1, 0)                # Ho = 7, rows of Wq = 5: 5 040 B each
     layer.workspace_bytes = 3 * 7 * 5 * 2 * 9 * 8 + 100
     sizes = []
@@ -88,7 +87,7 @@ def test_each_im2col_slice_fits_the_workspace(monkeypatch):
         sizes.append(cols.nbytes)
         return cols
 
-    monkeypatch.setattr(conv_module, "im2col", recording)
+    monkeypatch.setattr("nablanet.layers.conv.im2col", recording)
     layer.forward(np.ones((7, 2, 9, 5)), train=True)
     assert sizes == [3 * 5040, 3 * 5040, 5040]        # 3 + 3 + 1 examples
     assert max(sizes) <= layer.workspace_bytes

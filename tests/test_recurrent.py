@@ -214,7 +214,7 @@ def test_symbol_layers_keep_the_backend_dtype():
 
 def test_embedding_rows_have_unit_length_on_average():
     # one symbol is one active input unit: the scale comes from n_dims (N(0, 1/d) entries),
-    # not from a fan_in of 1, which would make every row d times too long
+    # not from a fan_in of 1, which would make every row √d times too long
     emb = build(Embedding(200, 64), (3,))
     assert emb.params["E"].std() == pytest.approx(1 / 8, rel=0.03)
 
