@@ -153,3 +153,21 @@ def test_distortion_layer_trains_on_fresh_distortions_and_tests_on_originals(tmp
     loaded, _, _ = load_model(tmp_path / "m")
     assert loaded.layers[0].config() == net.layers[0].config()
     np.testing.assert_array_equal(loaded.predict(x), net.predict(x))
+
+
+def test_distortion_layer_takes_its_image_shape_from_the_net():
+    # a net on 12 × 10 single-channel images distorts them as 12 × 10, whatever the default
+    layer = RandomDistortion("affine", rotation=10.0)
+    assert layer.build((1, 12, 10), get_backend(), None) == (1, 12, 10)
+    assert layer.image_shape == (12, 10)
+    layer.rng = np.random.default_rng(0)
+    x = np.zeros((2, 1, 12, 10), dtype=np.float32)
+    x[:, :, 3:9, 4:6] = 1.0
+    y, _ = layer.forward(x, train=True)
+    assert y.shape == x.shape and not np.allclose(y, x)
+
+
+@pytest.mark.parametrize("shape", [(3, 28, 28), (2, 1, 28, 28), (100,)])
+def test_distortion_layer_refuses_what_is_not_one_channel_image(shape):
+    with pytest.raises(ConfigError, match="single-channel images"):
+        RandomDistortion("affine").build(shape, get_backend(), None)

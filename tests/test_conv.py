@@ -68,10 +68,29 @@ def test_sliced_batches_give_the_same_values_and_gradients(c, o, hw, k, s, p):
     (y1, cache1), (y2, cache2) = whole.forward(x, True), sliced.forward(x, True)
     np.testing.assert_allclose(y2, y1, rtol=1e-12, atol=1e-12)
     assert cache1[1] is not None and cache2[1] is None       # cols kept only for one slice
+    assert whole.forward(x, False)[1][1] is None             # and never in evaluation
     np.testing.assert_allclose(sliced.backward(dy, cache2), whole.backward(dy, cache1),
                                rtol=1e-12, atol=1e-12)
     for name in ("W", "b"):
         np.testing.assert_allclose(sliced.grads[name], whole.grads[name], rtol=1e-12)
+
+
+def test_each_im2col_slice_fits_the_workspace(monkeypatch):
+    """As many examples per slice as fit in ``workspace_bytes``, never more, on images taller
+    than wide (so rows and columns of the output cannot be mixed up)."""
+    layer = conv(2, 3, (9, 5), 3, 1, 0)                # Ho = 7, rows of Wq = 5: 5 040 B each
+    layer.workspace_bytes = 3 * 7 * 5 * 2 * 9 * 8 + 100
+    sizes = []
+
+    def recording(*args):
+        cols = im2col(*args)
+        sizes.append(cols.nbytes)
+        return cols
+
+    monkeypatch.setattr("nablanet.layers.conv.im2col", recording)
+    layer.forward(np.ones((7, 2, 9, 5)), train=True)
+    assert sizes == [3 * 5040, 3 * 5040, 5040]        # 3 + 3 + 1 examples
+    assert max(sizes) <= layer.workspace_bytes
 
 
 torch_cases = pytest.mark.parametrize("c, o, hw, k, s, p", CASES, ids=IDS)
@@ -179,6 +198,19 @@ def test_wrong_image_shape_or_channel_count_is_a_data_error():
 def test_flat_input_at_build_is_a_config_error_suggesting_reshape():
     with pytest.raises(ConfigError, match="Reshape"):
         Sequential([Conv2D(None, 2, 3)]).build((784,), F64)
+    with pytest.raises(ConfigError, match=r"images \(channels, height, width\).*\(1, 2, 8, 8\)"):
+        Sequential([Conv2D(None, 2, 3)]).build((1, 2, 8, 8), F64)
+
+
+def test_initialiser_fans_count_one_kernel():
+    """fan_in = C·kh·kw (the inputs of one output unit), not O·kh·kw: N(0, 1/fan_in) for
+    'normal-scaled', U(±√(6/(fan_in + fan_out))) with fan_out = O·kh·kw for 'glorot'."""
+    w = conv(2, 40, (9, 9), 5, 1, 0).params["W"]                  # 8 000 draws
+    assert w.std() == pytest.approx(1 / np.sqrt(2 * 25), rel=0.05)
+    glorot = Conv2D(2, 40, 5, init="glorot")
+    glorot.build((2, 9, 9), F64, np.random.default_rng(0))
+    limit = np.sqrt(6 / (2 * 25 + 40 * 25))
+    assert 0.98 * limit < np.abs(glorot.params["W"]).max() <= limit
 
 
 def test_kernel_larger_than_the_padded_input_is_a_config_error():

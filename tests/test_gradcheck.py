@@ -108,6 +108,25 @@ def test_gradcheck_detects_a_planted_bug(layer, key):
     assert check_layer(layer, x)[key] > 1e-2
 
 
+def test_the_checkers_start_from_zero_gradients_each_call():
+    """A second check of the same layer or net must not add the first call's gradients."""
+    layer = build(Dense(3, 2), 3)
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    for _ in range(2):
+        assert_small(check_layer(layer, x), {"x", "W", "b"})
+    net = mlp([3, 4, 2], "tanh", "sigmoid", backend=F64, rng=0)
+    for _ in range(2):
+        assert_net_small(net, check_net(net, "cross-entropy", x, np.array([0, 1, 1, 0])))
+
+
+def test_check_net_in_inference_mode_checks_the_net_without_dropout():
+    """train=False: backprop and the central differences both run the whole net (no mask)."""
+    net = mlp([4, 6, 3], "tanh", "softmax", dropout=0.5, backend=F64, rng=0)
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((5, 4)), rng.integers(0, 3, 5)
+    assert_net_small(net, check_net(net, "log-likelihood", x, y, train=False))
+
+
 def test_check_net_detects_a_planted_bug_in_a_hidden_layer():
     net = mlp([3, 4, 2], "sigmoid", "sigmoid", backend=F64, rng=0)
     net.layers[0] = build(_BiasMeanDense(3, 4), 3)

@@ -75,6 +75,21 @@ def test_dropout_keeps_float32():
     assert y.dtype == np.float32 and mask.dtype == np.float32
 
 
+def test_dropout_with_p_zero_draws_no_random_numbers():
+    """p = 0 is the unchanged input and leaves the shared generator alone, so adding it to
+    a net changes no other layer's masks or the shuffling."""
+    layer = dropout(0.0, seed=5)
+    before = layer.rng.bit_generator.state
+    x = np.random.default_rng(0).standard_normal((6, 4))
+    y, _ = layer.forward(x, train=True)
+    assert layer.rng.bit_generator.state == before
+    np.testing.assert_array_equal(y, x)
+
+
+def test_dropout_defaults_to_half_the_units():
+    assert Dropout().p == 0.5           # Hinton et al.'s rate for hidden units
+
+
 @pytest.mark.parametrize("p", [-0.1, 1.0, 1.5])
 def test_dropout_rejects_bad_probabilities(p):
     with pytest.raises(ConfigError, match="dropout probability"):
@@ -127,6 +142,27 @@ def test_activation_registry_names():
     assert {"sigmoid", "tanh", "relu", "leaky-relu", "linear", "softmax"} <= set(ACTIVATIONS)
 
 
+@pytest.mark.parametrize("name, cls", [("sigmoid", Sigmoid), ("tanh", Tanh), ("relu", ReLU),
+                                       ("leaky-relu", LeakyReLU), ("linear", Linear),
+                                       ("softmax", Softmax)])
+def test_each_activation_name_computes_its_function(name, cls):
+    z = np.linspace(-4, 4, 24).reshape(4, 6)
+    np.testing.assert_allclose(build(ACTIVATIONS[name](), 6).forward(z)[0], REFERENCE[cls](z),
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("layer, slope_at_zero", [(ReLU(), 0.0), (LeakyReLU(0.2), 0.2)])
+def test_rectifier_derivative_at_zero_is_the_negative_side(layer, slope_at_zero):
+    # "derivative 1 for z > 0, else 0" (α for the leaky one), as PyTorch: a unit at exactly
+    # 0 (a zero input, a zero-padded border) passes the negative side's slope
+    build(layer, 3)
+    z = np.array([[-1.0, 0.0, 1.0]])
+    a, cache = layer.forward(z)
+    np.testing.assert_array_equal(a, [[-slope_at_zero, 0.0, 1.0]])
+    np.testing.assert_array_equal(layer.backward(np.ones_like(z), cache),
+                                  [[slope_at_zero, slope_at_zero, 1.0]])
+
+
 def test_softmax_rows_sum_to_one():
     z = np.random.default_rng(0).standard_normal((50, 10)) * 5
     a = build(Softmax(), 10).forward(z)[0]
@@ -174,11 +210,21 @@ def test_dense_gradients_accumulate_over_backward_calls():
     layer.backward(delta, cache)
     for k in once:
         np.testing.assert_allclose(layer.grads[k], 2 * once[k])
+    first_buffer = layer.grads["W"]
     layer.zero_grads()
     assert all(g is None for g in layer.grads.values())
     layer.backward(delta, cache)
     for k in once:
         np.testing.assert_allclose(layer.grads[k], once[k])
+    assert layer.grads["W"] is first_buffer          # the GEMM's buffer, reused: no allocation
+
+
+def test_dense_without_input_gradient_returns_none():
+    layer = build(Dense(3, 2, need_input_grad=False), 3)
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    _, cache = layer.forward(x)
+    assert layer.backward(np.ones((4, 2)), cache) is None
+    np.testing.assert_allclose(layer.grads["W"], x.T @ np.ones((4, 2)))    # still learns
 
 
 def test_dense_rejects_the_wrong_number_of_features():

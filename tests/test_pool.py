@@ -102,6 +102,9 @@ def test_output_shape_and_float32(cls):
 def test_window_larger_than_the_padded_input_is_a_config_error(cls):
     with pytest.raises(ConfigError, match="window 5×5 is larger than the padded input 4×4"):
         pool(cls, (4, 4), 5, None, 0)
+    # too wide alone (the rows fit) is refused as well
+    with pytest.raises(ConfigError, match="window 2×5 is larger than the padded input 8×4"):
+        pool(cls, (8, 4), (2, 5), None, 0)
 
 
 @pytest.mark.parametrize("cls", POOLS)

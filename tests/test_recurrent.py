@@ -111,9 +111,47 @@ def test_gradients_accumulate_over_calls(cls):
 
 
 def test_lstm_starts_with_the_keep_gate_open():
-    layer = build(LSTM(3, 4, forget_bias=1.0), (5, 3))
+    layer = build(LSTM(3, 4), (5, 3))                   # forget_bias 1 by default
     b = layer.params["b"]
     assert np.all(b[4:8] == 1.0) and np.all(b[:4] == 0) and np.all(b[8:] == 0)
+
+
+@pytest.mark.parametrize("cls", FAMILIES)
+def test_fresh_biases_and_learned_initial_states_start_at_zero(cls):
+    """A learned h₀ starts where the default zeros are, so until it has learned anything
+    the two nets compute the same."""
+    learned = build(cls(3, 4, initial_state="learned"), (5, 3))
+    for name, value in learned.params.items():
+        if name not in ("W", "U") and not (cls is LSTM and name == "b"):   # LSTM's b: above
+            np.testing.assert_array_equal(value, 0, err_msg=name)
+    zeros = build(cls(3, 4), (5, 3))
+    x = np.random.default_rng(0).standard_normal((2, 5, 3))
+    np.testing.assert_array_equal(learned.forward(x)[0], zeros.forward(x)[0])
+
+
+@pytest.mark.parametrize("cls", FAMILIES)
+@pytest.mark.parametrize("initial_state", ["zeros", "learned"])
+def test_float32_layers_stay_float32(cls, initial_state):
+    # outputs, ∂C/∂x and every gradient in the backend's dtype: a float64 array anywhere
+    # would double the memory and the time of every layer above
+    layer = cls(3, 4, initial_state=initial_state)
+    layer.build((5, 3), get_backend("cpu", "float32"), np.random.default_rng(0))
+    y, cache = layer.forward(np.ones((2, 5, 3), dtype=np.float32))
+    dx = layer.backward(np.ones_like(y), cache)
+    assert y.dtype == dx.dtype == np.float32
+    assert {name: g.dtype for name, g in layer.grads.items()} == \
+        {name: np.float32 for name in layer.params}
+
+
+@pytest.mark.parametrize("cls", FAMILIES)
+def test_glorot_fans_are_one_gates_width(cls):
+    """Each gate is its own layer of H units: W and U draw U(±√(6/(fan_in + H))), not with
+    fan_out = G·H."""
+    n_in, h = 300, 100
+    layer = build(cls(n_in, h), (2, n_in))
+    for name, fan_in in (("W", n_in), ("U", h)):
+        limit = np.sqrt(6 / (fan_in + h))
+        assert 0.98 * limit < np.abs(layer.params[name]).max() <= limit, name
 
 
 def test_sequence_to_one_and_time_distributed_gradients():
@@ -159,6 +197,26 @@ def test_symbol_index_out_of_range_is_one_clear_error():
             build(layer, (3,)).forward(np.array([[1, -1, 0]]))
     with pytest.raises(DataError, match="integer symbol indices"):
         build(Embedding(4, 2), (3,)).forward(np.array([[0.5, 1.0]]))
+    for layer in (OneHot(4), Embedding(4, 2)):            # n_symbols itself is one too far
+        with pytest.raises(DataError, match=r"symbol index 4 is outside \[0, 4\)"):
+            build(layer, (3,)).forward(np.array([[1, 4, 0]]))
+
+
+def test_symbol_layers_keep_the_backend_dtype():
+    f32 = get_backend("cpu", "float32")
+    onehot, emb = OneHot(4), Embedding(4, 3)
+    for layer in (onehot, emb):
+        layer.build((3,), f32, np.random.default_rng(0))
+    idx = np.array([[0, 3, 1]])
+    assert onehot.forward(idx)[0].dtype == np.float32
+    assert emb.forward(idx)[0].dtype == np.float32
+
+
+def test_embedding_rows_have_unit_length_on_average():
+    # one symbol is one active input unit: the scale comes from n_dims (N(0, 1/d) entries),
+    # not from a fan_in of 1, which would make every row √d times too long
+    emb = build(Embedding(200, 64), (3,))
+    assert emb.params["E"].std() == pytest.approx(1 / 8, rel=0.03)
 
 
 def test_sequences_of_unequal_length_without_padding_are_refused():
@@ -199,6 +257,11 @@ def test_equal_length_lists_are_stacked_and_bad_shapes_refused():
     layer.state = (np.zeros((3, 3)),)
     with pytest.raises(DataError, match="reset_state"):
         layer.forward(np.ones((2, 4, 2)))
+    layer.state = None
+    with pytest.raises(DataError, match="no time steps"):
+        layer.forward(np.ones((2, 0, 2)))
+    with pytest.raises(ConfigError, match=r"SimpleRNN\(2, 3\) cannot take 5 input features"):
+        layer.build((4, 5), F64, np.random.default_rng(0))
 
 
 def test_gradient_clipping_rescales_to_the_threshold():
