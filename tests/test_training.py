@@ -269,6 +269,37 @@ def test_halve_on_plateau_waits_while_improving():
     assert trainer.optimizer.eta == 1.0
 
 
+def test_halve_on_plateau_uses_its_factor_and_floor_ratio():
+    trainer = _stub_trainer()
+    epochs = _drive(trainer, [HalveOnPlateau(patience=1, factor=0.1, floor_ratio=100.0)],
+                    [0.9] * 10)
+    # best at epoch 0, then η × 0.1 each flat epoch: 0.1, 0.01 = η₀/100 stops it at epoch 2
+    assert epochs == 3 and trainer.status == "eta-exhausted"
+    assert trainer.optimizer.eta == pytest.approx(0.01)
+
+
+def test_halve_on_plateau_state_carries_the_count_and_eta0_across_a_resume():
+    """A resumed run is a new fit: its on_train_begin must not take the halved η for η₀,
+    and an epoch of a plateau counted before the checkpoint still counts after it."""
+    values = [0.5, 0.5, 0.5, 0.5, 0.5]
+    whole = _stub_trainer()
+    _drive(whole, [HalveOnPlateau(patience=2, floor_ratio=4.0)], values)
+
+    first = _stub_trainer()
+    schedule = HalveOnPlateau(patience=2, floor_ratio=4.0)
+    _drive(first, [schedule], values[:4])           # halved once (epoch 2), one flat since
+    assert (first.optimizer.eta, schedule.since) == (0.5, 1)
+    resumed = _stub_trainer()
+    resumed.optimizer.eta = first.optimizer.eta
+    again = HalveOnPlateau(patience=2, floor_ratio=4.0)
+    again.load_state_dict(schedule.state_dict())
+    again.on_train_begin(resumed)
+    again.on_epoch_end(resumed, 4, {"validation_accuracy": values[4]})
+    # epoch 4 completes the second plateau: η = η₀/4, the floor of η₀ = 1, not of 0.5
+    assert resumed.optimizer.eta == whole.optimizer.eta == 0.25
+    assert resumed.status == whole.status == "eta-exhausted"
+
+
 def test_halve_on_plateau_in_a_real_run(blobs_split):
     train, val = blobs_split
     net = mlp([4, 8, 3], "sigmoid", "softmax", rng=0)
@@ -288,6 +319,19 @@ def test_bold_driver_grows_eta_while_the_cost_falls_and_halves_it_when_it_rises(
     assert trainer.optimizer.eta == pytest.approx(1.0 * 1.1 * 0.5 * 1.1)
 
 
+def test_bold_driver_cuts_eta_when_the_cost_does_not_fall():
+    trainer = _stub_trainer()
+    _drive(trainer, [BoldDriver(increase=1.1, decrease=0.5)], [1.0, 1.0], key="train_cost")
+    assert trainer.optimizer.eta == 0.5
+
+
+def test_bold_driver_reads_the_metric_it_is_given():
+    trainer = _stub_trainer()
+    _drive(trainer, [BoldDriver(increase=1.1, decrease=0.5, monitor="validation_cost")],
+           [1.0, 0.8], key="validation_cost")
+    assert trainer.optimizer.eta == pytest.approx(1.1)
+
+
 def test_bold_driver_needs_the_train_cost():
     with pytest.raises(ConfigError, match="train_cost"):
         _drive(_stub_trainer(), [BoldDriver()], [0.5])
@@ -295,19 +339,33 @@ def test_bold_driver_needs_the_train_cost():
 
 def test_step_decay(blobs_split):
     net = mlp([4, 5, 3], rng=0)
-    history = Trainer(net, "cross-entropy", SGD(1.0), callbacks=[StepDecay(2, 0.5)],
+    history = Trainer(net, "cross-entropy", SGD(1.0), callbacks=[StepDecay(2, 0.1)],
                       monitor=(), rng=0).fit(blobs_split[0], 6)
     # a row records the η used during its epoch
-    assert history["eta"] == [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
+    np.testing.assert_allclose(history["eta"], [1.0, 1.0, 0.1, 0.1, 0.01, 0.01], rtol=1e-15)
+
+
+def test_schedule_settings_at_their_bounds():
+    StepDecay(1, factor=1.0)                  # factor 1 keeps η: allowed, a no-op schedule
+    BoldDriver(increase=1.0)                  # only ever cuts η: allowed
+    CosineDecay(1, floor=0.0)
+    for make in (lambda: StepDecay(0), lambda: StepDecay(2, factor=0.0),
+                 lambda: StepDecay(2, factor=1.5), lambda: CosineDecay(4, floor=-0.1),
+                 lambda: HalveOnPlateau(patience=0), lambda: HalveOnPlateau(factor=1.0),
+                 lambda: HalveOnPlateau(factor=0.0), lambda: HalveOnPlateau(floor_ratio=1.0),
+                 lambda: BoldDriver(decrease=1.0), lambda: BoldDriver(increase=0.9)):
+        with pytest.raises(ConfigError):
+            make()
 
 
 def test_cosine_decay_follows_half_a_cosine_and_resumes(blobs_split):
     net = mlp([4, 5, 3], rng=0)
     history = Trainer(net, "cross-entropy", SGD(1.0), callbacks=[CosineDecay(4, floor=0.1)],
-                      monitor=(), rng=0).fit(blobs_split[0], 5)
+                      monitor=(), rng=0).fit(blobs_split[0], 6)
     # ηₑ = 0.1 + 0.9·½(1 + cos πe/4), held at the floor after the last planned epoch
+    # (not carried on up the cosine's next half: the sixth epoch still trains at 0.1)
     expected = [1.0, 0.1 + 0.45 * (1 + np.cos(np.pi / 4)), 0.55,
-                0.1 + 0.45 * (1 - np.cos(np.pi / 4)), 0.1]
+                0.1 + 0.45 * (1 - np.cos(np.pi / 4)), 0.1, 0.1]
     np.testing.assert_allclose(history["eta"], expected, rtol=1e-12)
     resumed = CosineDecay(4)
     resumed.load_state_dict(CosineDecay(4).state_dict() | {"eta0": 2.0})
