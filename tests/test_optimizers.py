@@ -3,8 +3,8 @@ and checkpointed optimiser state that continues a run exactly."""
 import numpy as np
 import pytest
 
-from nablanet import (L1, L2, SGD, AdaGrad, Adam, ConfigError, MaxNorm, Momentum, Nesterov,
-                      RMSprop, Sequential, get_backend, get_optimizer, mlp)
+from nablanet import (L1, L2, SGD, AdaGrad, Adam, ConfigError, MaxNorm, ModelFileError,
+                      Momentum, Nesterov, RMSprop, Sequential, get_backend, get_optimizer, mlp)
 from nablanet.layers import Conv2D, Dense
 from nablanet.optim import DeltaBarDelta, Rprop
 from nablanet.training import Trainer
@@ -276,3 +276,22 @@ def test_state_dict_round_trip_continues_identically(make):
     for (a, k), (b, _) in zip(net.parameters(), twin_net.parameters()):
         np.testing.assert_array_equal(a.params[k], b.params[k])
     assert twin.t == opt.t == 7
+
+
+@pytest.mark.parametrize("make", [m for m in OPTIMIZERS if m().slots], ids=lambda f: f().name)
+def test_a_state_lacking_a_slot_array_is_refused(make):
+    """After a step every parameter has all its slots: one missing (Adam's m for the last
+    bias, say) would restart from zeros and the resumed run part from the uninterrupted one."""
+    net = mlp([3, 4, 2], backend=F64, rng=0)
+    opt = make()
+    _random_grads(net, np.random.default_rng(0))
+    opt.step(net)
+    scalars, arrays = opt.state_dict()
+    shapes = [layer.params[name].shape for layer, name in net.parameters()]
+    make().load_state_dict(scalars, arrays, F64, shapes=shapes)        # whole: accepted
+    gone = f"{opt.slots[-1]}.3"
+    del arrays[gone]
+    with pytest.raises(ModelFileError, match=f"{opt.name} state after 1 steps lacks {gone}$"):
+        make().load_state_dict(scalars, arrays, F64, shapes=shapes)
+    # before any step there is nothing to lack
+    make().load_state_dict({"t": 0, "eta": 0.1}, {}, F64, shapes=shapes)

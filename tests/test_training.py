@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from nablanet import (L2, SGD, Adam, ConfigError, DataError, MaxNorm, Momentum, Sequential,
-                      get_backend, mlp)
+from nablanet import (L2, SGD, Adam, ConfigError, DataError, MaxNorm, ModelFileError, Momentum,
+                      Sequential, get_backend, mlp)
 from nablanet.data import Dataset
 from nablanet.io import load_model, load_training_state
 from nablanet.layers import GRU, Dense, Embedding, LastStep, OneHot, Sigmoid, Softmax
@@ -119,6 +119,25 @@ def test_early_stopping_best_weights_of_another_net_are_refused_on_resume(tmp_pa
     key = next(k for k in arrays if k.endswith("best_params.0"))
     arrays[key] = np.zeros((2, 2), np.float32)
     with pytest.raises(ValueError, match="early-stopping best weights do not match the net"):
+        _trainer(_net(), scenario, tmp_path).load_state_dict(scalars, arrays)
+
+
+@pytest.mark.parametrize("keep", [(), (0, 1, 2)], ids=["none", "some"])
+def test_early_stopping_state_without_its_best_weights_is_refused(tmp_path, blobs_split, keep):
+    """The state names a best epoch: without its weights a resumed run would end on its
+    last weights where the uninterrupted one restores the best."""
+    scenario = "momentum+dropout+early-stopping+halving"
+    _trainer(_net(), scenario, tmp_path).fit(blobs_split[0], 1, blobs_split[1])
+    scalars, arrays = load_training_state(tmp_path / "last")
+    best = sorted(k for k in arrays if "best_params." in k)
+    assert len(best) == 4
+    for key in best:
+        if int(key.rpartition(".")[2]) not in keep:
+            del arrays[key]
+    with pytest.raises(ModelFileError, match="early-stopping state lacks the best weights "
+                                             + ("best_params.3$" if keep else
+                                                "best_params.0, best_params.1, best_params.2, "
+                                                "best_params.3$")):
         _trainer(_net(), scenario, tmp_path).load_state_dict(scalars, arrays)
 
 
