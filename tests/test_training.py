@@ -434,6 +434,31 @@ def test_divergence_keeps_the_pre_divergence_checkpoints(tmp_path, blobs_split):
         assert meta["epoch"] <= 1
 
 
+def _never_improving(callback):
+    """``callback`` with a best accuracy of 2 recorded at epoch 0: nothing beats it."""
+    callback.best.load_state_dict({"value": 2.0, "epoch": 0})
+    return callback
+
+
+@pytest.mark.parametrize("runs_out", [
+    lambda: _never_improving(EarlyStopping(patience=2)),
+    lambda: _never_improving(HalveOnPlateau(patience=3, floor_ratio=2.0)),
+], ids=["early-stopping", "halve-on-plateau"])
+def test_divergence_in_the_epoch_another_callback_stops_is_still_divergence(tmp_path,
+                                                                            blobs_split,
+                                                                            runs_out):
+    """Both stop at epoch 2, the epoch the weights turn NaN: the guard's verdict stands,
+    so the run is reported diverged and no checkpoint saves the NaN weights."""
+    train, val = blobs_split
+    trainer = Trainer(mlp([4, 8, 3], "sigmoid", "softmax", rng=0), "log-likelihood", SGD(0.5),
+                      rng=0, callbacks=[runs_out(), Checkpoint(tmp_path, monitor="validation_cost"),
+                                        _PoisonWeights(epoch=2)])
+    trainer.fit(train, 10, val)
+    assert trainer.status == "diverged" and "weights became non-finite" in trainer.message
+    assert len(trainer.history) == 3
+    assert load_model(tmp_path / "last")[2]["epoch"] == 1
+
+
 # -- monitoring, history, batching --------------------------------------------------------------
 
 def test_progress_prints_one_line_per_epoch_with_costs_and_percentages():
