@@ -117,8 +117,13 @@ def test_early_stopping_best_weights_of_another_net_are_refused_on_resume(tmp_pa
     _trainer(_net(), scenario, tmp_path).fit(blobs_split[0], 1, blobs_split[1])
     scalars, arrays = load_training_state(tmp_path / "last")
     key = next(k for k in arrays if k.endswith("best_params.0"))
+    shape = arrays[key].shape
     arrays[key] = np.zeros((2, 2), np.float32)
-    with pytest.raises(ValueError, match="early-stopping best weights do not match the net"):
+    with pytest.raises(ModelFileError, match="early-stopping best weights do not match the net"):
+        _trainer(_net(), scenario, tmp_path).load_state_dict(scalars, arrays)
+    arrays[key] = np.zeros(shape, np.float32)
+    arrays[key.replace("best_params.0", "best_params.4")] = np.zeros(shape, np.float32)
+    with pytest.raises(ModelFileError, match="early-stopping best weights do not match the net"):
         _trainer(_net(), scenario, tmp_path).load_state_dict(scalars, arrays)
 
 
@@ -224,6 +229,78 @@ def test_early_stopping_on_a_cost_uses_min_mode():
     epochs = _drive(trainer, [EarlyStopping(patience=2, monitor="validation_cost")],
                     [1.0, 0.5, 0.6, 0.4, 0.45, 0.41, 0.3], key="validation_cost")
     assert epochs == 6 and trainer.restored_epoch == 3
+
+
+def test_best_takes_its_mode_from_the_metric_name_unless_told():
+    from nablanet.training.callbacks import Best
+    assert Best("validation_accuracy").mode == "max"
+    assert Best("validation_cost").mode == Best("val_loss").mode == "min"
+    assert Best("validation_accuracy", mode="min").mode == "min"
+    with pytest.raises(ConfigError, match="'maximum'"):
+        Best("validation_accuracy", mode="maximum")
+
+
+def test_early_stopping_passes_its_mode_on():
+    """An explicit mode wins over the name: 'min' on an accuracy makes its fall the
+    improvement, so the lowest epoch is the best one restored."""
+    trainer = _stub_trainer()
+    es = EarlyStopping(patience=2, mode="min")
+    _drive(trainer, [es], [0.9, 0.5, 0.7, 0.8])
+    assert es.best.value == 0.5 and trainer.restored_epoch == 1
+
+
+def test_an_equal_cost_is_no_improvement():
+    trainer = _stub_trainer()
+    es = EarlyStopping(patience=2, monitor="validation_cost")
+    epochs = _drive(trainer, [es], [0.5, 0.5, 0.5, 0.4], key="validation_cost")
+    assert epochs == 3 and trainer.restored_epoch == 0
+
+
+def test_early_stopping_patience_must_be_positive():
+    EarlyStopping(patience=1)
+    with pytest.raises(ConfigError, match="patience"):
+        EarlyStopping(patience=0)
+
+
+def test_early_stopping_state_resumes_the_count_and_the_grown_patience():
+    """Stopped and resumed after epoch 3, the run stops where the uninterrupted one does:
+    the best epoch and a grown patience come back from the state."""
+    values = [0.1, 0.2, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3]
+    whole = _stub_trainer()
+    epochs = _drive(whole, [EarlyStopping(patience=2, growing=True, factor=2.0)], values)
+    assert epochs == 9                     # best at epoch 2 → patience max(2, 2·3) = 6
+
+    first = EarlyStopping(patience=2, growing=True, factor=2.0)
+    _drive(_stub_trainer(), [first], values[:4])
+    resumed = EarlyStopping(patience=2, growing=True, factor=2.0)
+    resumed.load_state_dict(first.state_dict())
+    resumed.load_state_arrays(first.state_arrays(), _stub_trainer())
+    trainer = _stub_trainer()
+    for epoch in range(4, len(values)):
+        resumed.on_epoch_end(trainer, epoch, {"validation_accuracy": values[epoch]})
+        if trainer.stopping:
+            break
+    resumed.on_train_end(trainer)
+    assert epoch + 1 == epochs and trainer.message == whole.message
+    assert trainer.restored_epoch == 2 and trainer.net.layers[0].params["W"][0, 0] == 2.0
+
+
+def test_growing_patience_uses_its_factor_and_never_shrinks():
+    trainer = _stub_trainer()
+    es = EarlyStopping(patience=2, growing=True, factor=1.5)
+    _drive(trainer, [es], [0.1, 0.2, 0.3] + [0.3] * 10)
+    assert es.patience == 5                 # ⌈1.5 · 3⌉ after the best at epoch 2
+    early = EarlyStopping(patience=5, growing=True, factor=2.0)
+    _drive(_stub_trainer(), [early], [0.5] + [0.4] * 10)
+    assert early.patience == 5              # a best at epoch 0 (2 · 1 = 2) keeps 5
+
+
+def test_early_stopping_without_restore_keeps_no_copies_and_the_last_weights():
+    trainer = _stub_trainer()
+    es = EarlyStopping(patience=2, restore_best=False)
+    _drive(trainer, [es], [0.5, 0.7, 0.6, 0.6])
+    assert es.state_arrays() == {} and trainer.restored_epoch is None
+    assert trainer.net.layers[0].params["W"][0, 0] == 3.0
 
 
 def test_a_non_finite_first_value_is_never_the_best():
@@ -434,6 +511,33 @@ def test_divergence_keeps_the_pre_divergence_checkpoints(tmp_path, blobs_split):
         assert meta["epoch"] <= 1
 
 
+@pytest.mark.parametrize("cost", [float("nan"), float("inf"), -float("inf")])
+def test_any_non_finite_cost_is_divergence(cost):
+    """NaN or ±inf, in the validation cost too (the training cost may still be finite)."""
+    from nablanet.training import DivergenceGuard
+    trainer = _stub_trainer()
+    DivergenceGuard().on_epoch_end(trainer, 3, {"train_cost": 0.5, "validation_cost": cost})
+    assert trainer.status == "diverged"
+    assert trainer.message.startswith(f"training diverged in epoch 4: cost became {cost}")
+
+
+def test_a_checkpoint_whose_metric_is_not_monitored_saves_every_epoch_as_best(tmp_path,
+                                                                          blobs_split):
+    trainer = Trainer(mlp([4, 5, 3], rng=0), "cross-entropy", SGD(0.5), monitor=(), rng=0,
+                      callbacks=[Checkpoint(tmp_path)])
+    trainer.fit(blobs_split[0], 2)
+    assert load_model(tmp_path / "best")[2]["epoch"] == 1
+    assert_same_params(params(load_model(tmp_path / "best")[0]), params(trainer.net))
+
+
+def test_a_checkpoint_passes_its_mode_on(tmp_path):
+    """mode='min' on an accuracy: best/ is the epoch with the lowest one."""
+    trainer = _stub_trainer()
+    _drive(trainer, [Checkpoint(tmp_path, mode="min")], [0.9, 0.5, 0.7])
+    assert load_model(tmp_path / "best")[2]["epoch"] == 1
+    assert load_model(tmp_path / "last")[2]["epoch"] == 2
+
+
 def _never_improving(callback):
     """``callback`` with a best accuracy of 2 recorded at epoch 0: nothing beats it."""
     callback.best.load_state_dict({"value": 2.0, "epoch": 0})
@@ -469,6 +573,12 @@ def test_progress_prints_one_line_per_epoch_with_costs_and_percentages():
     Progress(stream, total_epochs=10).on_epoch_end(_stub_trainer(), 4, metrics)
     assert stream.getvalue() == ("[##########..........]  epoch 5/10  train_cost 0.1235  "
                                  "validation_accuracy 97.31%  eta 0.05  0.26s\n")
+    stream = io.StringIO()
+    Progress(stream).on_epoch_end(_stub_trainer(), 0, {**metrics, "train_accuracy": 0.5,
+                                                       "validation_cost": 0.25})
+    assert stream.getvalue() == ("epoch 1  train_cost 0.1235  train_accuracy 50.00%  "
+                                 "validation_cost 0.2500  validation_accuracy 97.31%  "
+                                 "eta 0.05  0.26s\n")
 
 
 def test_history_columns(blobs_split):
