@@ -399,3 +399,22 @@ def test_an_optimizer_that_has_not_stepped_may_move_to_another_net():
     Trainer(first, "quadratic", adam)
     Trainer(tiny_net(), "quadratic", adam)              # first is still alive here
     assert adam.t == 0
+
+
+@pytest.mark.parametrize("make", [lambda: L2(0.5, include_biases=True), lambda: L1(0.25),
+                                  lambda: MaxNorm(2.5)], ids=["l2", "l1", "max-norm"])
+def test_regulariser_config_names_every_setting(make):
+    settings = make().config()
+    name = settings.pop("name")
+    rebuilt = {"l2": L2, "l1": L1, "max-norm": MaxNorm}[name](**settings)
+    assert rebuilt.config() == make().config() and vars(rebuilt) == vars(make())
+
+
+def test_max_norm_leaves_an_all_zero_column_alone_without_dividing_by_zero():
+    """L1 drives a unit's weights to exactly 0 and keeps them there (sgn(0) = 0): its
+    column norm is 0, which must not become c/0 (a warning at every step)."""
+    net = Sequential([Dense(2, 2)]).build((2,), F64, rng=0)
+    net.layers[0].set_params(W=np.array([[0.0, 3.0], [0.0, 4.0]]))
+    with np.errstate(all="raise"):
+        MaxNorm(1.0).apply(net)
+    np.testing.assert_allclose(net.layers[0].params["W"], [[0.0, 0.6], [0.0, 0.8]])
