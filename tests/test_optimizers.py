@@ -386,7 +386,7 @@ def test_a_state_lacking_a_slot_array_is_refused(make):
     make().load_state_dict(scalars, arrays, F64, shapes=shapes)        # whole: accepted
     gone = f"{opt.slots[-1]}.3"
     del arrays[gone]
-    with pytest.raises(ModelFileError, match=f"{opt.name} state after 1 steps lacks {gone}$"):
+    with pytest.raises(ModelFileError, match=f"{opt.name} state at step 1 lacks {gone}$"):
         make().load_state_dict(scalars, arrays, F64, shapes=shapes)
     # before any step there is nothing to lack
     make().load_state_dict({"t": 0, "eta": 0.1}, {}, F64, shapes=shapes)

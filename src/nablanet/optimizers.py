@@ -97,7 +97,7 @@ class Optimizer:
             missing = [f"{slot}.{i}" for slot, lst in self.state.items()
                        for i in range(len(shapes)) if i >= len(lst) or lst[i] is None]
             if missing:
-                raise ModelFileError(f"{self.name} state after {self.t} steps lacks "
+                raise ModelFileError(f"{self.name} state at step {self.t} lacks "
                                      f"{', '.join(missing)}")
 
 
