@@ -4,9 +4,8 @@ import pytest
 
 from nablanet import ConfigError, DataError, Sequential, get_backend
 from nablanet.data import Dataset
-from nablanet.data.augment import (ONE_PIXEL_SHIFTS, elastic_distortion, expand, expand_by_shifts,
-                                   random_affine, random_shift,
-                                   shift_images)
+from nablanet.data.augment import (ONE_PIXEL_SHIFTS, distort, elastic_distortion, expand,
+                                   expand_by_shifts, random_affine, random_shift, shift_images)
 from nablanet.io import load_model, save_model
 from nablanet.layers import Dense, RandomDistortion, Softmax
 
@@ -31,6 +30,98 @@ def test_shift_moves_pixels_and_fills_with_zeros():
     assert shift_images(flat, 1, 1, (3, 3)).shape == (1, 9)
 
 
+def test_flat_rows_of_non_square_images_are_shifted_in_their_own_shape():
+    x = np.arange(6, dtype=np.float32).reshape(1, 6)              # one 2 × 3 image
+    np.testing.assert_array_equal(shift_images(x, 0, 1, (2, 3)), [[0, 0, 1, 0, 3, 4]])
+
+
+class Draws:
+    """A stand-in generator: call k of ``random`` returns ``values[k]`` (broadcast to the
+    size asked for); 1 is the top of a range U(−a, a) and 0 its bottom."""
+
+    def __init__(self, *values):
+        self.values = list(values)
+
+    def random(self, size, dtype=np.float64):
+        return np.broadcast_to(np.asarray(self.values.pop(0), dtype), size).copy()
+
+
+def _affine(x, *draws, rotation=0.0, translation=0.0, shear=0.0, scale=(1.0, 1.0)):
+    """random_affine with its four draws (angle, shear, zoom, (Δrow, Δcol)) fixed."""
+    return random_affine(x, Draws(*draws), rotation=rotation, translation=translation,
+                         shear=shear, scale=scale)
+
+
+def test_rotation_by_minus_90_degrees_turns_clockwise():
+    x = digits()
+    out = _affine(x, 0.0, 0.5, 0.5, 0.5, rotation=90)             # bottom of ±90°
+    np.testing.assert_allclose(out, np.rot90(x, k=-1, axes=(1, 2)), atol=1e-5)
+
+
+def test_translation_moves_rows_and_columns_by_their_own_draws():
+    x = digits()
+    out = _affine(x, 0.5, 0.5, 0.5, [[1.0], [0.5]], translation=2.0)   # Δrow = 2, Δcol = 0
+    np.testing.assert_allclose(out, shift_images(x, 2, 0), atol=1e-6)
+
+
+def test_a_half_pixel_translation_interpolates_between_neighbours():
+    x = np.zeros((1, 5, 5), np.float32)
+    x[0, 2, 2] = 1.0
+    out = _affine(x, 0.5, 0.5, 0.5, [[0.75], [0.5]], translation=1.0)  # Δrow = 0.5
+    np.testing.assert_allclose(out[0, 2:4, 2], [0.5, 0.5], atol=1e-6)   # bilinear
+    assert out.sum() == pytest.approx(1.0)
+
+
+def test_pixels_from_outside_the_image_are_zero():
+    out = _affine(np.ones((1, 5, 5), np.float32), 0.5, 0.5, 0.5, 1.0, translation=1.0)
+    np.testing.assert_allclose(out[0], shift_images(np.ones((1, 5, 5)), 1, 1, (5, 5))[0],
+                               atol=1e-6)
+    assert out[0, 0].sum() == 0 and out[0, :, 0].sum() == 0
+
+
+def test_shear_slides_each_column_by_its_distance_from_the_centre():
+    """φ = 45° with no rotation or zoom: A = [[1, tan φ], [0, 1]] on (row, col), so output
+    (r, c) reads input (r − (c − 4), c) on a 9 × 9 image (centre 4)."""
+    x = np.random.default_rng(0).random((1, 9, 9)).astype(np.float32)
+    out = _affine(x, 0.5, 1.0, 0.5, 0.5, shear=45.0)
+    expected = np.zeros_like(x)
+    for r in range(9):
+        for c in range(9):
+            if 0 <= r - (c - 4) < 9:
+                expected[0, r, c] = x[0, r - (c - 4), c]
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+def test_zoom_draws_from_the_whole_scale_range_and_magnifies():
+    """Zoom 2 about the centre of a 9 × 9 image: output (4, 5) reads input (4, 4.5)."""
+    x = np.zeros((1, 9, 9), np.float32)
+    x[0, 4, 4] = 1.0
+    out = _affine(x, 0.5, 0.5, 1.0, 0.5, scale=(1.0, 2.0))        # top of the range: ×2
+    np.testing.assert_allclose(out[0, 4, 3:7], [0.5, 1.0, 0.5, 0.0], atol=1e-6)
+
+
+def test_elastic_field_is_two_independent_smooth_zero_mean_displacements():
+    """On ramps (value = row, value = column) bilinear warping is exact inside the image,
+    so out − ramp is α times the displacement field, Δy and Δx separately."""
+    n, h = 4, 24
+    r, c = np.meshgrid(np.arange(h, dtype=np.float64), np.arange(h, dtype=np.float64),
+                       indexing="ij")
+    inner = (slice(None), slice(3, -3), slice(3, -3))
+
+    def field(ramp):
+        ramps = np.broadcast_to(ramp, (n, h, h)).copy()
+        return (elastic_distortion(ramps, np.random.default_rng(0), alpha=1.0, sigma=2.0)
+                - ramps)[inner]
+
+    dy, dx = field(r), field(c)
+    for d in (dy, dx):
+        assert abs(d.mean()) < 0.03 and d.min() < 0 < d.max()       # U(−1, 1), smoothed
+        # smoothed along both image axes: neighbours differ by far less than raw U(−1, 1)
+        assert np.abs(np.diff(d, axis=1)).mean() < 0.05
+        assert np.abs(np.diff(d, axis=2)).mean() < 0.05
+    assert np.abs(dy - dx).mean() > 0.05                             # not one field twice
+
+
 def test_expand_by_shifts_is_nielsens_five_fold_set():
     x = digits(4).reshape(4, 784)
     data = Dataset(x, np.arange(4))
@@ -53,8 +144,20 @@ def test_random_shift_draws_each_image_from_nielsens_five_versions():
     assert np.bincount(counts, minlength=5).min() > 60      # all five drawn, about equally
     np.testing.assert_array_equal(y, random_shift(x, np.random.default_rng(1)))
     assert y.dtype == x.dtype and not np.shares_memory(x, y)
-    with pytest.raises(ConfigError, match="pixels"):
-        random_shift(x, rng, pixels=-1)
+    for pixels in (-1, True, 1.0):
+        with pytest.raises(ConfigError, match="pixels"):
+            random_shift(x, rng, pixels=pixels)
+    np.testing.assert_array_equal(random_shift(x, rng, pixels=0), x)     # 0: no move
+
+
+def test_random_shift_moves_by_the_pixels_asked_for():
+    x = np.random.default_rng(0).random((200, 784), dtype=np.float32)
+    y = random_shift(x, np.random.default_rng(1), pixels=2)
+    versions = np.stack([x] + [shift_images(x, 2 * dy, 2 * dx) for dy, dx in ONE_PIXEL_SHIFTS])
+    matches = (versions == y[None]).all(axis=2)
+    assert matches.any(axis=0).all() and matches[1:].any()
+    # distort(kind="shift") is the same draw
+    np.testing.assert_array_equal(distort(x, np.random.default_rng(1), "shift", pixels=2), y)
 
 
 def test_identity_affine_leaves_images_unchanged():
@@ -123,6 +226,9 @@ def test_expand_adds_distorted_copies():
     assert len(big) == 15
     np.testing.assert_array_equal(big.x[:5], data.x)
     assert not np.allclose(big.x[5:10], data.x)
+    assert not np.allclose(big.x[10:], big.x[5:10])              # each copy drawn afresh
+    np.testing.assert_array_equal(big.y, np.tile(np.arange(5), 3))
+    np.testing.assert_array_equal(expand(data, 0, copies=0).x, data.x)
 
 
 def test_bad_arguments():
@@ -131,6 +237,9 @@ def test_bad_arguments():
         elastic_distortion(x, np.random.default_rng(0), sigma=0)
     with pytest.raises(ConfigError, match="scale"):
         random_affine(x, np.random.default_rng(0), scale=(1.2, 0.8))
+    for shear in (-1.0, 90.0):
+        with pytest.raises(ConfigError, match="shear"):
+            random_affine(x, np.random.default_rng(0), shear=shear)
     with pytest.raises(DataError, match="784"):
         random_affine(np.zeros((2, 100)), np.random.default_rng(0))
     with pytest.raises(ConfigError, match="unknown distortion"):

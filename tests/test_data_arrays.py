@@ -31,6 +31,9 @@ def test_images_are_flattened_when_n_features_asks():
 def test_wrong_feature_count():
     with pytest.raises(DataError, match="^validation: expected 784 features per example, got 783$"):
         validate_dataset(np.zeros((2, 783)), [0, 1], n_features=784, name="validation")
+    with pytest.raises(DataError, match=r"expected 784 features per example, got 900 "
+                                        r"\(shape \(2, 30, 30\)\)"):
+        validate_dataset(np.zeros((2, 30, 30)), [0, 1], n_features=784)
 
 
 def test_images_without_n_features_are_not_2d():
@@ -94,6 +97,7 @@ def test_negative_labels_are_refused_even_without_n_classes():
     ([0, 1e30, 1, 1], r"label 1e\+30 at row 1 is out of range"),
     (np.array([0, 2 ** 63 + 5, 1, 1], np.uint64),
      r"label 9223372036854775813 at row 1 is out of range"),
+    ([0, 2.0 ** 63, 1, 1], r"label 9.223372036854776e\+18 at row 1 is out of range"),  # wraps too
 ])
 def test_labels_beyond_int64_are_out_of_range_not_negative(y, match):
     # The int64 cast wraps them around to negative numbers.
@@ -147,6 +151,9 @@ def test_hold_out_last_takes_the_last_rows():
         hold_out_last(data, 5)
     with pytest.raises(DataError, match="cannot hold out -1 of 5 examples"):
         hold_out_last(data, -1)
+    assert train.name == "train"
+    whole, none = hold_out_last(data, 0, names=("fit", "check"))
+    assert none is None and whole.name == "fit" and len(whole) == 5
 
 
 def test_values_beyond_float32_are_reported_with_their_sign_count_and_first_row():
@@ -156,12 +163,26 @@ def test_values_beyond_float32_are_reported_with_their_sign_count_and_first_row(
                                         r"\(±3.4e\+38\), first in row 2$"):
         check_representable(x, np.float32, "d")
     check_representable(x, np.float64, "d")             # fits
+    # float32's largest value itself fits; integers always do
+    check_representable(np.array([[np.finfo(np.float32).max]], np.float64), np.float32, "d")
+    check_representable(np.array([[2 ** 62]]), np.float32, "d")
 
 
 def test_boolean_x_is_numeric_and_one_dimensional_x_is_not_flattened():
     assert Dataset(np.array([[True, False]]), [0]).x.dtype == np.float32
     with pytest.raises(DataError, match="x must be 2-D"):
         validate_dataset(np.zeros(3), [0, 1, 0], n_features=3)
+
+
+def test_label_and_target_types():
+    assert Dataset(np.zeros((2, 1)), np.array([True, False])).y.tolist() == [1, 0]
+    targets = Dataset(np.zeros((2, 1)), np.array([[1], [2]], np.int64)).y
+    assert targets.dtype == np.float32 and targets.tolist() == [[1.0], [2.0]]
+    with pytest.raises(DataError, match="class labels must be integers, got dtype <U1"):
+        Dataset(np.zeros((2, 1)), np.array(["a", "b"]))
+    for y in (np.zeros((2, 1, 1)), np.int64(1)):
+        with pytest.raises(DataError, match="y must be 1-D class labels or 2-D targets"):
+            Dataset(np.zeros((2, 1)), y)
 
 
 def test_non_numeric_2d_targets():
@@ -174,6 +195,21 @@ def test_non_numeric_2d_targets():
 def test_npy_round_trip(tmp_path):
     np.save(tmp_path / "a.npy", np.eye(3, dtype=np.float32))
     np.testing.assert_array_equal(load_array(tmp_path / "a.npy"), np.eye(3))
+
+
+def test_extensions_are_read_whatever_their_case(tmp_path):
+    np.save(tmp_path / "a.npy", np.eye(2))
+    (tmp_path / "a.npy").rename(tmp_path / "A.NPY")
+    np.testing.assert_array_equal(load_array(tmp_path / "A.NPY"), np.eye(2))
+    (tmp_path / "t.CSV").write_text("0.5,1\n2,0\n")
+    assert load_labelled_csv(tmp_path / "t.CSV").y.tolist() == [1, 0]
+
+
+def test_an_npz_renamed_npy_is_named_as_such(tmp_path):
+    np.savez(tmp_path / "a.npz", x=np.ones(2))
+    (tmp_path / "a.npz").rename(tmp_path / "a.npy")
+    with pytest.raises(DataError, match="a.npy: is an .npz archive, not a .npy array"):
+        load_array(tmp_path / "a.npy")
 
 
 def test_npy_with_python_objects_is_refused(tmp_path):
@@ -254,6 +290,13 @@ def test_csv_non_numeric_cell_reports_row_and_column(tmp_path):
         load_array(tmp_path / "bad.csv")
 
 
+def test_csv_bad_cell_after_a_blank_line_is_located(tmp_path):
+    # loadtxt skips blank lines; so does the scan that locates the problem
+    (tmp_path / "gap.csv").write_text("1,2\n\n3,x\n")
+    with pytest.raises(DataError, match="gap.csv: non-numeric value 'x' at row 3, column 2"):
+        load_array(tmp_path / "gap.csv")
+
+
 def test_csv_ragged_row(tmp_path):
     (tmp_path / "ragged.csv").write_text("1,2\n3\n")
     with pytest.raises(DataError, match="ragged.csv: row 2 has 1 columns, expected 2"):
@@ -296,6 +339,11 @@ def test_labelled_csv_by_index_and_by_name(tmp_path):
         assert data.y.tolist() == [1, 0] and data.y.dtype == np.int64
         np.testing.assert_array_equal(data.x, [[0.5, 0], [1.0, 2]])
     assert load_labelled_csv(tmp_path / "d.csv").y.tolist() == [0, 2]   # default: last column
+    with pytest.raises(DataError, match="label 2 at row 1 is out of range \\[0, 2\\)"):
+        load_labelled_csv(tmp_path / "d.csv", n_classes=2)
+    np.save(tmp_path / "d.npy", np.eye(2))
+    with pytest.raises(DataError, match="load_labelled_csv reads .csv files, got '.npy'"):
+        load_labelled_csv(tmp_path / "d.npy")
 
 
 def test_labelled_csv_name_errors(tmp_path):
@@ -390,6 +438,60 @@ def test_png_non_square_is_padded_not_squashed(tmp_path, Image):
     # padded on both sides: the blob in the middle of the picture stays in the middle
     centre = [(image.sum(axis=1 - axis) * np.arange(28)).sum() / image.sum() for axis in (0, 1)]
     np.testing.assert_allclose(centre, [13.5, 13.5], atol=0.5)
+
+
+def test_png_grey_with_alpha_is_read_by_its_alpha(tmp_path, Image):
+    la = np.zeros((28, 28, 2), dtype=np.uint8)                     # grey + alpha ("LA")
+    la[..., 1] = digit(28)
+    Image.fromarray(la, mode="LA").save(tmp_path / "la.png")
+    np.testing.assert_allclose(load_array(tmp_path / "la.png").reshape(28, 28), digit(28) / 255)
+
+
+@pytest.mark.parametrize("rows, columns, inverted", [
+    (0.4, 1.0, True),       # dark top and bottom, white sides: the border is mostly light
+    (1.0, 0.2, True),       # the other way round
+    (0.7, 0.7, True),       # light grey paper
+    (0.3, 0.3, False),
+], ids=["sides", "top-bottom", "grey-paper", "dark"])
+def test_png_background_is_judged_on_the_whole_border(tmp_path, Image, rows, columns, inverted):
+    image = np.zeros((28, 28))
+    image[:, [0, -1]] = columns
+    image[[0, -1], :] = rows
+    Image.fromarray(np.round(image * 255).astype(np.uint8)).save(tmp_path / "b.png")
+    centre = load_array(tmp_path / "b.png").reshape(28, 28)[14, 14]
+    assert centre == (1.0 if inverted else 0.0)
+
+
+@pytest.mark.parametrize("pixels, message", [
+    (np.zeros((28, 28, 5), np.uint8), r"unsupported image shape \(28, 28, 5\)"),
+    (np.zeros((2, 28, 28, 3), np.uint8), "unsupported image shape"),
+])
+def test_png_with_an_unknown_layout_is_a_data_error(tmp_path, monkeypatch, pixels, message):
+    from matplotlib import image as mpimg
+    monkeypatch.setattr(mpimg, "imread", lambda path: pixels)
+    (tmp_path / "odd.png").write_bytes(b"")
+    with pytest.raises(DataError, match=message):
+        load_array(tmp_path / "odd.png")
+
+
+def test_png_read_as_16_bit_integers_is_scaled_by_their_own_range(tmp_path, monkeypatch):
+    from matplotlib import image as mpimg
+    pixels = digit(28).astype(np.uint16) * 257                     # 255 → 65535
+    monkeypatch.setattr(mpimg, "imread", lambda path: pixels)
+    (tmp_path / "deep.png").write_bytes(b"")
+    np.testing.assert_allclose(load_array(tmp_path / "deep.png").reshape(28, 28),
+                               digit(28) / 255)
+
+
+def test_png_enlarging_is_linear_interpolation(tmp_path, Image):
+    """14 → 28: output i reads input i·13/27 (corners aligned); a lone white pixel becomes
+    the bilinear tent max(0, 1 − |i·13/27 − 7|) in each direction, with no spline ringing."""
+    dot = np.zeros((14, 14), dtype=np.uint8)
+    dot[7, 7] = 255
+    Image.fromarray(dot).save(tmp_path / "dot.png")
+    tent = np.maximum(0, 1 - abs(np.arange(28) * 13 / 27 - 7))
+    np.testing.assert_allclose(load_array(tmp_path / "dot.png").reshape(28, 28),
+                               np.outer(tent, tent), atol=1e-6)
 
 
 def test_png_colour_becomes_luminance(tmp_path, Image):

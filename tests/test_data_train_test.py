@@ -21,6 +21,21 @@ def test_npz_archive_in_keras_layout_is_flattened_and_scaled(tmp_path):
     assert train.y.dtype == np.int64 and list(test.y) == list(yte)
 
 
+def test_npz_archive_with_an_upper_case_extension(tmp_path):
+    (xtr, ytr), (xte, yte) = _images(6, 0), _images(4, 1)
+    np.savez(tmp_path / "d.npz", x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
+    (tmp_path / "d.npz").rename(tmp_path / "D.NPZ")
+    assert len(load_train_test(tmp_path / "D.NPZ")[0]) == 6
+
+
+def test_npz_archive_with_one_dimensional_x_is_refused(tmp_path):
+    """A vector per split is not n examples of features: no guess at its shape."""
+    y = np.zeros(5, int)
+    np.savez(tmp_path / "d.npz", x_train=np.ones(5), y_train=y, x_test=np.ones(5), y_test=y)
+    with pytest.raises(DataError, match="x must be 2-D"):
+        load_train_test(tmp_path / "d.npz")
+
+
 def test_npz_missing_array_is_named(tmp_path):
     x, y = _images(5, 0)
     np.savez(tmp_path / "d.npz", x_train=x, y_train=y, x_test=x)

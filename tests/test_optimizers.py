@@ -3,8 +3,8 @@ and checkpointed optimiser state that continues a run exactly."""
 import numpy as np
 import pytest
 
-from nablanet import (L1, L2, SGD, AdaGrad, Adam, ConfigError, MaxNorm, Momentum, Nesterov,
-                      RMSprop, Sequential, get_backend, get_optimizer, mlp)
+from nablanet import (L1, L2, SGD, AdaGrad, Adam, ConfigError, MaxNorm, ModelFileError,
+                      Momentum, Nesterov, RMSprop, Sequential, get_backend, get_optimizer, mlp)
 from nablanet.layers import Conv2D, Dense
 from nablanet.optim import DeltaBarDelta, Rprop
 from nablanet.training import Trainer
@@ -65,7 +65,7 @@ def test_nesterov():
 
 
 def test_adagrad():
-    eta, eps = 0.1, 1e-8
+    eta, eps = 0.1, 0.05                # an ε that shows: √G is 0.2–0.5 here
     w1, w2 = two_steps(AdaGrad(eta, eps))
     s1 = G1 ** 2
     s2 = s1 + G2 ** 2
@@ -74,7 +74,7 @@ def test_adagrad():
 
 
 def test_rmsprop():
-    eta, rho, eps = 0.01, 0.9, 1e-8
+    eta, rho, eps = 0.01, 0.8, 0.05
     w1, w2 = two_steps(RMSprop(eta, rho, eps))
     e1 = (1 - rho) * G1 ** 2
     e2 = rho * e1 + (1 - rho) * G2 ** 2
@@ -93,6 +93,73 @@ def test_adam_with_bias_correction():
     np.testing.assert_allclose(w2, expect2, rtol=1e-12)
     # bias correction makes the first step ≈ η·sgn(g), whatever the gradient's scale
     np.testing.assert_allclose(w1, W0 - eta * np.sign(G1), rtol=1e-6)
+
+
+def test_adam_uses_its_own_betas_and_eps():
+    eta, b1, b2, eps = 0.01, 0.5, 0.8, 0.05
+    w1, w2 = two_steps(Adam(eta, b1, b2, eps))
+    m1, v1 = (1 - b1) * G1, (1 - b2) * G1 ** 2
+    m2, v2 = b1 * m1 + (1 - b1) * G2, b2 * v1 + (1 - b2) * G2 ** 2
+    expect1 = W0 - eta * (m1 / (1 - b1)) / (np.sqrt(v1 / (1 - b2)) + eps)
+    expect2 = expect1 - eta * (m2 / (1 - b1 ** 2)) / (np.sqrt(v2 / (1 - b2 ** 2)) + eps)
+    np.testing.assert_allclose(w1, expect1, rtol=1e-12)
+    np.testing.assert_allclose(w2, expect2, rtol=1e-12)
+
+
+@pytest.mark.parametrize("make, same_as", [
+    (lambda: Momentum(0.5, 0.0), lambda: SGD(0.5)),          # μ = 0: no memory
+    (lambda: Nesterov(0.5, 0.0), lambda: SGD(0.5)),
+    # ρ = 0 and β₁ = β₂ = 0: each step divides by |g| + ε alone (sign SGD, scaled)
+    (lambda: RMSprop(0.5, rho=0.0), lambda: Adam(0.5, beta1=0.0, beta2=0.0)),
+], ids=["momentum", "nesterov", "rmsprop-adam"])
+def test_zero_momentum_and_decay_rates_are_allowed(make, same_as):
+    np.testing.assert_allclose(two_steps(make()), two_steps(same_as()), rtol=1e-15)
+
+
+def test_defaults_are_the_published_settings():
+    """AdaGrad η = 0.01; RMSprop η = 0.001, ρ = 0.9 (Hinton 6e); Adam η = 0.001, β₁ = 0.9,
+    β₂ = 0.999, ε = 10⁻⁸ (Kingma & Ba); momentum μ = 0.9."""
+    assert Momentum(0.1).config() == {"name": "momentum", "eta": 0.1, "momentum": 0.9}
+    assert AdaGrad().config() == {"name": "adagrad", "eta": 0.01, "eps": 1e-8}
+    assert RMSprop().config() == {"name": "rmsprop", "eta": 0.001, "rho": 0.9, "eps": 1e-8}
+    assert Adam().config() == {"name": "adam", "eta": 0.001, "beta1": 0.9, "beta2": 0.999,
+                               "eps": 1e-8}
+
+
+def test_get_optimizer_leaves_unset_settings_at_their_defaults():
+    """The CLI passes None for a setting the user did not give."""
+    assert get_optimizer("adam", 0.1, beta1=None, beta2=0.99, eps=None).config() == \
+        Adam(0.1, beta2=0.99).config()
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Momentum(0.2, 0.5), lambda: Nesterov(0.2, 0.5), lambda: AdaGrad(0.2, eps=0.01),
+    lambda: RMSprop(0.2, rho=0.5, eps=0.01), lambda: Adam(0.2, 0.5, 0.6, 0.01),
+], ids=lambda f: f().name)
+def test_config_rebuilds_the_same_optimizer(make):
+    """config() is what a checkpoint records of the optimiser: every setting, so the
+    same class built from it steps the same way (test_second_order.py checks the
+    per-connection ones)."""
+    opt = make()
+    settings = opt.config()
+    assert settings.pop("name") == opt.name
+    rebuilt = type(opt)(**settings)
+    assert rebuilt.config() == opt.config()
+    np.testing.assert_array_equal(two_steps(rebuilt), two_steps(make()))
+
+
+def test_a_skipped_parameter_keeps_its_value_and_its_state():
+    """A parameter with no gradient this step is not stepped at all: not moved by its
+    velocity or first moment, and its running averages not decayed."""
+    for make in (lambda: Momentum(0.1), lambda: Nesterov(0.1), lambda: AdaGrad(0.1),
+                 lambda: RMSprop(0.1), lambda: Adam(0.1)):
+        opt, net = make(), tiny_net()
+        step(opt, net, G1, g_b=[0.3])
+        b, state = net.layers[0].params["b"].copy(), {k: v[1].copy() for k, v in opt.state.items()}
+        step(opt, net, G2, g_b=None)
+        np.testing.assert_array_equal(net.layers[0].params["b"], b)
+        for slot, arrays in opt.state.items():
+            np.testing.assert_array_equal(arrays[1], state[slot], err_msg=f"{opt.name} {slot}")
 
 
 @pytest.mark.parametrize("opt", [SGD(0.1), Momentum(0.1), Nesterov(0.1), AdaGrad(0.1),
@@ -227,6 +294,7 @@ def test_max_norm_caps_each_filter_of_a_conv_kernel():
     (lambda: SGD(float("inf")), "finite"), (lambda: Adam(0.1, beta1=1.0), "beta1"),
     (lambda: Adam(0.1, beta2=1.5), "beta2"), (lambda: RMSprop(0.1, rho=2), "rho"),
     (lambda: AdaGrad(0.1, eps=-1), "eps"), (lambda: Adam(0.1, eps=0), "eps"),
+    (lambda: RMSprop(0.1, rho=1.0), "rho"),
 ])
 def test_bad_settings_are_config_errors(make, match):
     with pytest.raises(ConfigError, match=match):
@@ -260,8 +328,7 @@ def test_state_dict_round_trip_continues_identically(make):
     twin_net = mlp([3, 4, 2], backend=F64, rng=0)
     for (a, k), (b, _) in zip(net.parameters(), twin_net.parameters()):
         b.params[k][...] = a.params[k]
-    twin = make()
-    twin.load_state_dict(scalars, arrays, F64)
+    snapshot = {k: v.copy() for k, v in arrays.items()}
 
     # the snapshot must not alias the live state: keep stepping the original first
     grads = [np.random.default_rng(s).standard_normal((1,)) for s in range(4)]
@@ -269,6 +336,8 @@ def test_state_dict_round_trip_continues_identically(make):
         for layer, name in net.parameters():
             layer.grads[name] = g * np.ones_like(layer.params[name])
         opt.step(net)
+    twin = make()
+    twin.load_state_dict(scalars, arrays, F64)
     for g in grads:
         for layer, name in twin_net.parameters():
             layer.grads[name] = g * np.ones_like(layer.params[name])
@@ -276,3 +345,76 @@ def test_state_dict_round_trip_continues_identically(make):
     for (a, k), (b, _) in zip(net.parameters(), twin_net.parameters()):
         np.testing.assert_array_equal(a.params[k], b.params[k])
     assert twin.t == opt.t == 7
+    # nor does the loaded state write its steps back into the arrays it was given
+    for key, value in snapshot.items():
+        np.testing.assert_array_equal(arrays[key], value)
+
+
+@pytest.mark.parametrize("make", [m for m in OPTIMIZERS if m().slots], ids=lambda f: f().name)
+def test_loading_a_state_replaces_all_of_the_old_one(make):
+    """A used optimiser given a fresh optimiser's state steps as the fresh one does."""
+    used, net = make(), tiny_net()
+    step(used, net, G1, g_b=[0.3])
+    used.load_state_dict(*make().state_dict(), F64)
+    assert used.t == 0 and all(not arrays for arrays in used.state.values())
+    np.testing.assert_array_equal(two_steps(used), two_steps(make()))
+
+
+def test_a_state_array_that_fits_no_slot_or_parameter_is_refused():
+    net = tiny_net()
+    shapes = [layer.params[name].shape for layer, name in net.parameters()]
+    momentum = Momentum(0.1)
+    step(momentum, net, G1, g_b=[0.3])
+    scalars, arrays = momentum.state_dict()
+    for key, shape in (("m.0", (2, 1)),             # Adam's slot, of W's shape
+                       ("velocity.2", (1,))):       # one past the last parameter
+        with pytest.raises(ModelFileError, match=f"'{key}' of shape .* matches no parameter"):
+            Momentum(0.1).load_state_dict(scalars, {**arrays, key: np.zeros(shape)}, F64,
+                                          shapes=shapes)
+
+
+@pytest.mark.parametrize("make", [m for m in OPTIMIZERS if m().slots], ids=lambda f: f().name)
+def test_a_state_lacking_a_slot_array_is_refused(make):
+    """After a step every parameter has all its slots: one missing (Adam's m for the last
+    bias, say) would restart from zeros and the resumed run part from the uninterrupted one."""
+    net = mlp([3, 4, 2], backend=F64, rng=0)
+    opt = make()
+    _random_grads(net, np.random.default_rng(0))
+    opt.step(net)
+    scalars, arrays = opt.state_dict()
+    shapes = [layer.params[name].shape for layer, name in net.parameters()]
+    make().load_state_dict(scalars, arrays, F64, shapes=shapes)        # whole: accepted
+    gone = f"{opt.slots[-1]}.3"
+    del arrays[gone]
+    with pytest.raises(ModelFileError, match=f"{opt.name} state at step 1 lacks {gone}$"):
+        make().load_state_dict(scalars, arrays, F64, shapes=shapes)
+    # before any step there is nothing to lack
+    make().load_state_dict({"t": 0, "eta": 0.1}, {}, F64, shapes=shapes)
+
+
+def test_an_optimizer_that_has_not_stepped_may_move_to_another_net():
+    """Only steps tie an optimiser to a net: a trainer built and dropped before fitting
+    leaves nothing of its net in the state."""
+    adam, first = Adam(0.1), tiny_net()
+    Trainer(first, "quadratic", adam)
+    Trainer(tiny_net(), "quadratic", adam)              # first is still alive here
+    assert adam.t == 0
+
+
+@pytest.mark.parametrize("make", [lambda: L2(0.5, include_biases=True), lambda: L1(0.25),
+                                  lambda: MaxNorm(2.5)], ids=["l2", "l1", "max-norm"])
+def test_regulariser_config_names_every_setting(make):
+    settings = make().config()
+    name = settings.pop("name")
+    rebuilt = {"l2": L2, "l1": L1, "max-norm": MaxNorm}[name](**settings)
+    assert rebuilt.config() == make().config() and vars(rebuilt) == vars(make())
+
+
+def test_max_norm_leaves_an_all_zero_column_alone_without_dividing_by_zero():
+    """L1 drives a unit's weights to exactly 0 and keeps them there (sgn(0) = 0): its
+    column norm is 0, which must not become c/0 (a warning at every step)."""
+    net = Sequential([Dense(2, 2)]).build((2,), F64, rng=0)
+    net.layers[0].set_params(W=np.array([[0.0, 3.0], [0.0, 4.0]]))
+    with np.errstate(all="raise"):
+        MaxNorm(1.0).apply(net)
+    np.testing.assert_allclose(net.layers[0].params["W"], [[0.0, 0.6], [0.0, 0.8]])

@@ -237,7 +237,10 @@ def _damage_arrays(change):
      "'velocity.99'"),
     (_damage_arrays(lambda a: a.update({"optimizer/rate.0": np.zeros(3, np.float32)})),
      "'rate.0'"),
-], ids=["rng", "no-optimizer", "history", "threads", "shape", "index", "slot"])
+    # a velocity left out would restart from zeros: the resumed run would differ
+    (_damage_arrays(lambda a: a.pop("optimizer/velocity.1")),
+     r"momentum state at step \d+ lacks velocity.1\)$"),
+], ids=["rng", "no-optimizer", "history", "threads", "shape", "index", "slot", "missing"])
 def test_a_damaged_training_state_is_one_model_file_error(one_epoch, tmp_path, blocks, damage,
                                                           match):
     run = tmp_path / "run"

@@ -397,6 +397,50 @@ def test_delta_bar_delta_rates_rise_additively_and_fall_multiplicatively():
         Rprop(0.1, eta_plus=0.9)
 
 
+def test_delta_bar_delta_compares_with_the_running_average_of_past_gradients():
+    """θ = 0.5: after g = 1, −0.8 the average δ̄ = 0.5·(0.5·1) − 0.4 = −0.15 is negative,
+    so g = 1 next disagrees with it (the last gradient alone would still have)."""
+    net = mlp([1, 1], output="linear", backend=B64, rng=0)
+    layer = net.layers[0]
+    w0 = layer.params["W"][0, 0]
+    opt = DeltaBarDelta(0.1, kappa=0.01, phi=0.5, theta=0.5)
+    for g in (1.0, -0.8, 1.0):
+        layer.grads["W"] = np.array([[g]])
+        layer.grads["b"] = np.array([0.0])
+        opt.step(net)
+    # ε: 0.1 (no history) → 0.05 (−0.8 against δ̄ = 0.5) → 0.025 (1 against δ̄ = −0.15)
+    np.testing.assert_allclose(opt.state["rate"][0], [[0.025]])
+    np.testing.assert_allclose(opt.state["bar"][0], [[0.5 * -0.15 + 0.5]])
+    assert layer.params["W"][0, 0] == pytest.approx(w0 - 0.1 + 0.05 * 0.8 - 0.025)
+
+
+@pytest.mark.parametrize("make", [lambda: DeltaBarDelta(0.3), lambda: Rprop(0.3)],
+                         ids=["delta-bar-delta", "rprop"])
+def test_a_parameter_first_stepped_after_another_starts_at_eta(make):
+    """The bias has a gradient at the first step and W only at the second: W's step size
+    still starts at η (its slot was a placeholder, not a state of zeros)."""
+    net = mlp([1, 1], output="linear", backend=B64, rng=0)
+    layer, opt = net.layers[0], make()
+    layer.grads["b"] = np.array([1.0])
+    opt.step(net)
+    net.zero_grads()
+    w0 = layer.params["W"][0, 0]
+    layer.grads["W"] = np.array([[2.0]])
+    opt.step(net)
+    # Rprop moves by the step itself, delta-bar-delta by rate·g
+    assert layer.params["W"][0, 0] == pytest.approx(w0 - 0.3 * (2.0 if opt.name != "rprop"
+                                                                 else 1.0))
+
+
+def test_adaptive_settings_at_their_bounds():
+    DeltaBarDelta(0.1, kappa=0.0)           # decreases only: allowed
+    Rprop(0.1, step_min=0.0)
+    for make in (lambda: DeltaBarDelta(0.1, phi=1.0), lambda: Rprop(0.1, eta_minus=1.0),
+                 lambda: Rprop(0.1, eta_plus=1.0)):
+        with pytest.raises(ConfigError):
+            make()
+
+
 def test_delta_bar_delta_kappa_defaults_to_eta_over_20():
     net = mlp([1, 1], output="linear", backend=B64, rng=0)
     opt = DeltaBarDelta(0.1, phi=0.5, theta=0.0)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from nablanet import (L2, SGD, Adam, ConfigError, DataError, MaxNorm, Momentum, Sequential,
-                      get_backend, mlp)
+from nablanet import (L2, SGD, Adam, ConfigError, DataError, MaxNorm, ModelFileError, Momentum,
+                      Sequential, get_backend, mlp)
 from nablanet.data import Dataset
 from nablanet.io import load_model, load_training_state
 from nablanet.layers import GRU, Dense, Embedding, LastStep, OneHot, Sigmoid, Softmax
@@ -117,8 +117,32 @@ def test_early_stopping_best_weights_of_another_net_are_refused_on_resume(tmp_pa
     _trainer(_net(), scenario, tmp_path).fit(blobs_split[0], 1, blobs_split[1])
     scalars, arrays = load_training_state(tmp_path / "last")
     key = next(k for k in arrays if k.endswith("best_params.0"))
+    shape = arrays[key].shape
     arrays[key] = np.zeros((2, 2), np.float32)
-    with pytest.raises(ValueError, match="early-stopping best weights do not match the net"):
+    with pytest.raises(ModelFileError, match="early-stopping best weights do not match the net"):
+        _trainer(_net(), scenario, tmp_path).load_state_dict(scalars, arrays)
+    arrays[key] = np.zeros(shape, np.float32)
+    arrays[key.replace("best_params.0", "best_params.4")] = np.zeros(shape, np.float32)
+    with pytest.raises(ModelFileError, match="early-stopping best weights do not match the net"):
+        _trainer(_net(), scenario, tmp_path).load_state_dict(scalars, arrays)
+
+
+@pytest.mark.parametrize("keep", [(), (0, 1, 2)], ids=["none", "some"])
+def test_early_stopping_state_without_its_best_weights_is_refused(tmp_path, blobs_split, keep):
+    """The state names a best epoch: without its weights a resumed run would end on its
+    last weights where the uninterrupted one restores the best."""
+    scenario = "momentum+dropout+early-stopping+halving"
+    _trainer(_net(), scenario, tmp_path).fit(blobs_split[0], 1, blobs_split[1])
+    scalars, arrays = load_training_state(tmp_path / "last")
+    best = sorted(k for k in arrays if "best_params." in k)
+    assert len(best) == 4
+    for key in best:
+        if int(key.rpartition(".")[2]) not in keep:
+            del arrays[key]
+    with pytest.raises(ModelFileError, match="early-stopping state lacks the best weights "
+                                             + ("best_params.3$" if keep else
+                                                "best_params.0, best_params.1, best_params.2, "
+                                                "best_params.3$")):
         _trainer(_net(), scenario, tmp_path).load_state_dict(scalars, arrays)
 
 
@@ -207,6 +231,78 @@ def test_early_stopping_on_a_cost_uses_min_mode():
     assert epochs == 6 and trainer.restored_epoch == 3
 
 
+def test_best_takes_its_mode_from_the_metric_name_unless_told():
+    from nablanet.training.callbacks import Best
+    assert Best("validation_accuracy").mode == "max"
+    assert Best("validation_cost").mode == Best("val_loss").mode == "min"
+    assert Best("validation_accuracy", mode="min").mode == "min"
+    with pytest.raises(ConfigError, match="'maximum'"):
+        Best("validation_accuracy", mode="maximum")
+
+
+def test_early_stopping_passes_its_mode_on():
+    """An explicit mode wins over the name: 'min' on an accuracy makes its fall the
+    improvement, so the lowest epoch is the best one restored."""
+    trainer = _stub_trainer()
+    es = EarlyStopping(patience=2, mode="min")
+    _drive(trainer, [es], [0.9, 0.5, 0.7, 0.8])
+    assert es.best.value == 0.5 and trainer.restored_epoch == 1
+
+
+def test_an_equal_cost_is_no_improvement():
+    trainer = _stub_trainer()
+    es = EarlyStopping(patience=2, monitor="validation_cost")
+    epochs = _drive(trainer, [es], [0.5, 0.5, 0.5, 0.4], key="validation_cost")
+    assert epochs == 3 and trainer.restored_epoch == 0
+
+
+def test_early_stopping_patience_must_be_positive():
+    EarlyStopping(patience=1)
+    with pytest.raises(ConfigError, match="patience"):
+        EarlyStopping(patience=0)
+
+
+def test_early_stopping_state_resumes_the_count_and_the_grown_patience():
+    """Stopped and resumed after epoch 3, the run stops where the uninterrupted one does:
+    the best epoch and a grown patience come back from the state."""
+    values = [0.1, 0.2, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3]
+    whole = _stub_trainer()
+    epochs = _drive(whole, [EarlyStopping(patience=2, growing=True, factor=2.0)], values)
+    assert epochs == 9                     # best at epoch 2 → patience max(2, 2·3) = 6
+
+    first = EarlyStopping(patience=2, growing=True, factor=2.0)
+    _drive(_stub_trainer(), [first], values[:4])
+    resumed = EarlyStopping(patience=2, growing=True, factor=2.0)
+    resumed.load_state_dict(first.state_dict())
+    resumed.load_state_arrays(first.state_arrays(), _stub_trainer())
+    trainer = _stub_trainer()
+    for epoch in range(4, len(values)):
+        resumed.on_epoch_end(trainer, epoch, {"validation_accuracy": values[epoch]})
+        if trainer.stopping:
+            break
+    resumed.on_train_end(trainer)
+    assert epoch + 1 == epochs and trainer.message == whole.message
+    assert trainer.restored_epoch == 2 and trainer.net.layers[0].params["W"][0, 0] == 2.0
+
+
+def test_growing_patience_uses_its_factor_and_never_shrinks():
+    trainer = _stub_trainer()
+    es = EarlyStopping(patience=2, growing=True, factor=1.5)
+    _drive(trainer, [es], [0.1, 0.2, 0.3] + [0.3] * 10)
+    assert es.patience == 5                 # ⌈1.5 · 3⌉ after the best at epoch 2
+    early = EarlyStopping(patience=5, growing=True, factor=2.0)
+    _drive(_stub_trainer(), [early], [0.5] + [0.4] * 10)
+    assert early.patience == 5              # a best at epoch 0 (2 · 1 = 2) keeps 5
+
+
+def test_early_stopping_without_restore_keeps_no_copies_and_the_last_weights():
+    trainer = _stub_trainer()
+    es = EarlyStopping(patience=2, restore_best=False)
+    _drive(trainer, [es], [0.5, 0.7, 0.6, 0.6])
+    assert es.state_arrays() == {} and trainer.restored_epoch is None
+    assert trainer.net.layers[0].params["W"][0, 0] == 3.0
+
+
 def test_a_non_finite_first_value_is_never_the_best():
     # A NaN cost in epoch 0 must not become the "best" that later epochs have to beat
     # (NaN < x is always False: nothing would ever improve on it).
@@ -269,6 +365,37 @@ def test_halve_on_plateau_waits_while_improving():
     assert trainer.optimizer.eta == 1.0
 
 
+def test_halve_on_plateau_uses_its_factor_and_floor_ratio():
+    trainer = _stub_trainer()
+    epochs = _drive(trainer, [HalveOnPlateau(patience=1, factor=0.1, floor_ratio=100.0)],
+                    [0.9] * 10)
+    # best at epoch 0, then η × 0.1 each flat epoch: 0.1, 0.01 = η₀/100 stops it at epoch 2
+    assert epochs == 3 and trainer.status == "eta-exhausted"
+    assert trainer.optimizer.eta == pytest.approx(0.01)
+
+
+def test_halve_on_plateau_state_carries_the_count_and_eta0_across_a_resume():
+    """A resumed run is a new fit: its on_train_begin must not take the halved η for η₀,
+    and an epoch of a plateau counted before the checkpoint still counts after it."""
+    values = [0.5, 0.5, 0.5, 0.5, 0.5]
+    whole = _stub_trainer()
+    _drive(whole, [HalveOnPlateau(patience=2, floor_ratio=4.0)], values)
+
+    first = _stub_trainer()
+    schedule = HalveOnPlateau(patience=2, floor_ratio=4.0)
+    _drive(first, [schedule], values[:4])           # halved once (epoch 2), one flat since
+    assert (first.optimizer.eta, schedule.since) == (0.5, 1)
+    resumed = _stub_trainer()
+    resumed.optimizer.eta = first.optimizer.eta
+    again = HalveOnPlateau(patience=2, floor_ratio=4.0)
+    again.load_state_dict(schedule.state_dict())
+    again.on_train_begin(resumed)
+    again.on_epoch_end(resumed, 4, {"validation_accuracy": values[4]})
+    # epoch 4 completes the second plateau: η = η₀/4, the floor of η₀ = 1, not of 0.5
+    assert resumed.optimizer.eta == whole.optimizer.eta == 0.25
+    assert resumed.status == whole.status == "eta-exhausted"
+
+
 def test_halve_on_plateau_in_a_real_run(blobs_split):
     train, val = blobs_split
     net = mlp([4, 8, 3], "sigmoid", "softmax", rng=0)
@@ -288,6 +415,19 @@ def test_bold_driver_grows_eta_while_the_cost_falls_and_halves_it_when_it_rises(
     assert trainer.optimizer.eta == pytest.approx(1.0 * 1.1 * 0.5 * 1.1)
 
 
+def test_bold_driver_cuts_eta_when_the_cost_does_not_fall():
+    trainer = _stub_trainer()
+    _drive(trainer, [BoldDriver(increase=1.1, decrease=0.5)], [1.0, 1.0], key="train_cost")
+    assert trainer.optimizer.eta == 0.5
+
+
+def test_bold_driver_reads_the_metric_it_is_given():
+    trainer = _stub_trainer()
+    _drive(trainer, [BoldDriver(increase=1.1, decrease=0.5, monitor="validation_cost")],
+           [1.0, 0.8], key="validation_cost")
+    assert trainer.optimizer.eta == pytest.approx(1.1)
+
+
 def test_bold_driver_needs_the_train_cost():
     with pytest.raises(ConfigError, match="train_cost"):
         _drive(_stub_trainer(), [BoldDriver()], [0.5])
@@ -295,19 +435,33 @@ def test_bold_driver_needs_the_train_cost():
 
 def test_step_decay(blobs_split):
     net = mlp([4, 5, 3], rng=0)
-    history = Trainer(net, "cross-entropy", SGD(1.0), callbacks=[StepDecay(2, 0.5)],
+    history = Trainer(net, "cross-entropy", SGD(1.0), callbacks=[StepDecay(2, 0.1)],
                       monitor=(), rng=0).fit(blobs_split[0], 6)
     # a row records the η used during its epoch
-    assert history["eta"] == [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
+    np.testing.assert_allclose(history["eta"], [1.0, 1.0, 0.1, 0.1, 0.01, 0.01], rtol=1e-15)
+
+
+def test_schedule_settings_at_their_bounds():
+    StepDecay(1, factor=1.0)                  # factor 1 keeps η: allowed, a no-op schedule
+    BoldDriver(increase=1.0)                  # only ever cuts η: allowed
+    CosineDecay(1, floor=0.0)
+    for make in (lambda: StepDecay(0), lambda: StepDecay(2, factor=0.0),
+                 lambda: StepDecay(2, factor=1.5), lambda: CosineDecay(4, floor=-0.1),
+                 lambda: HalveOnPlateau(patience=0), lambda: HalveOnPlateau(factor=1.0),
+                 lambda: HalveOnPlateau(factor=0.0), lambda: HalveOnPlateau(floor_ratio=1.0),
+                 lambda: BoldDriver(decrease=1.0), lambda: BoldDriver(increase=0.9)):
+        with pytest.raises(ConfigError):
+            make()
 
 
 def test_cosine_decay_follows_half_a_cosine_and_resumes(blobs_split):
     net = mlp([4, 5, 3], rng=0)
     history = Trainer(net, "cross-entropy", SGD(1.0), callbacks=[CosineDecay(4, floor=0.1)],
-                      monitor=(), rng=0).fit(blobs_split[0], 5)
+                      monitor=(), rng=0).fit(blobs_split[0], 6)
     # ηₑ = 0.1 + 0.9·½(1 + cos πe/4), held at the floor after the last planned epoch
+    # (not carried on up the cosine's next half: the sixth epoch still trains at 0.1)
     expected = [1.0, 0.1 + 0.45 * (1 + np.cos(np.pi / 4)), 0.55,
-                0.1 + 0.45 * (1 - np.cos(np.pi / 4)), 0.1]
+                0.1 + 0.45 * (1 - np.cos(np.pi / 4)), 0.1, 0.1]
     np.testing.assert_allclose(history["eta"], expected, rtol=1e-12)
     resumed = CosineDecay(4)
     resumed.load_state_dict(CosineDecay(4).state_dict() | {"eta0": 2.0})
@@ -357,6 +511,58 @@ def test_divergence_keeps_the_pre_divergence_checkpoints(tmp_path, blobs_split):
         assert meta["epoch"] <= 1
 
 
+@pytest.mark.parametrize("cost", [float("nan"), float("inf"), -float("inf")])
+def test_any_non_finite_cost_is_divergence(cost):
+    """NaN or ±inf, in the validation cost too (the training cost may still be finite)."""
+    from nablanet.training import DivergenceGuard
+    trainer = _stub_trainer()
+    DivergenceGuard().on_epoch_end(trainer, 3, {"train_cost": 0.5, "validation_cost": cost})
+    assert trainer.status == "diverged"
+    assert trainer.message.startswith(f"training diverged in epoch 4: cost became {cost}")
+
+
+def test_a_checkpoint_whose_metric_is_not_monitored_saves_every_epoch_as_best(tmp_path,
+                                                                          blobs_split):
+    trainer = Trainer(mlp([4, 5, 3], rng=0), "cross-entropy", SGD(0.5), monitor=(), rng=0,
+                      callbacks=[Checkpoint(tmp_path)])
+    trainer.fit(blobs_split[0], 2)
+    assert load_model(tmp_path / "best")[2]["epoch"] == 1
+    assert_same_params(params(load_model(tmp_path / "best")[0]), params(trainer.net))
+
+
+def test_a_checkpoint_passes_its_mode_on(tmp_path):
+    """mode='min' on an accuracy: best/ is the epoch with the lowest one."""
+    trainer = _stub_trainer()
+    _drive(trainer, [Checkpoint(tmp_path, mode="min")], [0.9, 0.5, 0.7])
+    assert load_model(tmp_path / "best")[2]["epoch"] == 1
+    assert load_model(tmp_path / "last")[2]["epoch"] == 2
+
+
+def _never_improving(callback):
+    """``callback`` with a best accuracy of 2 recorded at epoch 0: nothing beats it."""
+    callback.best.load_state_dict({"value": 2.0, "epoch": 0})
+    return callback
+
+
+@pytest.mark.parametrize("runs_out", [
+    lambda: _never_improving(EarlyStopping(patience=2)),
+    lambda: _never_improving(HalveOnPlateau(patience=3, floor_ratio=2.0)),
+], ids=["early-stopping", "halve-on-plateau"])
+def test_divergence_in_the_epoch_another_callback_stops_is_still_divergence(tmp_path,
+                                                                            blobs_split,
+                                                                            runs_out):
+    """Both stop at epoch 2, the epoch the weights turn NaN: the guard's verdict stands,
+    so the run is reported diverged and no checkpoint saves the NaN weights."""
+    train, val = blobs_split
+    trainer = Trainer(mlp([4, 8, 3], "sigmoid", "softmax", rng=0), "log-likelihood", SGD(0.5),
+                      rng=0, callbacks=[runs_out(), Checkpoint(tmp_path, monitor="validation_cost"),
+                                        _PoisonWeights(epoch=2)])
+    trainer.fit(train, 10, val)
+    assert trainer.status == "diverged" and "weights became non-finite" in trainer.message
+    assert len(trainer.history) == 3
+    assert load_model(tmp_path / "last")[2]["epoch"] == 1
+
+
 # -- monitoring, history, batching --------------------------------------------------------------
 
 def test_progress_prints_one_line_per_epoch_with_costs_and_percentages():
@@ -367,6 +573,12 @@ def test_progress_prints_one_line_per_epoch_with_costs_and_percentages():
     Progress(stream, total_epochs=10).on_epoch_end(_stub_trainer(), 4, metrics)
     assert stream.getvalue() == ("[##########..........]  epoch 5/10  train_cost 0.1235  "
                                  "validation_accuracy 97.31%  eta 0.05  0.26s\n")
+    stream = io.StringIO()
+    Progress(stream).on_epoch_end(_stub_trainer(), 0, {**metrics, "train_accuracy": 0.5,
+                                                       "validation_cost": 0.25})
+    assert stream.getvalue() == ("epoch 1  train_cost 0.1235  train_accuracy 50.00%  "
+                                 "validation_cost 0.2500  validation_accuracy 97.31%  "
+                                 "eta 0.05  0.26s\n")
 
 
 def test_history_columns(blobs_split):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import weakref
 
 from .backend import axpy, to_host, xp_of
-from .errors import ConfigError
+from .errors import ConfigError, ModelFileError
 
 
 class Optimizer:
@@ -76,19 +76,29 @@ class Optimizer:
 
     def load_state_dict(self, scalars: dict, arrays: dict, backend, shapes=None) -> None:
         """Restore :meth:`state_dict`; ``shapes`` (the parameters', in order) checks that
-        every array is a slot of this optimiser for a parameter of its shape."""
+        every array is a slot of this optimiser for a parameter of its shape, and that
+        after a step every parameter has all its slots."""
         self.t, self.eta = int(scalars["t"]), float(scalars["eta"])
         self.state = {s: [] for s in self.slots}
         for key, value in arrays.items():
             slot, _, i = key.rpartition(".")
             if slot not in self.state or not i.isdigit() or shapes is not None and (
                     int(i) >= len(shapes) or value.shape != tuple(shapes[int(i)])):
-                raise ValueError(f"{self.name} state {key!r} of shape {value.shape} "
-                                 "matches no parameter of the net")
+                raise ModelFileError(f"{self.name} state {key!r} of shape {value.shape} "
+                                     "matches no parameter of the net")
             lst = self.state[slot]
             while len(lst) <= int(i):
                 lst.append(None)
             lst[int(i)] = backend.xp.array(value)     # a copy: updated in place
+        if shapes is not None and self.t:
+            # Every step updates every parameter of a trained net, so each one has its
+            # slots; a missing array would restart from zeros (Adam's moments, a velocity)
+            # and the resumed run would silently part from the uninterrupted one.
+            missing = [f"{slot}.{i}" for slot, lst in self.state.items()
+                       for i in range(len(shapes)) if i >= len(lst) or lst[i] is None]
+            if missing:
+                raise ModelFileError(f"{self.name} state at step {self.t} lacks "
+                                     f"{', '.join(missing)}")
 
 
 class SGD(Optimizer):

@@ -12,7 +12,7 @@ import math
 import sys
 from pathlib import Path
 from ..backend import xp_of
-from ..errors import ConfigError
+from ..errors import ConfigError, ModelFileError
 from ..utils.wording import plural
 
 
@@ -120,12 +120,20 @@ class EarlyStopping(Callback):
         return {f"best_params.{i}": p for i, p in enumerate(self._best_params)}
 
     def load_state_arrays(self, arrays, trainer):
-        if arrays:
-            params = trainer.param_arrays()
-            self._best_params = [arrays[f"best_params.{i}"] for i in range(len(params))]
-            if len(arrays) != len(params) or any(
-                    a.shape != p.shape for a, p in zip(self._best_params, params)):
-                raise ValueError("the early-stopping best weights do not match the net")
+        if not arrays and not (self.restore_best and self.best.epoch is not None):
+            return                      # no best yet, or its weights are not kept
+        params = trainer.param_arrays()
+        # Without them the resumed run would end on its last weights where the
+        # uninterrupted one restores the best.
+        missing = [f"best_params.{i}" for i in range(len(params))
+                   if f"best_params.{i}" not in arrays]
+        if missing:
+            raise ModelFileError(f"the early-stopping state lacks the best weights "
+                                 f"{', '.join(missing)}")
+        self._best_params = [arrays[f"best_params.{i}"] for i in range(len(params))]
+        if len(arrays) != len(params) or any(
+                a.shape != p.shape for a, p in zip(self._best_params, params)):
+            raise ModelFileError("the early-stopping best weights do not match the net")
 
 
 class DivergenceGuard(Callback):

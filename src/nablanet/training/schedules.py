@@ -65,7 +65,13 @@ class HalveOnPlateau(Callback):
                  floor_ratio: float = 1024.0, factor: float = 0.5):
         if int(patience) < 1:
             raise ConfigError(f"schedule patience must be ≥ 1, got {patience}")
-        self.patience, self.floor_ratio, self.factor = int(patience), float(floor_ratio), factor
+        # factor ≥ 1 would never bring η down to the floor, and floor_ratio ≤ 1 would stop
+        # at the first cut: either is a typo, not a schedule
+        if not (0 < float(factor) < 1 and float(floor_ratio) > 1):
+            raise ConfigError(f"halve-on-plateau needs 0 < factor < 1 and floor_ratio > 1, "
+                              f"got factor={factor}, floor_ratio={floor_ratio}")
+        self.patience, self.floor_ratio = int(patience), float(floor_ratio)
+        self.factor = float(factor)
         self.best = Best(monitor)
         self.eta0: float | None = None
         self.since = 0                      # epochs since the last improvement or halving

@@ -90,7 +90,11 @@ class Trainer:
 
     # -- control used by callbacks ---------------------------------------------------
     def stop(self, status: str, message: str = "") -> None:
-        self.status, self.message = status, message
+        """End the run after this epoch's callbacks. The first reason stands: the divergence
+        guard runs first, and early stopping or a schedule running out in that same epoch
+        must not relabel a diverged run (the checkpoint would then save its weights)."""
+        if self.status == "running":
+            self.status, self.message = status, message
 
     @property
     def stopping(self) -> bool:
@@ -152,10 +156,12 @@ class Trainer:
                 self.status = "completed"
         except KeyboardInterrupt:
             # The last completed epoch is already checkpointed; --resume continues it.
-            self.stop("interrupted", f"interrupted during epoch {self.next_epoch + 1}")
+            # an interrupt or an error outranks any stop a callback asked for
+            self.status = "interrupted"
+            self.message = f"interrupted during epoch {self.next_epoch + 1}"
             raise
         except Exception as exc:
-            self.stop("failed", str(exc))
+            self.status, self.message = "failed", str(exc)
             raise
         finally:
             for cb in self.callbacks:
