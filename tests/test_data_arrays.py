@@ -517,3 +517,13 @@ def test_not_a_png(tmp_path, Image):
     (tmp_path / "fake.png").write_bytes(b"definitely not an image")
     with pytest.raises(DataError, match="fake.png: not a readable PNG image"):
         load_array(tmp_path / "fake.png")
+
+
+def test_half_precision_labels_are_checked_without_a_warning():
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # the 2⁶³ bound cast to float16 overflowed
+        d = Dataset(np.zeros((3, 2), np.float32), np.array([0, 1, 2], np.float16))
+    np.testing.assert_array_equal(d.y, [0, 1, 2])
+    big = np.array([2 ** 63 - 1], np.uint64)   # fits int64: not out of range
+    assert Dataset(np.zeros((1, 2), np.float32), big).y[0] == 2 ** 63 - 1

@@ -169,7 +169,10 @@ def as_class_labels(y: np.ndarray, name: str) -> np.ndarray:
     # Checked before the cast: beyond int64 it wraps around (1e30 → −2⁶³), and
     # a negative label would silently index the last class of a one-hot table.
     if y.dtype != np.bool_:
-        for bad, problem in ((y < 0, "is negative"), (y >= 2 ** 63, "is out of range")):
+        # floats compare with a float64 2⁶³ (cast to float16 it overflows with a warning);
+        # integers with the exact one (as a float64, 2⁶³ − 1 would round up to it)
+        limit = np.float64(2 ** 63) if np.issubdtype(y.dtype, np.floating) else 2 ** 63
+        for bad, problem in ((y < 0, "is negative"), (y >= limit, "is out of range")):
             if bad.any():
                 row = int(np.argmax(bad))
                 raise DataError(f"{name}: label {y[row]} at row {row} {problem} "
