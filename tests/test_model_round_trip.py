@@ -1,0 +1,183 @@
+"""Every registered layer through a model file, driven by one table over the registry.
+
+Each entry of :data:`NETS` is a small net holding one registered layer type, built with
+constructor arguments other than the defaults where it has any; saving and loading it
+must give the same config and the same inference outputs, and each of its tensors
+missing, extra, mis-shaped or of an integer dtype, an unknown layer type or an unknown
+argument must be one ModelFileError naming it. A layer registered without an entry
+here fails :func:`test_every_registered_layer_has_a_net`.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import re
+
+import numpy as np
+import pytest
+import safetensors.numpy
+
+from nablanet import ModelFileError, Sequential, get_backend
+from nablanet.io import load_model, save_model
+from nablanet.layers import (GRU, LSTM, AvgPool2D, Conv2D, Dense, Dropout, Embedding, Flatten,
+                             LastStep, LeakyReLU, Linear, LocalResponseNorm, MaxPool2D, OneHot,
+                             RandomDistortion, ReLU, Reshape, Sigmoid, SimpleRNN, Softmax, Tanh,
+                             TimeDistributedDense)
+from nablanet.layers.base import LAYERS
+
+SYMBOLS = 5
+
+
+def images(shape):
+    return lambda rng: rng.standard_normal((4, *shape))
+
+
+def symbols(steps):
+    return lambda rng: rng.integers(0, SYMBOLS, (4, steps)).astype(np.float64)
+
+
+# name → (the layers of a net holding it, per-example input shape, a batch of inputs)
+NETS = {
+    "Dense": ([Dense(4, 3, init="glorot")], (4,), images((4,))),
+    "Sigmoid": ([Dense(4, 3), Sigmoid()], (4,), images((4,))),
+    "Tanh": ([Dense(4, 3), Tanh()], (4,), images((4,))),
+    "ReLU": ([Dense(4, 3), ReLU()], (4,), images((4,))),
+    "LeakyReLU": ([Dense(4, 3), LeakyReLU(0.3)], (4,), images((4,))),
+    "Linear": ([Dense(4, 3), Linear()], (4,), images((4,))),
+    "Softmax": ([Dense(4, 3), Softmax()], (4,), images((4,))),
+    "Dropout": ([Dropout(0.3), Dense(4, 3), Dropout(0.6)], (4,), images((4,))),
+    "Conv2D": ([Conv2D(None, 2, kernel_size=(3, 2), stride=(1, 2), padding=(1, 0), init="he")],
+               (2, 5, 6), images((2, 5, 6))),
+    "MaxPool2D": ([Conv2D(1, 2, 3, padding=1), MaxPool2D((2, 3), stride=(1, 2), padding=1)],
+                  (1, 5, 6), images((1, 5, 6))),
+    "AvgPool2D": ([Conv2D(1, 2, 3, padding=1), AvgPool2D(3, stride=2, padding=1)],
+                  (1, 5, 6), images((1, 5, 6))),
+    "LocalResponseNorm": ([Conv2D(1, 4, 3), LocalResponseNorm(3, alpha=0.5, beta=0.5, k=1.5)],
+                          (1, 5, 5), images((1, 5, 5))),
+    "Flatten": ([Conv2D(1, 2, 3), Flatten(), Dense(None, 3)], (1, 4, 4), images((1, 4, 4))),
+    "Reshape": ([Dense(4, 6), Reshape([1, 2, 3]), Conv2D(1, 2, (1, 2))], (4,), images((4,))),
+    "RandomDistortion": ([RandomDistortion("affine", image_shape=(4, 4), rotation=5.0,
+                                           scale=(0.8, 1.2)), Dense(16, 3)],
+                         (16,), images((16,))),
+    "SimpleRNN": ([SimpleRNN(2, 3, initial_state="learned", init="normal-scaled")],
+                  (3, 2), images((3, 2))),
+    "LSTM": ([LSTM(2, 3, initial_state="learned", forget_bias=0.5)], (3, 2), images((3, 2))),
+    "GRU": ([GRU(2, 3, initial_state="learned", init="he")], (3, 2), images((3, 2))),
+    "TimeDistributedDense": ([SimpleRNN(2, 3), TimeDistributedDense(3, 2, init="glorot")],
+                             (3, 2), images((3, 2))),
+    "LastStep": ([GRU(2, 3), LastStep(), Dense(3, 2)], (3, 2), images((3, 2))),
+    "Embedding": ([Embedding(SYMBOLS, 3, init="glorot"), LSTM(3, 2)], (4,), symbols(4)),
+    "OneHot": ([OneHot(SYMBOLS), SimpleRNN(SYMBOLS, 2)], (4,), symbols(4)),
+}
+
+
+def test_every_registered_layer_has_a_net():
+    assert set(NETS) == set(LAYERS)
+    for name, (layers, _, _) in NETS.items():
+        assert name in {type(layer).__name__ for layer in layers}, name
+
+
+def built(name, dtype="float32"):
+    """A fresh copy of NETS[name] (layers are rebuilt from their config: NETS is shared),
+    every parameter drawn at random so that each tensor shows in the outputs."""
+    layers, shape, _ = NETS[name]
+    rng = np.random.default_rng(1)
+    net = Sequential([type(layer)(**layer.config()) for layer in layers]).build(
+        shape, get_backend("cpu", dtype), rng)
+    for layer, param in net.parameters():
+        layer.set_params(**{param: rng.standard_normal(layer.params[param].shape)})
+    return net
+
+
+def inputs(name):
+    return NETS[name][2](np.random.default_rng(2))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", NETS)
+def test_a_saved_net_loads_with_the_same_config_weights_and_outputs(tmp_path, name, dtype):
+    net = built(name, dtype)
+    loaded, _, _ = load_model(save_model(tmp_path / "m", net))
+    assert loaded.config() == net.config()
+    assert [type(layer) for layer in loaded.layers] == [type(layer) for layer in net.layers]
+    assert loaded.backend.dtype == net.backend.dtype
+    for (layer, param), (twin, _) in zip(net.parameters(), loaded.parameters(), strict=True):
+        np.testing.assert_array_equal(twin.params[param], layer.params[param])
+        assert twin.params[param].dtype == layer.params[param].dtype
+    x = inputs(name)
+    expected = net.predict(x)
+    assert np.isfinite(expected).all()
+    np.testing.assert_array_equal(loaded.predict(x), expected)
+
+
+@pytest.mark.parametrize("name", NETS)
+def test_the_table_gives_the_layer_arguments_other_than_its_defaults(name):
+    # A config() that dropped an optional argument would round-trip the default unseen.
+    for layer in NETS[name][0]:
+        cls = type(layer)
+        required = {k: v for k, v in layer.config().items() if k in _required(cls)}
+        if type(layer).__name__ == name and len(required) < len(layer.config()):
+            assert layer.config() != cls(**required).config(), name
+
+
+def _required(cls) -> list[str]:
+    return [p.name for p in inspect.signature(cls).parameters.values()
+            if p.default is inspect.Parameter.empty and p.kind is p.POSITIONAL_OR_KEYWORD]
+
+
+# -- damage, for every layer type --------------------------------------------------------------
+
+def tensors_of(directory):
+    return dict(safetensors.numpy.load_file(str(directory / "weights.safetensors")))
+
+
+def rewrite(directory, tensors):
+    (directory / "weights.safetensors").write_bytes(safetensors.numpy.save(tensors))
+
+
+def config_of(directory):
+    return json.loads((directory / "config.json").read_text())
+
+
+PARAMS = [(name, key) for name in NETS for key in sorted(
+    f"layer{i}.{p}" for i, layer in enumerate(built(name).layers) for p in layer.params)]
+
+
+@pytest.mark.parametrize("name, key", PARAMS)
+def test_a_missing_mis_shaped_or_integer_tensor_is_a_model_file_error(tmp_path, name, key):
+    directory = save_model(tmp_path / "m", built(name))
+    good = tensors_of(directory)
+    damage = {
+        "missing": ({k: v for k, v in good.items() if k != key},
+                    rf"missing \['{key}'\], unexpected none"),
+        "shape": ({**good, key: np.zeros(good[key].shape + (1,), np.float32)},
+                  re.escape(f"{key} has shape {good[key].shape + (1,)}, architecture needs "
+                            f"{good[key].shape}")),
+        "dtype": ({**good, key: good[key].astype(np.int32)}, rf"{key} has non-float dtype int32"),
+        "nan": ({**good, key: np.full_like(good[key], np.nan)}, rf"{key} holds non-finite"),
+    }
+    for tensors, match in damage.values():
+        rewrite(directory, tensors)
+        with pytest.raises(ModelFileError, match=f"weights.safetensors: .*{match}"):
+            load_model(directory)
+
+
+@pytest.mark.parametrize("name", NETS)
+def test_an_extra_tensor_an_unknown_type_or_argument_is_a_model_file_error(tmp_path, name):
+    directory = save_model(tmp_path / "m", built(name))
+    good_tensors, good_config = tensors_of(directory), config_of(directory)
+    last = len(good_config["net"]["layers"])
+    rewrite(directory, {**good_tensors, f"layer{last}.W": np.zeros(2, np.float32)})
+    with pytest.raises(ModelFileError, match=rf"unexpected \['layer{last}.W'\]"):
+        load_model(directory)
+    rewrite(directory, good_tensors)
+    i = next(i for i, spec in enumerate(good_config["net"]["layers"]) if spec["type"] == name)
+    for edit, match in ((lambda spec: spec.update(type=name + "3D"),
+                         rf"layer {i} has unknown type '{name}3D'"),
+                        (lambda spec: spec.update(colour="red"),
+                         rf"layer {i} \({name}\): .*colour")):
+        config = json.loads(json.dumps(good_config))
+        edit(config["net"]["layers"][i])
+        (directory / "config.json").write_text(json.dumps(config))
+        with pytest.raises(ModelFileError, match=f"config.json: {match}"):
+            load_model(directory)
