@@ -19,7 +19,7 @@ import pytest
 import tomli_w
 
 import nablanet.cli.train as train_cli
-from nablanet.config import FIELDS, TrainConfig
+from nablanet.config import FIELDS, LAYERS_REPLACE, TrainConfig
 from nablanet.runs import RunDir
 from nablanet.utils.wording import Parser
 from test_cli_data import assert_one_error_line, nablanet, write_blocks_idx
@@ -194,6 +194,20 @@ def test_a_flag_overrides_the_same_key_in_the_toml_file(capsys, trained, tmp_pat
     assert result.code == 0, result.err
     expected = reference(setting, **({} if setting.key == "batch_size" else {"batch_size": 17}))
     assert trained[0][0] == expected            # the flag wins; the file's other keys stay
+
+
+@pytest.mark.parametrize("setting", FLAGGED, ids=str)
+def test_a_flag_over_a_layer_list_is_applied_or_refused_never_ignored(capsys, trained, tmp_path,
+                                                                      setting):
+    path = toml_file(tmp_path, {"layers": LAYERS})
+    result = nablanet(capsys, "train", "--config", path, *setting.argv, "--out", tmp_path / "r")
+    if setting.key in LAYERS_REPLACE:         # what mlp() would build from it, the list says
+        assert_one_error_line(result, f"command line: {setting.key} cannot change a net given "
+                                      r"as \[\[layers\]\]; edit the layer list")
+        assert trained == []
+    else:
+        assert result.code == 0, result.err
+        assert trained[0][0] == reference(setting, layers=LAYERS)
 
 
 # -- the run's own config.toml and --resume ------------------------------------------------------
