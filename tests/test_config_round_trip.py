@@ -15,11 +15,15 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 import tomli_w
 
 import nablanet.cli.train as train_cli
-from nablanet.config import FIELDS, LAYERS_REPLACE, TrainConfig
+from nablanet.config import (CHOICES, FIELDS, LAYERS_REPLACE, TrainConfig, build_net,
+                             build_trainer, load_data)
+from nablanet.init import INITIALIZERS
+from nablanet.layers import ACTIVATIONS
 from nablanet.runs import RunDir
 from nablanet.utils.wording import Parser
 from test_cli_data import assert_one_error_line, nablanet, write_blocks_idx
@@ -208,6 +212,64 @@ def test_a_flag_over_a_layer_list_is_applied_or_refused_never_ignored(capsys, tr
     else:
         assert result.code == 0, result.err
         assert trained[0][0] == reference(setting, layers=LAYERS)
+
+
+# -- every setting reaches what it configures ---------------------------------------------------
+
+#: settings that act only beside another one (μ needs a momentum optimiser, ...)
+NEEDS = {"momentum": {"optimizer": "momentum"}, "schedule_patience": {"schedule": "halve-on-plateau"},
+         "step_every": {"schedule": "step"}, "growing_patience": {"early_stopping": 3},
+         "epochs": {"schedule": "cosine"}, "layers": {"classes": 12}}
+#: settings whose effect is outside the built objects: the seed seeds train_run's generator
+#: (test_cli_train's same-seed test), the device needs a GPU
+NOT_BUILT = {"seed", "device"}
+
+
+def plain(obj, depth=0):
+    """``obj`` as nested plain values (objects as their type and public attributes), so that
+    two sets of built objects compare by what they hold."""
+    if isinstance(obj, (str, int, float, bool, type(None))):
+        return obj
+    if isinstance(obj, (list, tuple)):
+        return [plain(v, depth + 1) for v in obj]
+    if isinstance(obj, dict):
+        return {str(k): plain(v, depth + 1) for k, v in obj.items()}
+    if hasattr(obj, "__dict__") and depth < 4 and not isinstance(obj, np.random.Generator):
+        return (type(obj).__name__, plain({k: v for k, v in vars(obj).items()
+                                           if not k.startswith("_") and k != "net"}, depth + 1))
+    return type(obj).__name__
+
+
+def built(config: TrainConfig, monkeypatch) -> dict:
+    """What train_run builds from ``config``: the data it asks for, the net, the trainer."""
+    asked = {}
+    monkeypatch.setattr("nablanet.config.load_splits", lambda *a, **kw: asked.update(a=a, kw=kw))
+    load_data(config)
+    config = config.resolve(784)
+    net = build_net(config, np.random.default_rng(0))
+    trainer = build_trainer(config, net, rng=0)
+    keep = ("cost", "optimizer", "batch_size", "penalties", "constraints", "callbacks", "monitor")
+    return {"data": plain(asked), "net": net.config(), "dtype": str(net.backend.dtype),
+            "trainer": plain({k: getattr(trainer, k) for k in keep})}
+
+
+@pytest.mark.parametrize("setting", [s for s in SETTINGS if s.key not in NOT_BUILT], ids=str)
+def test_each_setting_changes_what_is_built(monkeypatch, setting):
+    context = NEEDS.get(setting.key, {})
+    assert built(TrainConfig(**context, **{setting.key: setting.value}), monkeypatch) \
+        != built(TrainConfig(**context), monkeypatch)
+
+
+def test_every_activation_and_initialisation_is_a_choice_and_builds(monkeypatch):
+    # hidden units: every activation layer but the output-only ones; init: every scheme once
+    # (the other names are aliases) except all-zero weights, which no hidden unit survives
+    assert set(CHOICES["activation"]) == set(ACTIVATIONS) - {"linear", "softmax"}
+    assert {INITIALIZERS[name] for name in CHOICES["init"]} \
+        == set(INITIALIZERS.values()) - {INITIALIZERS["zeros"]}
+    for key in ("activation", "output", "init"):
+        nets = [built(TrainConfig(**{key: value}, cost="quadratic"), monkeypatch)["net"]
+                for value in CHOICES[key]]
+        assert all(a != b for i, a in enumerate(nets) for b in nets[i + 1:]), key
 
 
 # -- the run's own config.toml and --resume ------------------------------------------------------
