@@ -181,3 +181,44 @@ def test_an_extra_tensor_an_unknown_type_or_argument_is_a_model_file_error(tmp_p
         (directory / "config.json").write_text(json.dumps(config))
         with pytest.raises(ModelFileError, match=f"config.json: {match}"):
             load_model(directory)
+
+
+# -- constructor arguments a file may get wrong ------------------------------------------------
+
+@pytest.mark.parametrize("spec, match", [
+    ({"type": "Dense", "n_in": 4, "n_out": 2.5}, r"Dense needs positive whole-number sizes"),
+    ({"type": "Dense", "n_in": True, "n_out": 3}, r"n_in=True"),
+    ({"type": "Dense", "n_in": 4, "n_out": "3"}, r"n_out='3'"),
+    ({"type": "TimeDistributedDense", "n_in": 3, "n_out": 2.5}, r"whole-number sizes"),
+    ({"type": "SimpleRNN", "n_in": 2, "n_hidden": 2.5}, r"SimpleRNN needs positive whole"),
+    ({"type": "LSTM", "n_in": 2.5, "n_hidden": 3}, r"LSTM needs positive whole"),
+    ({"type": "GRU", "n_in": 2, "n_hidden": False}, r"GRU needs positive whole"),
+    ({"type": "Embedding", "n_symbols": 5.5, "n_dims": 3}, r"n_symbols=5.5"),
+    ({"type": "Embedding", "n_symbols": 5, "n_dims": 3, "init": "bogus"}, r"unknown init 'bogus'"),
+    ({"type": "OneHot", "n_symbols": 5.5}, r"OneHot needs a whole number n_symbols"),
+    ({"type": "Conv2D", "in_channels": 1, "out_channels": 2.0}, r"out_channels must be a posi"),
+    ({"type": "LocalResponseNorm", "size": True}, r"size must be a positive integer"),
+    ({"type": "RandomDistortion", "kind": "affine", "image_shape": [4.5, 4]}, r"image_shape"),
+    ({"type": "RandomDistortion", "kind": "affine", "image_shape": 16}, r"image_shape must be two"),
+], ids=lambda v: str(v) if isinstance(v, dict) else "")
+def test_a_size_that_is_not_a_whole_number_is_refused_not_cut(tmp_path, spec, match):
+    # int(2.5) == 2: a file asking for 2.5 units once loaded as a net of 2
+    from nablanet.config import TrainConfig
+    from nablanet.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"layer 0 \\({spec['type']}\\): .*{match}"):
+        TrainConfig(layers=[spec])
+    directory = save_model(tmp_path / "m", built("Dense"))
+    config = config_of(directory)
+    config["net"]["layers"] = [spec]
+    (directory / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelFileError, match=f"config.json: layer 0 \\({spec['type']}\\): .*{match}"):
+        load_model(directory)
+
+
+def test_a_numpy_integer_is_a_whole_number_and_saves_as_a_plain_one(tmp_path):
+    layers = [Conv2D(np.int64(1), np.int64(2), 3), LocalResponseNorm(np.int32(3)), Flatten(),
+              Dense(None, np.int64(3))]
+    net = Sequential(layers).build((1, 4, 4), get_backend("cpu", "float32"), rng=0)
+    loaded, _, _ = load_model(save_model(tmp_path / "m", net))      # JSON needs plain ints
+    assert loaded.config() == net.config()
