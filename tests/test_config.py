@@ -202,6 +202,7 @@ def test_schedules_and_early_stopping_watch_the_given_metric():
     assert isinstance(plateau, HalveOnPlateau) and plateau.patience == 3
     assert plateau.best.monitor == "train_accuracy"
     assert isinstance(stopping, EarlyStopping) and stopping.patience == 5 and stopping.growing
+    assert not stopping.restore_best        # a run's best model is in best/, not a copy in memory
     assert stopping.best.monitor == "train_accuracy"          # both watch the same metric
 
 

@@ -180,6 +180,8 @@ def _damage(config, what):
         config["net"]["input_shape"] = [0]
     elif what == "float-input-shape":
         config["net"]["input_shape"] = [5.0]
+    elif what == "bool-input-shape":
+        config["net"]["input_shape"] = [True]
     elif what == "not-sequential":
         config["net"]["type"] = "Graph"
     elif what == "unknown-cost":
@@ -207,7 +209,8 @@ DAMAGE = {
     "no-layers": "'layers' must be a non-empty list",
     "layer-not-object": "layer 2 is not an object",
     "bad-input-shape": "input_shape", "zero-input-shape": "input_shape",
-    "float-input-shape": "input_shape", "not-sequential": "Sequential",
+    "float-input-shape": "input_shape", "bool-input-shape": "input_shape",
+    "not-sequential": "Sequential",
     "unknown-cost": "unknown cost", "bad-dtype": "dtype",
     "metadata-not-object": "'metadata' must be a JSON object",
     "cost-name-not-string": "unknown cost", "huge-layer": "too large to allocate",

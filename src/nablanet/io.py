@@ -97,7 +97,7 @@ def build_net(spec, backend: Backend, where="config") -> Sequential:
     layer_specs, shape = spec.get("layers"), spec.get("input_shape")
     if not isinstance(layer_specs, list) or not layer_specs:
         raise ModelFileError(f"{where}: 'layers' must be a non-empty list")
-    if not isinstance(shape, list) or not all(isinstance(s, int) and s > 0 for s in shape):
+    if not isinstance(shape, list) or not all(type(s) is int and s > 0 for s in shape):  # not bool
         raise ModelFileError(f"{where}: 'input_shape' must be a list of positive integers")
     layers = layers_from_specs(layer_specs, where, ModelFileError)
     try:
