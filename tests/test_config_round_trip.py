@@ -332,6 +332,7 @@ def test_a_bad_toml_value_is_one_error_line_naming_the_file(capsys, tmp_path, se
 
 @pytest.mark.parametrize("values, match", [
     ({"batch-size": 5}, r"unknown key 'batch-size' \(did you mean 'batch_size'\?\)"),
+    ({"layers": [{"type": ["Dense"]}]}, r"layers: layer 0 has unknown type \['Dense'\]"),
     ({"lambda": 0.1}, r"unknown key 'lambda' \(did you mean 'lmbda'\?\)"),
     ({"net": {"hidden": [3]}}, r"unknown key 'net'"),
     ({"out": "run"}, r"unknown key 'out'"),      # a flag of train's, not a setting

@@ -174,6 +174,8 @@ def test_an_extra_tensor_an_unknown_type_or_argument_is_a_model_file_error(tmp_p
     i = next(i for i, spec in enumerate(good_config["net"]["layers"]) if spec["type"] == name)
     for edit, match in ((lambda spec: spec.update(type=name + "3D"),
                          rf"layer {i} has unknown type '{name}3D'"),
+                        (lambda spec: spec.update(type=[name]),
+                         rf"layer {i} has unknown type \['{name}'\]"),
                         (lambda spec: spec.update(colour="red"),
                          rf"layer {i} \({name}\): .*colour")):
         config = json.loads(json.dumps(good_config))

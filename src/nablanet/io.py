@@ -119,7 +119,7 @@ def layers_from_specs(specs: list, where="config", error=ModelFileError) -> list
             raise error(f"{where}: layer {i} is not an object")
         kwargs = dict(layer_spec)
         kind = kwargs.pop("type", None)
-        cls = LAYERS.get(kind)
+        cls = LAYERS.get(kind) if isinstance(kind, str) else None   # a list cannot be a key
         if cls is None:
             known = ", ".join(sorted(LAYERS))
             raise error(f"{where}: layer {i} has unknown type {kind!r} (known: {known})")
