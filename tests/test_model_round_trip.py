@@ -224,3 +224,93 @@ def test_a_numpy_integer_is_a_whole_number_and_saves_as_a_plain_one(tmp_path):
     net = Sequential(layers).build((1, 4, 4), get_backend("cpu", "float32"), rng=0)
     loaded, _, _ = load_model(save_model(tmp_path / "m", net))      # JSON needs plain ints
     assert loaded.config() == net.config()
+
+
+# -- RBMs and DBNs (models/persistence.py) --------------------------------------------------------
+
+def _rbm_models():
+    """name → a fresh RBM or DBN: every unit type on each side, label units, untied weights."""
+    from nablanet.models.dbn import DBN
+    from nablanet.models.rbm import RBM
+    from nablanet.models.units import UNITS
+
+    models = {f"RBM-{v}-{h}": lambda v=v, h=h: RBM(6, 4, visible=v, hidden=h, rng=0, init_std=0.5)
+              for v in UNITS for h in UNITS}
+    models["RBM-labels"] = lambda: RBM(6, 4, n_labels=2, rng=0, init_std=0.5)
+    models["DBN-labels"] = lambda: DBN([6, 5, 4], n_labels=3, top_hidden="gaussian", rng=0,
+                                       init_std=0.5)
+
+    def untied():
+        dbn = DBN([6, 5, 4, 3], rng=0, init_std=0.5)
+        dbn.untie()
+        for layer in dbn.generative:          # generative weights of their own, not Wᵀ
+            layer["W"] = layer["W"] * 2 + 0.25
+        return dbn
+
+    models["DBN-untied"] = untied
+    return models
+
+
+RBM_MODELS = _rbm_models()
+
+
+def rbms_of(model):
+    return [model] if not hasattr(model, "rbms") else list(model.rbms)
+
+
+def made(name, dtype):
+    from nablanet.models.dbn import DBN
+
+    model = RBM_MODELS[name]()
+    if dtype == "float64":
+        rbms = [type(r)(**r.config(), backend=get_backend("cpu", dtype), rng=0) for r in rbms_of(model)]
+        model = rbms[0] if len(rbms) == 1 else DBN.from_rbms(rbms)
+    for i, rbm in enumerate(rbms_of(model)):
+        rbm.epochs_trained = i + 3
+        for key, value in rbm.params.items():     # biases away from zero: each one shows
+            rbm.set_params(**{key: value + np.arange(value.size).reshape(value.shape) / 7})
+    return model
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", RBM_MODELS)
+def test_a_saved_rbm_or_dbn_loads_with_the_same_units_weights_and_energies(tmp_path, name, dtype):
+    from nablanet.models.persistence import _RBM_KEYS, load_rbm, save_rbm
+
+    model = made(name, dtype)
+    loaded, meta = load_rbm(save_rbm(tmp_path / "m", model, metadata={"k": 1}))
+    assert type(loaded) is type(model) and meta == {"k": 1}
+    for rbm, twin in zip(rbms_of(model), rbms_of(loaded), strict=True):
+        assert {k: twin.config()[k] for k in _RBM_KEYS} == {k: rbm.config()[k] for k in _RBM_KEYS}
+        assert twin.epochs_trained == rbm.epochs_trained and twin.backend.dtype == rbm.backend.dtype
+        for key, value in rbm.params.items():
+            np.testing.assert_array_equal(twin.params[key], value)
+            assert twin.params[key].dtype == value.dtype
+        v = np.random.default_rng(0).random((3, rbm.n_visible)).astype(dtype)
+        np.testing.assert_array_equal(twin.free_energy(v), rbm.free_energy(v))
+    generative = getattr(model, "generative", None)
+    assert (getattr(loaded, "generative", None) is None) == (generative is None)
+    for layer, twin in zip(generative or (), getattr(loaded, "generative", None) or (),
+                           strict=True):
+        for key in layer:
+            np.testing.assert_array_equal(twin[key], layer[key])
+
+
+@pytest.mark.parametrize("name", RBM_MODELS)
+def test_each_damaged_rbm_tensor_is_a_model_file_error(tmp_path, name):
+    from nablanet.models.persistence import load_rbm, save_rbm
+
+    directory = save_rbm(tmp_path / "m", made(name, "float32"))
+    good = tensors_of(directory)
+    for key in good:
+        for tensors, match in (
+                ({k: v for k, v in good.items() if k != key}, rf"missing tensor {key}"),
+                ({**good, key: good[key][..., None]}, rf"{key} has shape"),
+                ({**good, key: good[key].astype(np.int64)}, rf"{key} has non-float dtype"),
+                ({**good, key: np.full_like(good[key], np.inf)}, rf"{key} holds non-finite")):
+            rewrite(directory, tensors)
+            with pytest.raises(ModelFileError, match=f"weights.safetensors: {match}"):
+                load_rbm(directory)
+    rewrite(directory, {**good, "rbm9.W": np.zeros(2, np.float32)})
+    with pytest.raises(ModelFileError, match=r"unexpected tensors \['rbm9.W'\]"):
+        load_rbm(directory)
