@@ -139,7 +139,11 @@ def test_the_shared_argument_types_take_their_edge_values_and_refuse_the_next():
 
 
 @pytest.mark.parametrize("command", ["evaluate", "compare", "ensemble"])
-def test_a_split_other_than_test_validation_or_train_is_a_usage_error(capsys, tmp_path, command):
+def test_split_is_test_validation_or_train(capsys, tmp_path, command):
+    parser = cli_main.build_parser(cli_main.command_modules())
+    for split in ("test", "validation", "train"):
+        assert parser.parse_args([command, "run", "--split", split]).split == split
+    assert parser.parse_args([command, "run"]).split == "test"
     result = run_cli(capsys, command, tmp_path / "run", "--split", "dev")
     assert_one_error_line(result, r"argument --split: invalid choice: 'dev'")
 
