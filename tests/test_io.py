@@ -404,8 +404,10 @@ def test_of_two_killed_swaps_the_newest_model_is_restored(saved):
     directory, net = saved
     newer = _net()
     newer.layers[1].params["W"] += 1
+    pid = _dead_pid()
     for age, model in ((100, net), (0, newer)):          # seconds before now
-        tag = f"{_dead_pid()}.{age:08x}"
+        # one pid: the newer one's name sorts first, so only its mtime can pick it
+        tag = f"{pid}.{age:08x}"
         moved = save_model(directory.with_name("staged"), model, "log-likelihood",
                            metadata={"epoch": 7})
         old = moved.rename(directory.with_name(f".{directory.name}.{tag}.old"))
