@@ -379,10 +379,21 @@ def test_a_swap_killed_before_its_new_directory_was_kept_restores_the_old_one(sa
 
 def test_a_swap_whose_process_is_alive_is_left_to_finish(saved):
     directory, _ = saved
-    _killed_mid_swap(directory, os.getpid())
-    with pytest.raises(ModelFileError, match="file not found"):
-        load_model(directory)
-    assert sorted(p.suffix for p in directory.parent.iterdir()) == [".new", ".old"]
+    # a process that any real signal would end (SIGHUP too, which nohup would ignore)
+    alive = subprocess.Popen([sys.executable, "-c", "import signal, time; "
+                              "signal.signal(signal.SIGHUP, signal.SIG_DFL); print(flush=True); "
+                              "time.sleep(60)"], stdout=subprocess.PIPE)
+    try:
+        alive.stdout.readline()                     # its handlers are set
+        _killed_mid_swap(directory, alive.pid)
+        with pytest.raises(ModelFileError, match="file not found"):
+            load_model(directory)
+        assert sorted(p.suffix for p in directory.parent.iterdir()) == [".new", ".old"]
+        with pytest.raises(subprocess.TimeoutExpired):    # asked whether it lives, not signalled
+            alive.wait(timeout=0.2)
+    finally:
+        alive.kill()
+        alive.wait()
 
 
 def test_a_killed_swap_is_finished_before_reading_the_training_state(tmp_path):
