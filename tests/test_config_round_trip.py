@@ -217,9 +217,10 @@ def test_a_flag_over_a_layer_list_is_applied_or_refused_never_ignored(capsys, tr
 # -- every setting reaches what it configures ---------------------------------------------------
 
 #: settings that act only beside another one (μ needs a momentum optimiser, ...)
-NEEDS = {"momentum": {"optimizer": "momentum"}, "schedule_patience": {"schedule": "halve-on-plateau"},
-         "step_every": {"schedule": "step"}, "growing_patience": {"early_stopping": 3},
-         "epochs": {"schedule": "cosine"}, "layers": {"classes": 12}}
+NEEDS = {"momentum": {"optimizer": "momentum"},
+         "schedule_patience": {"schedule": "halve-on-plateau"}, "step_every": {"schedule": "step"},
+         "growing_patience": {"early_stopping": 3}, "epochs": {"schedule": "cosine"},
+         "layers": {"classes": 12}}
 #: settings whose effect is outside the built objects: the seed seeds train_run's generator
 #: (test_cli_train's same-seed test), the device needs a GPU
 NOT_BUILT = {"seed", "device"}
@@ -349,7 +350,7 @@ def test_an_unknown_flag_is_one_error_line(capsys, tmp_path):
     assert_one_error_line(result, r"unrecognized arguments: --batch_size")
 
 
-# -- end to end: the saved config.toml retrains and resumes bit for bit -----------------------------
+# -- end to end: the saved config.toml retrains and resumes bit for bit ---------------------
 
 #: every setting a CPU run on the blocks data can give at once, none at its default
 #: (sizes is the alternative to hidden, device needs a GPU, layers are tested on their own

@@ -47,22 +47,26 @@ NETS = {
     "Linear": (lambda: [Dense(4, 3), Linear()], (4,), images((4,))),
     "Softmax": (lambda: [Dense(4, 3), Softmax()], (4,), images((4,))),
     "Dropout": (lambda: [Dropout(0.3), Dense(4, 3), Dropout(0.6)], (4,), images((4,))),
-    "Conv2D": (lambda: [Conv2D(None, 2, kernel_size=(3, 2), stride=(1, 2), padding=(1, 0), init="he")],
+    "Conv2D": (lambda: [Conv2D(None, 2, kernel_size=(3, 2), stride=(1, 2), padding=(1, 0),
+                               init="he")],
                (2, 5, 6), images((2, 5, 6))),
     "MaxPool2D": (lambda: [Conv2D(1, 2, 3, padding=1), MaxPool2D((2, 3), stride=(1, 2), padding=1)],
                   (1, 5, 6), images((1, 5, 6))),
     "AvgPool2D": (lambda: [Conv2D(1, 2, 3, padding=1), AvgPool2D(3, stride=2, padding=1)],
                   (1, 5, 6), images((1, 5, 6))),
-    "LocalResponseNorm": (lambda: [Conv2D(1, 4, 3), LocalResponseNorm(3, alpha=0.5, beta=0.5, k=1.5)],
+    "LocalResponseNorm": (lambda: [Conv2D(1, 4, 3),
+                                   LocalResponseNorm(3, alpha=0.5, beta=0.5, k=1.5)],
                           (1, 5, 5), images((1, 5, 5))),
     "Flatten": (lambda: [Conv2D(1, 2, 3), Flatten(), Dense(None, 3)], (1, 4, 4), images((1, 4, 4))),
-    "Reshape": (lambda: [Dense(4, 6), Reshape([1, 2, 3]), Conv2D(1, 2, (1, 2))], (4,), images((4,))),
+    "Reshape": (lambda: [Dense(4, 6), Reshape([1, 2, 3]), Conv2D(1, 2, (1, 2))], (4,),
+                images((4,))),
     "RandomDistortion": (lambda: [RandomDistortion("affine", image_shape=(4, 4), rotation=5.0,
                                            scale=(0.8, 1.2)), Dense(16, 3)],
                          (16,), images((16,))),
     "SimpleRNN": (lambda: [SimpleRNN(2, 3, initial_state="learned", init="normal-scaled")],
                   (3, 2), images((3, 2))),
-    "LSTM": (lambda: [LSTM(2, 3, initial_state="learned", forget_bias=0.5)], (3, 2), images((3, 2))),
+    "LSTM": (lambda: [LSTM(2, 3, initial_state="learned", forget_bias=0.5)], (3, 2),
+             images((3, 2))),
     "GRU": (lambda: [GRU(2, 3, initial_state="learned", init="he")], (3, 2), images((3, 2))),
     "TimeDistributedDense": (lambda: [SimpleRNN(2, 3), TimeDistributedDense(3, 2, init="glorot")],
                              (3, 2), images((3, 2))),
@@ -227,7 +231,8 @@ def test_a_size_that_is_not_a_whole_number_is_refused_not_cut(tmp_path, spec, ma
     config = config_of(directory)
     config["net"]["layers"] = [spec]
     (directory / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ModelFileError, match=f"config.json: layer 0 \\({spec['type']}\\): .*{match}"):
+    where = f"config.json: layer 0 \\({spec['type']}\\): "
+    with pytest.raises(ModelFileError, match=f"{where}.*{match}"):
         load_model(directory)
 
 
@@ -276,7 +281,8 @@ def made(name, dtype):
 
     model = RBM_MODELS[name]()
     if dtype == "float64":
-        rbms = [type(r)(**r.config(), backend=get_backend("cpu", dtype), rng=0) for r in rbms_of(model)]
+        backend = get_backend("cpu", dtype)
+        rbms = [type(r)(**r.config(), backend=backend, rng=0) for r in rbms_of(model)]
         model = rbms[0] if len(rbms) == 1 else DBN.from_rbms(rbms)
     for i, rbm in enumerate(rbms_of(model)):
         rbm.epochs_trained = i + 3
