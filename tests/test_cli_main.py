@@ -123,6 +123,31 @@ def test_sigterm_while_training_is_handled_as_an_interrupt():
     assert signal.getsignal(signal.SIGTERM) is before
 
 
+def test_the_shared_argument_types_take_their_edge_values_and_refuse_the_next():
+    import argparse
+
+    from nablanet.cli.common import int_list, non_negative_int, positive_int, thread_setting
+
+    accepted = [(positive_int, "1", 1), (non_negative_int, "0", 0), (int_list, "784,30", [784, 30]),
+                (int_list, " ", []), (thread_setting, "0", 0), (thread_setting, "auto", "auto")]
+    for parse, text, value in accepted:
+        assert parse(text) == value, (parse.__name__, text)
+    for parse, text in [(positive_int, "0"), (positive_int, "1.5"), (non_negative_int, "-1"),
+                        (int_list, "784,,10"), (thread_setting, "-1"), (thread_setting, "all")]:
+        with pytest.raises(argparse.ArgumentTypeError, match=f"got '{re.escape(text)}'"):
+            parse(text)
+
+
+@pytest.mark.parametrize("command", ["evaluate", "compare", "ensemble"])
+def test_split_is_test_validation_or_train(capsys, tmp_path, command):
+    parser = cli_main.build_parser(cli_main.command_modules())
+    for split in ("test", "validation", "train"):
+        assert parser.parse_args([command, "run", "--split", split]).split == split
+    assert parser.parse_args([command, "run"]).split == "test"
+    result = run_cli(capsys, command, tmp_path / "run", "--split", "dev")
+    assert_one_error_line(result, r"argument --split: invalid choice: 'dev'")
+
+
 @pytest.mark.parametrize("command", ["train", "evaluate", "predict", "reproduce"])
 def test_every_command_has_help(capsys, command):
     result = run_cli(capsys, command, "--help")

@@ -296,3 +296,18 @@ def test_blas_threads_are_limited_while_training(capsys, blocks, tmp_path, monke
     assert command == [{2}, {1}, {2}] and epochs == [{1}, {1}, {1}] and after == {2}
     assert_one_error_line(train(capsys, blocks, tmp_path / "c", "--quiet", "--blas-threads", -1),
                           r"--blas-threads: expected a thread count ≥ 0 or 'auto'")
+
+
+def test_an_early_stopped_run_says_why_and_reports_both_models(capsys, tmp_path, monkeypatch):
+    import nablanet.cli.train as train_command
+
+    summary = {"status": "early-stopped", "message": "no better validation accuracy in 3 epochs",
+               "best_epoch": 4, "test_accuracy": 0.9, "test_errors": 10,
+               "last_test_accuracy": 0.875, "last_test_errors": 12}
+    monkeypatch.setattr(train_command, "train_run", lambda *args, **kwargs: summary)
+    result = nablanet(capsys, "train", "--out", tmp_path / "run")
+    assert result.code == 0
+    assert "stopped early: no better validation accuracy in 3 epochs\n" in result.err
+    assert "best epoch 5; last model's test accuracy 87.50% (12 errors)" in result.err
+    assert result.out == "test accuracy: 90.00% (10 errors)\n"
+    assert nablanet(capsys, "train", "--out", tmp_path / "run", "--quiet").err == ""

@@ -167,6 +167,7 @@ def test_build_net_follows_the_config():
                     dtype="float64").resolve(784)
     net = build_net(c, np.random.default_rng(0))
     assert isinstance(net.layers[0], Dropout) and net.layers[0].p == 0.2
+    assert [layer.p for layer in net.layers if isinstance(layer, Dropout)] == [0.2, 0.5]
     assert isinstance(net.layers[-1], Softmax) and net.output_shape == (10,)
     assert net.backend.dtype == np.float64 and net.n_params() == 784 * 30 + 30 + 30 * 10 + 10
     assert isinstance(build_net(TrainConfig().resolve(784), 0).layers[-1], Sigmoid)
@@ -201,6 +202,7 @@ def test_schedules_and_early_stopping_watch_the_given_metric():
     assert isinstance(plateau, HalveOnPlateau) and plateau.patience == 3
     assert plateau.best.monitor == "train_accuracy"
     assert isinstance(stopping, EarlyStopping) and stopping.patience == 5 and stopping.growing
+    assert not stopping.restore_best        # a run's best model is in best/, not a copy in memory
     assert stopping.best.monitor == "train_accuracy"          # both watch the same metric
 
 

@@ -105,3 +105,10 @@ def test_layers_must_be_a_list_of_tables():
         TrainConfig(layers=[])
     with pytest.raises(ConfigError, match="layer 0 is not an object"):
         TrainConfig(layers=["Dense"])
+
+
+def test_a_layer_list_that_config_toml_cannot_hold_is_refused_before_a_run_starts():
+    # TOML has no null: train_run would fail writing the run's config.toml
+    with pytest.raises(ConfigError, match=r"layers must hold only values a TOML file can "
+                                          r"\(a run saves them in config.toml\).*NoneType"):
+        TrainConfig(layers=[{"type": "Dense", "n_in": None, "n_out": 10}, {"type": "Sigmoid"}])

@@ -180,6 +180,8 @@ def _damage(config, what):
         config["net"]["input_shape"] = [0]
     elif what == "float-input-shape":
         config["net"]["input_shape"] = [5.0]
+    elif what == "bool-input-shape":
+        config["net"]["input_shape"] = [True]
     elif what == "not-sequential":
         config["net"]["type"] = "Graph"
     elif what == "unknown-cost":
@@ -207,7 +209,8 @@ DAMAGE = {
     "no-layers": "'layers' must be a non-empty list",
     "layer-not-object": "layer 2 is not an object",
     "bad-input-shape": "input_shape", "zero-input-shape": "input_shape",
-    "float-input-shape": "input_shape", "not-sequential": "Sequential",
+    "float-input-shape": "input_shape", "bool-input-shape": "input_shape",
+    "not-sequential": "Sequential",
     "unknown-cost": "unknown cost", "bad-dtype": "dtype",
     "metadata-not-object": "'metadata' must be a JSON object",
     "cost-name-not-string": "unknown cost", "huge-layer": "too large to allocate",
@@ -376,10 +379,21 @@ def test_a_swap_killed_before_its_new_directory_was_kept_restores_the_old_one(sa
 
 def test_a_swap_whose_process_is_alive_is_left_to_finish(saved):
     directory, _ = saved
-    _killed_mid_swap(directory, os.getpid())
-    with pytest.raises(ModelFileError, match="file not found"):
-        load_model(directory)
-    assert sorted(p.suffix for p in directory.parent.iterdir()) == [".new", ".old"]
+    # a process that any real signal would end (SIGHUP too, which nohup would ignore)
+    alive = subprocess.Popen([sys.executable, "-c", "import signal, time; "
+                              "signal.signal(signal.SIGHUP, signal.SIG_DFL); print(flush=True); "
+                              "time.sleep(60)"], stdout=subprocess.PIPE)
+    try:
+        alive.stdout.readline()                     # its handlers are set
+        _killed_mid_swap(directory, alive.pid)
+        with pytest.raises(ModelFileError, match="file not found"):
+            load_model(directory)
+        assert sorted(p.suffix for p in directory.parent.iterdir()) == [".new", ".old"]
+        with pytest.raises(subprocess.TimeoutExpired):    # asked whether it lives, not signalled
+            alive.wait(timeout=0.2)
+    finally:
+        alive.kill()
+        alive.wait()
 
 
 def test_a_killed_swap_is_finished_before_reading_the_training_state(tmp_path):
@@ -401,8 +415,10 @@ def test_of_two_killed_swaps_the_newest_model_is_restored(saved):
     directory, net = saved
     newer = _net()
     newer.layers[1].params["W"] += 1
+    pid = _dead_pid()
     for age, model in ((100, net), (0, newer)):          # seconds before now
-        tag = f"{_dead_pid()}.{age:08x}"
+        # one pid: the newer one's name sorts first, so only its mtime can pick it
+        tag = f"{pid}.{age:08x}"
         moved = save_model(directory.with_name("staged"), model, "log-likelihood",
                            metadata={"epoch": 7})
         old = moved.rename(directory.with_name(f".{directory.name}.{tag}.old"))

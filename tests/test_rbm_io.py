@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from nablanet import ModelFileError
+from nablanet import ModelFileError, get_backend
 from nablanet.models.dbn import DBN
 from nablanet.models.persistence import load_rbm, save_rbm
 from nablanet.models.rbm import RBM
@@ -78,10 +78,11 @@ def _set(key, value):
 @pytest.mark.parametrize("damage, match", [
     (_set("epochs_trained", ["three"]), "'epochs_trained' must list a whole number"),
     (_set("epochs_trained", [None]), "'epochs_trained' must list a whole number"),
+    (_set("epochs_trained", [3, 4]), "'epochs_trained' must list a whole number .* each RBM"),
     (_set("metadata", ["note"]), "'metadata' must be a JSON object"),
     (_set("dtype", ["float32"]), "unsupported dtype"),
     (lambda config: config["rbms"][0].update(n_hidden=10**17), "too large to allocate"),
-], ids=["epochs-text", "epochs-null", "metadata-list", "dtype-list", "huge"])
+], ids=["epochs-text", "epochs-null", "epochs-per-rbm", "metadata-list", "dtype-list", "huge"])
 def test_config_values_of_the_wrong_type_are_model_file_errors(tmp_path, damage, match):
     save_rbm(tmp_path / "m", RBM(4, 3, rng=0))
     config = tmp_path / "m" / "config.json"
@@ -103,3 +104,12 @@ def test_non_finite_weights_are_a_model_file_error(tmp_path):
     weights.write_bytes(safetensors.numpy.save(tensors))
     with pytest.raises(ModelFileError, match="weights.safetensors: rbm0.b_hidden holds non-finite"):
         load_rbm(tmp_path / "m")
+
+
+def test_a_file_written_before_the_dtype_key_loads_in_float32(tmp_path):
+    save_rbm(tmp_path / "m", RBM(4, 3, backend=get_backend("cpu", "float64"), rng=0))
+    config = tmp_path / "m" / "config.json"
+    spec = json.loads(config.read_text())
+    del spec["dtype"]
+    config.write_text(json.dumps(spec))
+    assert load_rbm(tmp_path / "m")[0].backend.dtype == np.float32

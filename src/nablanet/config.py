@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+import tomli_w
+
 from .costs import COSTS, Cost, get_cost
 from .errors import ConfigError
 from .optimizers import OPTIMIZERS, Optimizer, get_optimizer
@@ -62,7 +64,8 @@ class TrainConfig:
     hidden: list[int] = field(default_factory=lambda: [100])
     sizes: list[int] | None = None    # the whole net, e.g. [784, 30, 10]; wins over hidden
     # Any net as a list of layers, [[layers]] tables in TOML: {type = "Conv2D",
-    # out_channels = 20, kernel_size = 5}; wins over sizes/hidden/activation/dropout/init.
+    # in_channels = 1, out_channels = 20, kernel_size = 5}; replaces the settings in
+    # LAYERS_REPLACE (flags that give one are refused).
     layers: list[dict] | None = None
     classes: int = 10                 # output units; sizes[-1] when sizes is given
     activation: str = "sigmoid"       # hidden units
@@ -139,6 +142,11 @@ class TrainConfig:
         """
         _check_keys(flags, where)
         values = {**self.to_dict(), **flags}
+        ignored = [key for key in LAYERS_REPLACE if key in flags]
+        if values["layers"] is not None and ignored:
+            # Accepted, they would be written to config.toml and never used.
+            raise ConfigError(f"{where}: {', '.join(ignored)} cannot change a net given as "
+                              "[[layers]]; edit the layer list instead")
         if "hidden" in flags and "sizes" not in flags:
             values["sizes"] = None
         if "sizes" in flags and "classes" not in flags:
@@ -184,6 +192,9 @@ class TrainConfig:
 
 
 FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(TrainConfig))
+#: the settings of a net made by mlp(), which a [[layers]] list describes itself (its
+#: output width is ``classes``)
+LAYERS_REPLACE = ("hidden", "sizes", "activation", "init", "dropout", "input_dropout")
 _HINTS = typing.get_type_hints(TrainConfig)
 
 
@@ -363,6 +374,12 @@ def _layer_specs(value) -> list[dict]:
         raise ConfigError(f"layers must be a non-empty list of tables, got {value!r}")
     specs = [dict(spec) if isinstance(spec, dict) else spec for spec in value]
     layers_from_specs(specs, "layers", ConfigError)
+    try:
+        tomli_w.dumps({"layers": specs})
+    except TypeError as exc:
+        # A run writes its config.toml before training; say so here, not in a traceback there.
+        raise ConfigError(f"layers must hold only values a TOML file can (a run saves them "
+                          f"in config.toml): {exc}") from None
     return specs
 
 

@@ -97,7 +97,8 @@ def build_net(spec, backend: Backend, where="config") -> Sequential:
     layer_specs, shape = spec.get("layers"), spec.get("input_shape")
     if not isinstance(layer_specs, list) or not layer_specs:
         raise ModelFileError(f"{where}: 'layers' must be a non-empty list")
-    if not isinstance(shape, list) or not all(isinstance(s, int) and s > 0 for s in shape):
+    # type(s) is int: JSON's true would pass isinstance(s, int) and be read as 1
+    if not isinstance(shape, list) or not all(type(s) is int and s > 0 for s in shape):
         raise ModelFileError(f"{where}: 'input_shape' must be a list of positive integers")
     layers = layers_from_specs(layer_specs, where, ModelFileError)
     try:
@@ -119,7 +120,7 @@ def layers_from_specs(specs: list, where="config", error=ModelFileError) -> list
             raise error(f"{where}: layer {i} is not an object")
         kwargs = dict(layer_spec)
         kind = kwargs.pop("type", None)
-        cls = LAYERS.get(kind)
+        cls = LAYERS.get(kind) if isinstance(kind, str) else None   # a list cannot be a key
         if cls is None:
             known = ", ".join(sorted(LAYERS))
             raise error(f"{where}: layer {i} has unknown type {kind!r} (known: {known})")

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..data.augment import DISTORTIONS, MNIST_SHAPE, distort
 from ..errors import ConfigError
-from .base import Layer, register
+from .base import Layer, is_size, register
 
 
 @register
@@ -33,6 +33,10 @@ class RandomDistortion(Layer):
             raise ConfigError(f"unknown distortion {kind!r}; choose one of "
                               f"{', '.join(DISTORTIONS)}")
         self.kind, self.options = kind, dict(options)
+        if (not isinstance(image_shape, (list, tuple)) or len(image_shape) != 2
+                or not all(is_size(s) for s in image_shape)):
+            raise ConfigError(f"RandomDistortion image_shape must be two positive integers "
+                              f"(height, width), got {image_shape!r}")
         self.image_shape = tuple(int(s) for s in image_shape)
         if "scale" in self.options:
             self.options["scale"] = tuple(self.options["scale"])

@@ -13,6 +13,7 @@ extra add or allocation, which matters at mini-batch size 10.
 """
 from __future__ import annotations
 
+import operator
 from typing import Any, ClassVar
 
 from ..backend import Backend, get_backend
@@ -24,6 +25,18 @@ def register(cls):
     """Add a layer class to the registry that model files are built from."""
     LAYERS[cls.__name__] = cls
     return cls
+
+
+def is_size(value) -> bool:
+    """Whether ``value`` is a positive whole number (a NumPy integer too): a layer's width,
+    channel or symbol count. Not a bool, nor a float such as 2.5, which ``int()`` would cut
+    to a smaller layer than the model file or config asks for."""
+    if isinstance(value, bool):
+        return False
+    try:
+        return operator.index(value) >= 1
+    except TypeError:
+        return False
 
 
 class Layer:

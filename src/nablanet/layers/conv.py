@@ -17,7 +17,7 @@ from __future__ import annotations
 from ..errors import ConfigError
 from ..functional.windows import col2im, im2col, output_size, pair, row_pitch
 from ..init import initializer
-from .base import register
+from .base import is_size, register
 from .spatial import ImageLayer, channel_major
 
 
@@ -42,10 +42,10 @@ class Conv2D(ImageLayer):
                  padding=0, init: str = "normal-scaled", need_input_grad: bool = True):
         super().__init__()
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if not (value is None and name == "in_channels") and not _positive_int(value):
+            if not (value is None and name == "in_channels") and not is_size(value):
                 raise ConfigError(f"Conv2D {name} must be a positive integer, got {value!r}")
-        self.in_channels = in_channels
-        self.out_channels = out_channels
+        self.in_channels = None if in_channels is None else int(in_channels)
+        self.out_channels = int(out_channels)
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride = pair(stride, "stride")
         self.padding = pair(padding, "padding", minimum=0)
@@ -134,6 +134,3 @@ class Conv2D(ImageLayer):
         per_example = ho * wq * self.in_channels * kh * kw * self.params["W"].itemsize
         return max(1, self.workspace_bytes // per_example)
 
-
-def _positive_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..errors import ConfigError, DataError
 from ..init import initializer
-from .base import Layer, register
+from .base import Layer, is_size, register
 
 
 @register
@@ -25,8 +25,9 @@ class Dense(Layer):
     def __init__(self, n_in: int | None, n_out: int, init: str = "normal-scaled",
                  need_input_grad: bool = True):
         super().__init__()
-        if n_out is None or int(n_out) < 1 or (n_in is not None and int(n_in) < 1):
-            raise ConfigError(f"Dense needs positive sizes, got n_in={n_in}, n_out={n_out}")
+        if not is_size(n_out) or (n_in is not None and not is_size(n_in)):
+            raise ConfigError(f"Dense needs positive whole-number sizes, got n_in={n_in!r}, "
+                              f"n_out={n_out!r}")
         self.n_in = None if n_in is None else int(n_in)
         self.n_out = int(n_out)
         self.init = init

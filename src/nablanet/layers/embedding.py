@@ -8,7 +8,8 @@
 from __future__ import annotations
 
 from ..errors import ConfigError, DataError
-from .base import Layer, register
+from ..init import initializer
+from .base import Layer, is_size, register
 
 
 def check_indices(indices, n_symbols: int, who: str):
@@ -38,8 +39,8 @@ class OneHot(Layer):
 
     def __init__(self, n_symbols: int):
         super().__init__()
-        if int(n_symbols) < 1:
-            raise ConfigError(f"OneHot needs n_symbols ≥ 1, got {n_symbols}")
+        if not is_size(n_symbols):
+            raise ConfigError(f"OneHot needs a whole number n_symbols ≥ 1, got {n_symbols!r}")
         self.n_symbols = int(n_symbols)
 
     def config(self):
@@ -67,16 +68,16 @@ class Embedding(Layer):
 
     def __init__(self, n_symbols: int, n_dims: int, init: str = "normal-scaled"):
         super().__init__()
-        if int(n_symbols) < 1 or int(n_dims) < 1:
-            raise ConfigError(f"Embedding needs positive sizes, got {n_symbols}, {n_dims}")
+        if not (is_size(n_symbols) and is_size(n_dims)):
+            raise ConfigError(f"Embedding needs positive whole-number sizes, got "
+                              f"n_symbols={n_symbols!r}, n_dims={n_dims!r}")
+        initializer(init)                       # fail early on an unknown name
         self.n_symbols, self.n_dims, self.init = int(n_symbols), int(n_dims), init
 
     def config(self):
         return {"n_symbols": self.n_symbols, "n_dims": self.n_dims, "init": self.init}
 
     def build(self, input_shape, backend, rng):
-        from ..init import initializer
-
         self.backend = backend
         weights, _ = initializer(self.init)
         # One symbol is one active input unit, so fan_in = 1 would blow the scale up;

@@ -19,7 +19,7 @@ Backward, from g = ∂C/∂b:
 from __future__ import annotations
 
 from ..errors import ConfigError
-from .base import register
+from .base import is_size, register
 from .spatial import ImageLayer, channel_major
 
 
@@ -29,12 +29,12 @@ class LocalResponseNorm(ImageLayer):
 
     def __init__(self, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0):
         super().__init__()
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        if not is_size(size):
             raise ConfigError(f"LocalResponseNorm size must be a positive integer, got {size!r}")
         if float(alpha) < 0 or float(beta) < 0 or float(k) <= 0:
             raise ConfigError(f"LocalResponseNorm needs alpha ≥ 0, beta ≥ 0 and k > 0, "
                               f"got alpha={alpha}, beta={beta}, k={k}")
-        self.size, self.alpha, self.beta, self.k = size, float(alpha), float(beta), float(k)
+        self.size, self.alpha, self.beta, self.k = int(size), float(alpha), float(beta), float(k)
 
     def config(self):
         return {"size": self.size, "alpha": self.alpha, "beta": self.beta, "k": self.k}

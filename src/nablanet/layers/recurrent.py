@@ -38,7 +38,7 @@ from ..data.sequences import stack_sequences
 from ..errors import ConfigError, DataError
 from ..init import initializer
 from ..utils.blas import limited
-from .base import Layer
+from .base import Layer, is_size
 
 INITIAL_STATES = ("zeros", "learned")
 
@@ -74,9 +74,9 @@ class Recurrent(Layer):
     def __init__(self, n_in: int | None, n_hidden: int, initial_state: str = "zeros",
                  init: str = "glorot", need_input_grad: bool = True):
         super().__init__()
-        if n_hidden is None or int(n_hidden) < 1 or (n_in is not None and int(n_in) < 1):
-            raise ConfigError(f"{type(self).__name__} needs positive sizes, got "
-                              f"n_in={n_in}, n_hidden={n_hidden}")
+        if not is_size(n_hidden) or (n_in is not None and not is_size(n_in)):
+            raise ConfigError(f"{type(self).__name__} needs positive whole-number sizes, got "
+                              f"n_in={n_in!r}, n_hidden={n_hidden!r}")
         if initial_state not in INITIAL_STATES:
             raise ConfigError(f"initial_state must be one of {', '.join(INITIAL_STATES)}, "
                               f"got {initial_state!r}")
