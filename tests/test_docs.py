@@ -123,6 +123,9 @@ def test_markers_are_known_words(block):
 def test_python_block_runs(block, tmp_path, monkeypatch):
     if "mnist" in block.markers and not mnist_available():
         pytest.skip(f"{block.where} needs MNIST (set NABLANET_DATA)")
+    data = os.environ.get("NABLANET_DATA")
+    if data:                              # a relative folder must survive the chdir below
+        monkeypatch.setenv("NABLANET_DATA", os.path.abspath(data))
     monkeypatch.chdir(tmp_path)           # whatever the example writes lands here
     exec(compile(block.code, block.where, "exec"), {"__name__": "__docs__"})  # noqa: S102 (the docs' own code)
 
