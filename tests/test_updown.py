@@ -242,7 +242,7 @@ def test_a_file_claiming_untied_weights_it_lacks_is_rejected(tmp_path):
         load_rbm(tmp_path / "dbn")
     data["untied"] = "yes"
     config.write_text(json.dumps(data))
-    with pytest.raises(ModelFileError, match="untied"):
+    with pytest.raises(ModelFileError, match="'untied' must be true or false"):
         load_rbm(tmp_path / "dbn")
 
 
