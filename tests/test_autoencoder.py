@@ -170,6 +170,17 @@ def test_fine_tuned_autoencoder_saves_as_an_ordinary_model(tmp_path, pretrained)
             DeepAutoencoder.from_net(net, outside)
 
 
+def test_the_code_is_the_output_of_the_layer_before_code_end():
+    # a wrapped net may end its encoder with a nonlinearity: the code includes it
+    from nablanet import Sequential
+    net = Sequential([Dense(4, 2), Sigmoid(), Dense(2, 4), Sigmoid()], 4)
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    W, b = net.layers[0].params["W"], net.layers[0].params["b"]
+    ae = DeepAutoencoder.from_net(net, 2)
+    np.testing.assert_allclose(ae.encode(x), 1 / (1 + np.exp(-(x @ W + b))), rtol=1e-6)
+    np.testing.assert_allclose(ae.decode(ae.encode(x)), ae.reconstruct(x), rtol=1e-6)
+
+
 def test_squared_error_per_image_is_summed_over_pixels_and_averaged_over_images():
     x = np.zeros((2, 3))
     assert squared_error_per_image(x, np.array([[1, 1, 0], [0, 0, 0.0]])) == 1.0
