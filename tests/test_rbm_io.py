@@ -135,10 +135,11 @@ def untied_dbn_file(path):
     return path / "config.json", path / "weights.safetensors"
 
 
-def test_untied_must_be_a_boolean(tmp_path):
+@pytest.mark.parametrize("value", ["yes", 1])       # 1 == True in Python, not in the format
+def test_untied_must_be_a_boolean(tmp_path, value):
     config, _ = untied_dbn_file(tmp_path / "d")
     spec = json.loads(config.read_text())
-    spec["untied"] = "yes"
+    spec["untied"] = value
     config.write_text(json.dumps(spec))
     with pytest.raises(ModelFileError, match="'untied' must be true or false"):
         load_rbm(tmp_path / "d")
