@@ -66,6 +66,39 @@ def test_fine_tuning_lowers_the_reconstruction_error(pretrained, cost):
     assert not np.array_equal(ae.net.layers[0].params["W"], ae.dbn.rbms[0].W)
 
 
+@pytest.mark.parametrize("cost", ["cross-entropy", "quadratic"])
+def test_fine_tuning_is_the_ordinary_trainer_on_targets_y_equal_x(pretrained, cost):
+    from nablanet.backend import make_rng
+    from nablanet.data import Dataset
+    from nablanet.optimizers import Momentum
+    from nablanet.training import Trainer
+    ae, x = pretrained
+    ae.unroll()
+    ae.fine_tune(x[:100], 1, cost=cost, batch_size=7, rng=0)    # default: momentum 0.01, 0.9
+    fine_tuned = params(ae.net)
+    net = ae.unroll()
+    Trainer(net, cost, Momentum(0.01, 0.9), batch_size=7, rng=make_rng(0)).fit(
+        Dataset(x[:100], x[:100]), 1)
+    assert_same_params(fine_tuned, params(net))
+
+
+def test_fine_tuning_unrolls_a_pretrained_autoencoder_itself_and_takes_its_two_costs():
+    x, _ = curve_images(n=60)
+    ae = DeepAutoencoder((36, 12, 2), rng=0)
+    ae.pretrain(x, 1, cd=ContrastiveDivergence(learning_rate=0.1, batch_size=20), rng=0)
+    ae.fine_tune(x, 1, batch_size=20, rng=0)
+    assert ae.net is not None and ae.code_end == 4
+    with pytest.raises(ConfigError, match="'cross-entropy' or 'quadratic', got 'log-likelihood'"):
+        ae.fine_tune(x, 1, cost="log-likelihood")
+
+
+def test_pretraining_on_binarized_pixels():
+    x, _ = curve_images(n=60)
+    ae = DeepAutoencoder((36, 12, 2), rng=0)
+    ae.pretrain(x, 1, binarize=True, cd=ContrastiveDivergence(batch_size=20), rng=0)
+    assert [rbm.epochs_trained for rbm in ae.dbn.rbms] == [1, 1]
+
+
 def test_a_2d_code_beats_pca_with_2_components_on_a_curved_manifold(pretrained):
     ae, x = pretrained
     ae.unroll()
@@ -132,13 +165,26 @@ def test_fine_tuned_autoencoder_saves_as_an_ordinary_model(tmp_path, pretrained)
     net, _, meta = load_model(tmp_path / "ae")
     again = DeepAutoencoder.from_net(net, meta["code_end"])
     np.testing.assert_array_equal(again.encode(x[:20]), ae.encode(x[:20]))
-    with pytest.raises(ConfigError):
-        DeepAutoencoder.from_net(net, 99)
+    for outside in (0, len(net.layers), 99):       # the code needs an encoder and a decoder
+        with pytest.raises(ConfigError, match="code_end must index a layer"):
+            DeepAutoencoder.from_net(net, outside)
+
+
+def test_the_code_is_the_output_of_the_layer_before_code_end():
+    # a wrapped net may end its encoder with a nonlinearity: the code includes it
+    from nablanet import Sequential
+    net = Sequential([Dense(4, 2), Sigmoid(), Dense(2, 4), Sigmoid()], 4)
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    W, b = net.layers[0].params["W"], net.layers[0].params["b"]
+    ae = DeepAutoencoder.from_net(net, 2)
+    np.testing.assert_allclose(ae.encode(x), 1 / (1 + np.exp(-(x @ W + b))), rtol=1e-6)
+    np.testing.assert_allclose(ae.decode(ae.encode(x)), ae.reconstruct(x), rtol=1e-6)
 
 
 def test_squared_error_per_image_is_summed_over_pixels_and_averaged_over_images():
     x = np.zeros((2, 3))
     assert squared_error_per_image(x, np.array([[1, 1, 0], [0, 0, 0.0]])) == 1.0
+    assert squared_error_per_image(x, np.array([[0.5, 0, 0], [0, -2, 0]])) == (0.25 + 4) / 2
     with pytest.raises(DataError):
         squared_error_per_image(x, np.zeros((2, 4)))
 

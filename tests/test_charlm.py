@@ -42,6 +42,31 @@ def test_validation_text_is_the_last_tenth():
         split_text("abc")
 
 
+def test_the_validation_tail_is_the_rounded_fraction_and_both_parts_hold_two_characters():
+    assert len(split_text("x" * 1009)[1]) == 101           # 100.9 characters round to 101
+    for fraction in (0.0, 1.0):
+        with pytest.raises(ConfigError, match=r"validation_fraction must be in \(0, 1\)"):
+            split_text("x" * 100, fraction)
+    for text, fraction in (("abcd", 0.75), ("abcdefghij", 0.1)):   # 1 training / validation
+        with pytest.raises(DataError, match="too short"):
+            split_text(text, fraction)
+    assert split_text("abcd", 0.5) == ("ab", "cd")
+
+
+def test_tiny_shakespeare_is_looked_for_in_the_argument_then_the_cache(tmp_path, monkeypatch):
+    monkeypatch.delenv("NABLANET_DATA", raising=False)
+    monkeypatch.setenv("NABLANET_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "cache" / "tinyshakespeare").mkdir(parents=True)
+    (tmp_path / "cache" / "tinyshakespeare" / "input.txt").write_text("cached")
+    assert find_tinyshakespeare() == tmp_path / "cache" / "tinyshakespeare" / "input.txt"
+    (tmp_path / "arg" / "tinyshakespeare").mkdir(parents=True)
+    (tmp_path / "arg" / "input.txt").write_text("in the folder itself")
+    assert find_tinyshakespeare(tmp_path / "arg") == tmp_path / "arg" / "input.txt"
+    (tmp_path / "arg" / "tinyshakespeare" / "input.txt").write_text("in its subfolder")
+    assert find_tinyshakespeare(tmp_path / "arg") == (tmp_path / "arg" / "tinyshakespeare"
+                                                      / "input.txt")
+
+
 def test_tiny_shakespeare_is_found_through_nablanet_data_and_checked(tmp_path, monkeypatch):
     folder = tmp_path / "tinyshakespeare"
     folder.mkdir()

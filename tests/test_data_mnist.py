@@ -35,7 +35,7 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setattr(urllib.request, "urlopen", no_network)
 
 
-def write_fake_mnist(directory, n_train=8, n_test=3):
+def write_fake_mnist(directory, n_train=8, n_test=3, compress=True):
     """Four small IDX files with MNIST's names and layout (28 × 28 uint8)."""
     rng = np.random.default_rng(1)
     arrays = {
@@ -46,7 +46,7 @@ def write_fake_mnist(directory, n_train=8, n_test=3):
     }
     directory.mkdir(parents=True, exist_ok=True)
     for name, array in arrays.items():
-        write_idx(directory / f"{name}.gz", array)
+        write_idx(directory / (f"{name}.gz" if compress else name), array, compress=compress)
     return arrays
 
 
@@ -72,6 +72,19 @@ def test_search_order_argument_then_env_then_cache(tmp_path, monkeypatch):
     assert find_mnist_dir() == tmp_path / "env" / "mnist"
     monkeypatch.delenv("NABLANET_DATA")
     assert find_mnist_dir() == tmp_path / "cache" / "mnist"
+
+
+def test_the_mnist_folder_inside_the_argument_comes_before_the_argument_itself(tmp_path):
+    write_fake_mnist(tmp_path / "data")
+    write_fake_mnist(tmp_path / "data" / "mnist")
+    assert find_mnist_dir(tmp_path / "data") == tmp_path / "data" / "mnist"
+
+
+def test_decompressed_files_are_found_and_loaded(tmp_path):
+    arrays = write_fake_mnist(tmp_path / "mnist", compress=False)
+    assert find_mnist_dir(tmp_path) == tmp_path / "mnist"
+    train, _, test = load_mnist(tmp_path, validation_size=2, download=False, verify=False)
+    np.testing.assert_array_equal(test.y, arrays[NAMES[3]])
 
 
 def test_incomplete_folder_is_skipped(tmp_path):
@@ -163,6 +176,14 @@ def test_download_with_a_wrong_hash_leaves_no_file(tmp_path, monkeypatch):
     assert os.listdir(tmp_path / "cache" / "mnist") == []
 
 
+def test_download_without_a_folder_fills_the_cache(tmp_path, monkeypatch):
+    write_fake_mnist(tmp_path / "served")
+    trust_files_in(tmp_path / "served", monkeypatch)
+    fake_mirrors(monkeypatch, {p.name: p.read_bytes() for p in (tmp_path / "served").iterdir()})
+    assert mnist.download_mnist() == tmp_path / "cache" / "mnist"
+    assert find_mnist_dir() == tmp_path / "cache" / "mnist"
+
+
 def test_download_only_fetches_missing_files(tmp_path, monkeypatch):
     write_fake_mnist(tmp_path / "cache" / "mnist")
     trust_files_in(tmp_path / "cache" / "mnist", monkeypatch)
@@ -193,3 +214,15 @@ def test_real_mnist():
     assert counts.tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     assert np.bincount(test.y).sum() == 10000 and test.y[:5].tolist() == [7, 2, 1, 0, 4]
     assert peak < 400e6                                 # uint8 copy + float32 set, no float64 detour
+
+
+@pytest.mark.mnist
+def test_real_mnist_decompressed_matches_the_published_hashes(tmp_path):
+    # Some mirrors and users keep the files decompressed: their hashes must be right too.
+    import gzip
+    source = find_mnist_dir(REAL_DATA)
+    if source is None or not all((source / f"{name}.gz").is_file() for name in NAMES):
+        pytest.skip(f"the compressed MNIST files are not under {REAL_DATA}")
+    for name in NAMES:
+        (tmp_path / name).write_bytes(gzip.decompress((source / f"{name}.gz").read_bytes()))
+        mnist.verify_sha256(tmp_path / name, mnist.MNIST_SHA256[name])

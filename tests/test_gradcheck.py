@@ -40,9 +40,14 @@ def away_from_zero(a, margin=0.1):
     return np.where(a >= 0, 1.0, -1.0) * (np.abs(a) + margin)
 
 
-def assert_small(errors, expected_keys):
+def assert_small(errors, expected_keys, grads=None):
+    """Every relative error < TOL; with the layer's ``grads``, a parameter's vanishing
+    gradient may instead pass on its absolute error, as in :func:`assert_net_small`
+    (a GRU whose reset gate is shut: ‖∂L/∂b_hn‖ = 7e-10, relative error 3e-4)."""
     assert set(errors) == set(expected_keys), errors    # nothing skipped silently
-    assert max(errors.values()) < TOL, errors
+    for key, err in errors.items():
+        g = np.linalg.norm(grads[key]) if grads is not None and key in grads else np.inf
+        assert err < TOL or err * 2 * g < ATOL, (key, err, g, errors)
 
 
 def assert_net_small(net, errors):
@@ -279,7 +284,7 @@ def test_layer(name, data, seed, train):
         layer.build(x.shape[1:], F64, rng)
     wants_dx = x.dtype.kind == "f" and getattr(layer, "need_input_grad", True)
     errors = check_layer(layer, x, train=train, seed=seed)
-    assert_small(errors, set(layer.params) | ({"x"} if wants_dx else set()))
+    assert_small(errors, set(layer.params) | ({"x"} if wants_dx else set()), layer.grads)
 
 
 @pytest.mark.parametrize("layer, x", [

@@ -251,6 +251,32 @@ def test_predict_in_chunks_equals_one_pass():
     np.testing.assert_array_equal(net.classify(x, chunk_size=5), net.forward(x)[0].argmax(1))
 
 
+def test_predict_on_no_rows_gives_no_rows_of_the_output_shape():
+    net = mlp([4, 3, 2], rng=0)
+    assert net.predict(np.empty((0, 4))).shape == (0, 2)
+    assert net.classify(np.empty((0, 4))).shape == (0,)
+
+
+def test_a_net_counts_its_parameters_and_needs_a_layer():
+    assert mlp([3, 4, 2], rng=0).n_params() == 3 * 4 + 4 + 4 * 2 + 2
+    with pytest.raises(ConfigError, match="at least one layer"):
+        Sequential([])
+
+
+def test_a_net_ending_in_a_dense_layer_has_no_output_activation_and_trains_it():
+    from nablanet.optimizers import SGD
+    from nablanet.training import Trainer
+    from nablanet.data import Dataset
+    assert isinstance(mlp([3, 2], rng=0).output_activation, Sigmoid)
+    net = Sequential([Dense(3, 1)], 3).build(3, F64, rng=0)
+    assert net.output_activation is None
+    # linear regression: the only layer must learn y = x·w (quadratic cost, plain SGD)
+    x = np.random.default_rng(0).standard_normal((200, 3))
+    w = np.array([[1.0], [-2.0], [0.5]])
+    Trainer(net, "quadratic", SGD(0.1), batch_size=20, rng=0).fit(Dataset(x, x @ w), 30)
+    np.testing.assert_allclose(net.layers[0].params["W"], w, atol=1e-3)
+
+
 def test_predict_names_the_expected_input_shape():
     # checked before the first layer: a net that starts with Reshape or a distortion would
     # otherwise fail deep inside it, or not at all

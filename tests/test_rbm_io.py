@@ -82,7 +82,18 @@ def _set(key, value):
     (_set("metadata", ["note"]), "'metadata' must be a JSON object"),
     (_set("dtype", ["float32"]), "unsupported dtype"),
     (lambda config: config["rbms"][0].update(n_hidden=10**17), "too large to allocate"),
-], ids=["epochs-text", "epochs-null", "epochs-per-rbm", "metadata-list", "dtype-list", "huge"])
+    (_set("format", "nablanet"), "not a saved RBM or DBN"),
+    (_set("version", 2), "unsupported version 2"),
+    (lambda config: config["rbms"].append(config["rbms"][0]), "'type' must be RBM or DBN"),
+    (lambda config: config.update(type="DBN", rbms=[], epochs_trained=None),
+     "'type' must be RBM or DBN"),
+    (_set("epochs_trained", [True]), "'epochs_trained' must list a whole number"),
+    (_set("epochs_trained", [-1]), "'epochs_trained' must list a whole number"),
+    (lambda config: config["rbms"][0].pop("n_labels"), "must have exactly the keys"),
+    (_set("untied", True), "'untied' must be true or false \\(true only for a DBN\\)"),
+], ids=["epochs-text", "epochs-null", "epochs-per-rbm", "metadata-list", "dtype-list", "huge",
+        "format", "version", "two-rbms-in-an-rbm", "no-rbms", "epochs-bool", "epochs-negative",
+        "missing-key", "untied-rbm"])
 def test_config_values_of_the_wrong_type_are_model_file_errors(tmp_path, damage, match):
     save_rbm(tmp_path / "m", RBM(4, 3, rng=0))
     config = tmp_path / "m" / "config.json"
@@ -113,3 +124,42 @@ def test_a_file_written_before_the_dtype_key_loads_in_float32(tmp_path):
     del spec["dtype"]
     config.write_text(json.dumps(spec))
     assert load_rbm(tmp_path / "m")[0].backend.dtype == np.float32
+
+
+def test_float64_models_load_in_float64(tmp_path):
+    from nablanet import get_backend
+    rbm = RBM(5, 3, backend=get_backend("cpu", "float64"), init_std=0.3, rng=0)
+    save_rbm(tmp_path / "m", rbm)
+    loaded, _ = load_rbm(tmp_path / "m")
+    assert loaded.backend.dtype == np.float64
+    for name, param in rbm.params.items():
+        assert loaded.params[name].dtype == np.float64
+        np.testing.assert_array_equal(loaded.params[name], param)
+
+
+def untied_dbn_file(path):
+    dbn = DBN([6, 4, 3], n_labels=2, rng=0)
+    dbn.untie()
+    save_rbm(path, dbn)
+    return path / "config.json", path / "weights.safetensors"
+
+
+@pytest.mark.parametrize("value", ["yes", 1])       # 1 == True in Python, not in the format
+def test_untied_must_be_a_boolean(tmp_path, value):
+    config, _ = untied_dbn_file(tmp_path / "d")
+    spec = json.loads(config.read_text())
+    spec["untied"] = value
+    config.write_text(json.dumps(spec))
+    with pytest.raises(ModelFileError, match="'untied' must be true or false"):
+        load_rbm(tmp_path / "d")
+
+
+@pytest.mark.parametrize("extra", ["rbm0.extra", "gen1.W"])   # gen1: the top RBM has none
+def test_tensors_the_architecture_lacks_are_refused(tmp_path, extra):
+    import safetensors.numpy
+    _, weights = untied_dbn_file(tmp_path / "d")
+    tensors = dict(safetensors.numpy.load_file(str(weights)))
+    tensors[extra] = np.zeros((3, 4), np.float32)
+    weights.write_bytes(safetensors.numpy.save(tensors))
+    with pytest.raises(ModelFileError, match=f"unexpected tensors \\['{extra}'\\]"):
+        load_rbm(tmp_path / "d")

@@ -246,6 +246,21 @@ def test_sequences_with_different_step_shapes_are_refused():
         stack_sequences([np.zeros((4, 2)), np.zeros((4, 3))], pad="post")
 
 
+def test_stacking_refuses_unknown_padding_no_sequences_and_scalars():
+    with pytest.raises(DataError, match="pad must be None, 'pre' or 'post', got 'both'"):
+        stack_sequences([np.zeros((2, 1)), np.zeros((3, 1))], pad="both")
+    with pytest.raises(DataError, match="no sequences to stack"):
+        stack_sequences([])
+    with pytest.raises(DataError, match="needs a time axis"):
+        stack_sequences([np.zeros(3), np.float64(1.0)], pad="post")
+
+
+def test_stacked_sequences_take_the_type_that_holds_them_all():
+    out = stack_sequences([np.array([1, 2]), np.array([0.5, 1.5])])    # int64 and float64
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out, [[1, 2], [0.5, 1.5]])
+
+
 def test_equal_length_lists_are_stacked_and_bad_shapes_refused():
     layer = build(SimpleRNN(2, 3), (4, 2))
     y, _ = layer.forward([np.ones((4, 2)), np.zeros((4, 2))])

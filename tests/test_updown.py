@@ -3,14 +3,16 @@ checked against numerical gradients, what it improves, persistence and bad setti
 import numpy as np
 import pytest
 
-from nablanet import ConfigError, ModelFileError
+from nablanet import ConfigError, DivergenceError, ModelFileError
 from nablanet.backend import get_backend
 from nablanet.gradcheck import numerical_gradient, relative_error
 from nablanet.models.dbn import DBN
 from nablanet.models.persistence import load_rbm, save_rbm
 from nablanet.models.rbm import ContrastiveDivergence
+from nablanet.models import updown
 from nablanet.models.updown import UpDown, delta_rule
 from test_dbn import prototypes_data
+from test_rbm import ConstantUniforms
 
 F64 = get_backend("cpu", "float64")
 
@@ -44,6 +46,115 @@ def test_delta_rule_is_the_gradient_of_the_log_likelihood_of_the_targets():
     dW, db = delta_rule(inputs, targets, W, b)
     assert relative_error(dW, numerical_gradient(log_likelihood, W)) < 1e-6
     assert relative_error(db, numerical_gradient(log_likelihood, b)) < 1e-6
+
+
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def reference_step(dbn, data, onehot, k, rule):
+    """HOT06's up-down step written out from its equations (module docstring of
+    :mod:`nablanet.models.updown`) for a generator whose uniforms are all ½, so every
+    binary draw is "on" exactly when its probability exceeds ½. Returns the new
+    (recognition W, c), (generative G, b) of each lower layer and the top RBM's (W, a, b)."""
+    def on(p):
+        return (p > 0.5).astype(float)
+
+    lower, top = dbn.rbms[:-1], dbn.rbms[-1]
+    n_pen = top.n_pixels
+    wake = [data]                                   # sᵢ₊₁ ~ σ(sᵢRᵢ + cᵢ)
+    for rbm in lower:
+        wake.append(on(sigmoid(wake[-1] @ rbm.W + rbm.b_hidden)))
+    v_pos = np.hstack([wake[-1], onehot])
+    h_pos = sigmoid(v_pos @ top.W + top.b_hidden)
+    h = on(h_pos)
+    for _ in range(k):                              # labels stay softmax probabilities
+        z = h @ top.W.T + top.b_visible
+        labels = np.exp(z[:, n_pen:]) / np.exp(z[:, n_pen:]).sum(axis=1, keepdims=True)
+        v_neg = np.hstack([on(sigmoid(z[:, :n_pen])), labels])
+        h_neg = sigmoid(v_neg @ top.W + top.b_hidden)
+        h = on(h_neg)
+    dream = [v_neg[:, :n_pen]]                      # dᵢ ~ σ(dᵢ₊₁Gᵢ + bᵢ), probabilities at i = 0
+    for i in reversed(range(len(lower))):
+        p = sigmoid(dream[-1] @ dbn.generative[i]["W"] + dbn.generative[i]["b"])
+        dream.append(p if i == 0 else on(p))
+    dream.reverse()
+    eps, n, cost = rule.learning_rate, len(data), rule.weight_cost
+    recognition, generative = [], []
+    for i, rbm in enumerate(lower):
+        G, b = dbn.generative[i]["W"], dbn.generative[i]["b"]
+        error = wake[i] - sigmoid(wake[i + 1] @ G + b)
+        generative.append((G + eps * (wake[i + 1].T @ error / n - cost * G),
+                           b + eps * error.mean(axis=0)))
+        error = dream[i + 1] - sigmoid(dream[i] @ rbm.W + rbm.b_hidden)
+        recognition.append((rbm.W + eps * (dream[i].T @ error / n - cost * rbm.W),
+                            rbm.b_hidden + eps * error.mean(axis=0)))
+    top_new = (top.W + eps * ((v_pos.T @ h_pos - v_neg.T @ h_neg) / n - cost * top.W),
+               top.b_visible + eps * (v_pos - v_neg).mean(axis=0),
+               top.b_hidden + eps * (h_pos - h_neg).mean(axis=0))
+    return recognition, generative, top_new
+
+
+def test_one_step_follows_the_wake_top_level_cd_sleep_and_delta_rule_equations():
+    dbn = DBN((7, 6, 8, 6), n_labels=3, backend=F64, init_std=1.0, rng=0)
+    rng = np.random.default_rng(1)
+    for rbm in dbn.rbms:
+        rbm.set_params(b_visible=rng.standard_normal(rbm.n_visible),
+                       b_hidden=rng.standard_normal(rbm.n_hidden))
+    dbn.untie()
+    for g in dbn.generative:                        # generation and recognition differ
+        g["W"] += rng.standard_normal(g["W"].shape)
+        g["b"] += rng.standard_normal(g["b"].shape)
+    data = (rng.random((20, 7)) < 0.5).astype(float)
+    onehot = np.eye(3)[rng.integers(0, 3, 20)]
+    rule = UpDown(learning_rate=0.1, k=2, weight_cost=0.01)
+    recognition, generative, top = reference_step(dbn, data, onehot, 2, rule)
+    updown._step(dbn, data, onehot, 2, rule, ConstantUniforms(0.5))
+    for rbm, (W, c) in zip(dbn.rbms, recognition):
+        np.testing.assert_allclose(rbm.W, W, rtol=1e-12)
+        np.testing.assert_allclose(rbm.b_hidden, c, rtol=1e-12)
+    for g, (G, b) in zip(dbn.generative, generative):
+        np.testing.assert_allclose(g["W"], G, rtol=1e-12)
+        np.testing.assert_allclose(g["b"], b, rtol=1e-12)
+    for new, expected in zip((dbn.rbms[-1].W, dbn.rbms[-1].b_visible, dbn.rbms[-1].b_hidden),
+                             top):
+        np.testing.assert_allclose(new, expected, rtol=1e-12)
+
+
+def test_each_epoch_visits_every_image_once_in_a_new_order_with_the_scheduled_k(monkeypatch):
+    dbn, *_ = pretrained()
+    rng = np.random.default_rng(0)
+    x = rng.random((45, 32))                        # grey levels: used as probabilities
+    y = rng.integers(0, 4, 45)
+    row_of = {tuple(r): i for i, r in enumerate(x)}
+    calls = []
+    monkeypatch.setattr(updown, "_step", lambda dbn, data, onehot, k, rule, draw:
+                        calls.append(([row_of[tuple(r)] for r in data], onehot, k)))
+    seen = []
+    rule = UpDown(k=1, k_every=1, k_step=1, k_max=3, batch_size=10)
+    history = dbn.up_down(x, y, 3, rule=rule, rng=0, callback=seen.append)
+    assert [row["k"] for row in history.rows] == [1, 2, 3] and seen == history.rows
+    orders = []
+    for epoch in range(3):
+        batches = calls[5 * epoch:5 * epoch + 5]
+        assert [len(rows) for rows, *_ in batches] == [10, 10, 10, 10, 5]
+        assert {k for *_, k in batches} == {epoch + 1}
+        order = [i for rows, *_ in batches for i in rows]
+        assert sorted(order) == list(range(45))
+        for rows, onehot, _ in batches:
+            np.testing.assert_array_equal(onehot, np.eye(4)[y[rows]])
+        orders.append(order)
+    assert orders[0] != list(range(45)) and orders[0] != orders[1]
+
+
+def test_non_finite_generative_weights_stop_up_down(monkeypatch):
+    dbn, x, y, _ = pretrained()
+
+    def step(dbn, *args):
+        dbn.generative[0]["W"][0, 0] = np.inf
+    monkeypatch.setattr(updown, "_step", step)
+    with pytest.raises(DivergenceError, match="non-finite in epoch 1"):
+        dbn.up_down(x, y, 1, rng=0)
 
 
 def test_untying_changes_nothing_until_the_weights_are_trained_apart():
@@ -131,18 +242,24 @@ def test_a_file_claiming_untied_weights_it_lacks_is_rejected(tmp_path):
         load_rbm(tmp_path / "dbn")
     data["untied"] = "yes"
     config.write_text(json.dumps(data))
-    with pytest.raises(ModelFileError, match="untied"):
+    with pytest.raises(ModelFileError, match="'untied' must be true or false"):
         load_rbm(tmp_path / "dbn")
 
 
 def test_bad_settings_and_models_are_config_errors():
     for bad in ({"learning_rate": 0}, {"k": 0}, {"k": 12, "k_max": 10}, {"batch_size": 0},
-                {"weight_cost": -1}, {"k_every": -1}):
+                {"weight_cost": -1}, {"k_every": -1}, {"k_step": -1}):
         with pytest.raises(ConfigError):
             UpDown(**bad)
+    assert UpDown(k=10, k_max=10).k_at(5) == 10
     x = np.zeros((10, 32), np.float32)
     with pytest.raises(ConfigError, match="label units"):
         DBN([32, 16, 8]).up_down(x, np.zeros(10, int), 1)
+    with pytest.raises(ConfigError, match="at least one layer below the top RBM"):
+        DBN([32, 16], n_labels=4).up_down(x, np.zeros(10, int), 1)
+    for units in ({"visible": "gaussian"}, {"top_hidden": "gaussian"}):
+        with pytest.raises(ConfigError, match="needs binary units"):
+            DBN([32, 16, 8], n_labels=4, **units).up_down(x, np.zeros(10, int), 1)
     dbn, x, y, _ = pretrained()
     dbn.untie()
     with pytest.raises(ConfigError, match="untied"):

@@ -93,7 +93,7 @@ def load_rbm(directory, *, backend: Backend | None = None) -> tuple[RBM | DBN, d
             rbm.epochs_trained = trained[i]
         rbms.append(rbm)
     untied = config.get("untied", False)
-    if untied not in (True, False) or (untied and kind != "DBN"):
+    if not isinstance(untied, bool) or (untied and kind != "DBN"):    # JSON 1 is no boolean
         raise ModelFileError(f"{where}: 'untied' must be true or false (true only for a DBN)")
     expected = {f"rbm{i}.{n}" for i in range(len(rbms)) for n in rbms[0].params}
     if untied:
