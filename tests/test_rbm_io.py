@@ -127,7 +127,6 @@ def test_a_file_written_before_the_dtype_key_loads_in_float32(tmp_path):
 
 
 def test_float64_models_load_in_float64(tmp_path):
-    from nablanet import get_backend
     rbm = RBM(5, 3, backend=get_backend("cpu", "float64"), init_std=0.3, rng=0)
     save_rbm(tmp_path / "m", rbm)
     loaded, _ = load_rbm(tmp_path / "m")
