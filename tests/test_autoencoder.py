@@ -179,6 +179,11 @@ def test_the_code_is_the_output_of_the_layer_before_code_end():
     ae = DeepAutoencoder.from_net(net, 2)
     np.testing.assert_allclose(ae.encode(x), 1 / (1 + np.exp(-(x @ W + b))), rtol=1e-6)
     np.testing.assert_allclose(ae.decode(ae.encode(x)), ae.reconstruct(x), rtol=1e-6)
+    # no RBMs behind a wrapped net: one clear error, not an AttributeError on None
+    for what, call in (("pretrain", lambda: ae.pretrain(x, 1)), ("unroll", ae.unroll)):
+        with pytest.raises(ConfigError, match=f"cannot {what} an autoencoder wrapped with "
+                                              "from_net"):
+            call()
 
 
 def test_squared_error_per_image_is_summed_over_pixels_and_averaged_over_images():

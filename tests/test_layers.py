@@ -371,3 +371,11 @@ def test_unknown_initialiser_names_the_choices():
     with pytest.raises(ConfigError, match="unknown init 'bogus'.*glorot"):
         Dense(3, 2, init="bogus")
     assert "he" in INITIALIZERS
+
+
+@pytest.mark.parametrize("alpha", [float("nan"), float("inf"), True, "steep", None])
+def test_leaky_relu_alpha_must_be_a_finite_number(alpha):
+    # NaN turned every negative input into NaN; True was read as a slope of 1
+    with pytest.raises(ConfigError, match="LeakyReLU alpha must be a finite number"):
+        LeakyReLU(alpha)
+    assert LeakyReLU(0.2).alpha == 0.2

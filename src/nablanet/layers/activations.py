@@ -5,6 +5,9 @@ Each caches what its derivative needs, so backward is one line:
 """
 from __future__ import annotations
 
+import math
+
+from ..errors import ConfigError
 from ..functional.reductions import max_last, sum_last
 from .base import Layer, register
 
@@ -65,6 +68,13 @@ class LeakyReLU(Activation):
 
     def __init__(self, alpha: float = 0.01):
         super().__init__()
+        # a bool is no slope, and a NaN one would turn every negative input into NaN
+        try:
+            finite = not isinstance(alpha, bool) and math.isfinite(float(alpha))
+        except (TypeError, ValueError):
+            finite = False
+        if not finite:
+            raise ConfigError(f"LeakyReLU alpha must be a finite number, got {alpha!r}")
         self.alpha = float(alpha)
 
     def config(self):

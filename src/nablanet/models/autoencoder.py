@@ -59,6 +59,11 @@ class DeepAutoencoder:
         ae.sizes = None
         return ae
 
+    def _need_rbms(self, what: str) -> None:
+        if self.dbn is None:            # made by from_net: a net, no RBM stack behind it
+            raise ConfigError(f"cannot {what} an autoencoder wrapped with from_net (it has no "
+                              "RBMs); fine_tune trains it")
+
     # -- training -------------------------------------------------------------------------
     def pretrain(self, x, epochs: int | Sequence[int] = 10, *,
                  cd: ContrastiveDivergence | None = None,
@@ -68,6 +73,7 @@ class DeepAutoencoder:
 
         Pixel intensities in [0, 1] are used as probabilities by default, as in the
         paper's code."""
+        self._need_rbms("pretrain")
         cd = cd or ContrastiveDivergence()
         cd_top = cd_top or ContrastiveDivergence(
             **{**cd.config(), "learning_rate": cd.learning_rate / 100})
@@ -81,6 +87,7 @@ class DeepAutoencoder:
 
         ``input_dropout`` > 0 gives a denoising autoencoder: the input is corrupted
         while training, while the target stays the clean x."""
+        self._need_rbms("unroll")
         first = [Dropout(input_dropout)] if input_dropout else []
         self.net, self.code_end = unroll(self.dbn.rbms, mirror=True, input_layers=first, rng=rng)
         return self.net
