@@ -82,13 +82,19 @@ def test_rmsprop():
     np.testing.assert_allclose(w2, w1 - eta * G2 / (np.sqrt(e2) + eps), rtol=1e-15)
 
 
-def test_adam_with_bias_correction():
-    eta, b1, b2, eps = 0.01, 0.9, 0.999, 1e-8
-    w1, w2 = two_steps(Adam(eta, b1, b2, eps))
+def adam_two_steps(eta, b1, b2, eps):
+    """Adam's first two steps from W0 on G1 then G2, written out with bias correction."""
     m1, v1 = (1 - b1) * G1, (1 - b2) * G1 ** 2
     m2, v2 = b1 * m1 + (1 - b1) * G2, b2 * v1 + (1 - b2) * G2 ** 2
     expect1 = W0 - eta * (m1 / (1 - b1)) / (np.sqrt(v1 / (1 - b2)) + eps)
     expect2 = expect1 - eta * (m2 / (1 - b1 ** 2)) / (np.sqrt(v2 / (1 - b2 ** 2)) + eps)
+    return expect1, expect2
+
+
+def test_adam_with_bias_correction():
+    eta, b1, b2, eps = 0.01, 0.9, 0.999, 1e-8
+    w1, w2 = two_steps(Adam(eta, b1, b2, eps))
+    expect1, expect2 = adam_two_steps(eta, b1, b2, eps)
     np.testing.assert_allclose(w1, expect1, rtol=1e-12)
     np.testing.assert_allclose(w2, expect2, rtol=1e-12)
     # bias correction makes the first step ≈ η·sgn(g), whatever the gradient's scale
@@ -98,10 +104,7 @@ def test_adam_with_bias_correction():
 def test_adam_uses_its_own_betas_and_eps():
     eta, b1, b2, eps = 0.01, 0.5, 0.8, 0.05
     w1, w2 = two_steps(Adam(eta, b1, b2, eps))
-    m1, v1 = (1 - b1) * G1, (1 - b2) * G1 ** 2
-    m2, v2 = b1 * m1 + (1 - b1) * G2, b2 * v1 + (1 - b2) * G2 ** 2
-    expect1 = W0 - eta * (m1 / (1 - b1)) / (np.sqrt(v1 / (1 - b2)) + eps)
-    expect2 = expect1 - eta * (m2 / (1 - b1 ** 2)) / (np.sqrt(v2 / (1 - b2 ** 2)) + eps)
+    expect1, expect2 = adam_two_steps(eta, b1, b2, eps)
     np.testing.assert_allclose(w1, expect1, rtol=1e-12)
     np.testing.assert_allclose(w2, expect2, rtol=1e-12)
 
