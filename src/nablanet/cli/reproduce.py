@@ -333,7 +333,8 @@ def format_table(report: dict) -> str:
                          f"{row['threshold']:>10.2f}  {verdict}")
         else:
             lines.append(f"{row['label']}, {plural(row['epochs'], 'epoch')}: validation "
-                         f"accuracy (%) {seeds}; median {_pct(row['median'])}, best {_pct(row['best'])} "
+                         f"accuracy (%) {seeds}; median {_pct(row['median'])}, "
+                         f"best {_pct(row['best'])} "
                          f"(published single run {row['published']:.2f})")
     return "\n".join(lines)
 

@@ -289,7 +289,7 @@ def main(argv=None) -> int:
     from ..cli.common import add_blas_threads_flag, blas_threads
 
     p = Parser(prog="python -m nablanet.presets.cnn_reproduce",
-                  description=__doc__.split("\n\n")[0])
+               description=__doc__.split("\n\n")[0])
     p.add_argument("target", help="lenet5, nielsen-ch6, or a preset name")
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
     p.add_argument("--epochs", type=int, metavar="N", help="epochs per net (default: recipe's)")

@@ -494,7 +494,7 @@ def experiment_kwargs(args) -> dict:
 
 def main(argv=None) -> int:
     p = Parser(prog="python -m nablanet.presets.rbm_reproduce",
-                  description=__doc__.split("\n\n")[0])
+               description=__doc__.split("\n\n")[0])
     p.add_argument("experiment", choices=(*RUNNERS, "hinton-2006"))
     add_arguments(p)
     args = p.parse_args(argv)

@@ -21,7 +21,7 @@ from .rnn import RECIPES, TARGETS, train_char_lstm
 
 def parse_args(argv=None):
     p = Parser(prog="python -m nablanet.presets.rnn_reproduce",
-                  description=__doc__.split("\n\n")[0])
+               description=__doc__.split("\n\n")[0])
     p.add_argument("preset", choices=sorted(RECIPES))
     budget = p.add_mutually_exclusive_group(required=True)
     budget.add_argument("--minutes", type=float, help="wall-clock budget of the whole run")
