@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from nablanet import L1, L2, Sequential, get_backend, get_cost, mlp
 from nablanet.costs import output_delta
 from nablanet.gradcheck import check_layer, check_net, numerical_gradient, relative_error
-from nablanet.layers import (GRU, LSTM, AvgPool2D, Conv2D, Dense, Dropout, Embedding, Flatten,
-                             LastStep, LeakyReLU, Linear, LocalResponseNorm, MaxPool2D, OneHot,
-                             RandomDistortion, ReLU, Reshape, Sigmoid, SimpleRNN, Softmax, Tanh,
-                             TimeDistributedDense)
+from nablanet.layers import (GRU, LSTM, AvgPool2D, Concat, Conv2D, Dense, Dropout, Embedding,
+                             Flatten, LastStep, LeakyReLU, Linear, LocalResponseNorm, MaxPool2D,
+                             OneHot, RandomDistortion, ReLU, Reshape, Residual, Sigmoid,
+                             SimpleRNN, Softmax, Tanh, TimeDistributedDense)
 from nablanet.layers.base import LAYERS
 from nablanet.layers.recurrent import Recurrent
 from test_recurrent import recurrent
@@ -57,7 +57,7 @@ def assert_net_small(net, errors):
     expected = {f"layer{i}.{name}" for i, layer in enumerate(net.layers) for name in layer.params}
     assert set(errors) == expected, errors
     for key, err in errors.items():
-        i, name = key[len("layer"):].split(".")
+        i, name = key[len("layer"):].split(".", 1)     # a block's names have dots too
         g = np.linalg.norm(net.layers[int(i)].grads[name])
         # err · (‖g‖ + ‖g_num‖) ≈ ‖g − g_num‖, the absolute error
         assert err < TOL or err * 2 * g < ATOL, (key, err, g, errors)
@@ -247,8 +247,51 @@ def _reshape(draw, rng):
     return Reshape(shape), rng.standard_normal((draw(batches), prod(shape)))
 
 
+def _flat_branch(draw, n_out):
+    """A short stack ending in ``n_out`` features: Dense, then maybe an activation or dropout."""
+    layers = [Dense(n_out=n_out)]
+    tail = draw(st.sampled_from([None, Sigmoid, Tanh, Dropout]))
+    return layers + ([] if tail is None else [tail(0.3) if tail is Dropout else tail()])
+
+
+def _residual(draw, rng):
+    """Flat or image blocks; an identity or a projection shortcut; sometimes a block nested
+    in the body."""
+    if draw(st.booleans()):                                      # images, 3×3 'same' convs
+        x = _images(draw, rng, draw(st.integers(1, 2)))
+        c = x.shape[1] if draw(st.booleans()) else draw(st.integers(1, 3))
+        body = [Conv2D(out_channels=c, kernel_size=3, padding=1), Tanh()]
+        shortcut = [] if c == x.shape[1] else [Conv2D(out_channels=c, kernel_size=1)]
+        return Residual(body, shortcut), x
+    x = rng.standard_normal((draw(batches), draw(widths)))
+    n_out = x.shape[1] if draw(st.booleans()) else draw(widths)
+    body = _flat_branch(draw, draw(widths)) + [Dense(n_out=n_out)]
+    if draw(st.booleans()):
+        body.append(Residual(_flat_branch(draw, n_out)))
+    shortcut = [] if n_out == x.shape[1] else [Dense(n_out=n_out)]
+    return Residual(body, shortcut), x
+
+
+def _concat(draw, rng):
+    """Inception-style: branches of different widths (or channel counts), an identity branch
+    and a pooling branch among them."""
+    if draw(st.booleans()):
+        x = _images(draw, rng, draw(st.integers(1, 2)), (2, 2))
+        branches = [[Conv2D(out_channels=draw(st.integers(1, 2)), kernel_size=1)],
+                    [Conv2D(out_channels=draw(st.integers(1, 2)), kernel_size=3, padding=1),
+                     ReLU()],
+                    [AvgPool2D(3, stride=1, padding=1)], []]
+    else:
+        x = rng.standard_normal((draw(batches), draw(widths)))
+        branches = [_flat_branch(draw, draw(widths)) for _ in range(draw(st.integers(1, 3)))]
+        branches.append([])
+    return Concat(draw(st.permutations(branches))), x
+
+
 # Each spec draws a layer and a batch x; the layer is built for x's per-example shape.
 SPECS = {
+    "Residual": _residual,
+    "Concat": _concat,
     "Conv2D": _conv,
     "MaxPool2D": _pool(MaxPool2D),
     "AvgPool2D": _pool(AvgPool2D),

@@ -19,10 +19,10 @@ import safetensors.numpy
 
 from nablanet import ModelFileError, Sequential, get_backend
 from nablanet.io import load_model, save_model
-from nablanet.layers import (GRU, LSTM, AvgPool2D, Conv2D, Dense, Dropout, Embedding, Flatten,
-                             LastStep, LeakyReLU, Linear, LocalResponseNorm, MaxPool2D, OneHot,
-                             RandomDistortion, ReLU, Reshape, Sigmoid, SimpleRNN, Softmax, Tanh,
-                             TimeDistributedDense)
+from nablanet.layers import (GRU, LSTM, AvgPool2D, Concat, Conv2D, Dense, Dropout, Embedding,
+                             Flatten, LastStep, LeakyReLU, Linear, LocalResponseNorm, MaxPool2D,
+                             OneHot, RandomDistortion, ReLU, Reshape, Residual, Sigmoid,
+                             SimpleRNN, Softmax, Tanh, TimeDistributedDense)
 from nablanet.layers.base import LAYERS
 
 SYMBOLS = 5
@@ -73,6 +73,18 @@ NETS = {
     "LastStep": (lambda: [GRU(2, 3), LastStep(), Dense(3, 2)], (3, 2), images((3, 2))),
     "Embedding": (lambda: [Embedding(SYMBOLS, 3, init="glorot"), LSTM(3, 2)], (4,), symbols(4)),
     "OneHot": (lambda: [OneHot(SYMBOLS), SimpleRNN(SYMBOLS, 2)], (4,), symbols(4)),
+    # the identity shortcut is Concat's entry (below); here each Residual has a projection
+    "Residual": (lambda: [Dense(4, 3), Residual([Dense(n_out=2), Tanh(), Dropout(0.4),
+                                                 Dense(n_out=2, init="he")],
+                                                shortcut=[Dense(n_out=2)]),
+                          Residual([Dense(n_out=3)], shortcut=[Dense(n_out=3)])],
+                 (4,), images((4,))),
+    "Concat": (lambda: [Conv2D(1, 2, 3, padding=1),
+                        Concat([[Conv2D(out_channels=1, kernel_size=1)], [],
+                                [Residual([Conv2D(out_channels=2, kernel_size=3, padding=1)])],
+                                [MaxPool2D(3, stride=1, padding=1)]]),
+                        Flatten(), Concat([[Dense(n_out=2), ReLU()], [Dense(n_out=1)]])],
+               (1, 4, 4), images((1, 4, 4))),
 }
 
 
@@ -134,12 +146,18 @@ def test_a_layer_made_from_its_config_is_the_layer(name):
 
 
 def _state(layer) -> dict:
-    return {k: v for k, v in vars(layer).items() if k not in ("backend", "rng")}
+    state = {k: v for k, v in vars(layer).items() if k not in ("backend", "rng", "_rng")}
+    if "branches" in state:          # a block: its layers' states, not the objects
+        state["branches"] = [[(type(child).__name__, _state(child)) for child in branch]
+                             for branch in state["branches"]]
+    return state
 
 
 def _required(cls) -> list[str]:
+    # a size left None (Dense's n_in, n_out) is taken from the input or must be given
     return [p.name for p in inspect.signature(cls).parameters.values()
-            if p.default is inspect.Parameter.empty and p.kind is p.POSITIONAL_OR_KEYWORD]
+            if (p.default is inspect.Parameter.empty or p.default is None)
+            and p.kind is p.POSITIONAL_OR_KEYWORD]
 
 
 # -- damage, for every layer type --------------------------------------------------------------

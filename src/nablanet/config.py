@@ -202,7 +202,7 @@ _HINTS = typing.get_type_hints(TrainConfig)
 def build_net(config: TrainConfig, rng):
     """The network ``config.layers`` or ``config.sizes`` describes (resolve the config first)."""
     from .backend import get_backend
-    from .io import layers_from_specs
+    from .layers.base import layers_from_specs
     from .net import Sequential, mlp
 
     if config.sizes is None:
@@ -368,7 +368,7 @@ def _coerce(key: str, value: Any) -> Any:
 
 def _layer_specs(value) -> list[dict]:
     """A ``layers`` list, checked by building each layer once (unknown types, bad arguments)."""
-    from .io import layers_from_specs
+    from .layers.base import layers_from_specs
 
     if not isinstance(value, (list, tuple)) or not value:
         raise ConfigError(f"layers must be a non-empty list of tables, got {value!r}")

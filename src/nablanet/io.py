@@ -28,7 +28,7 @@ import safetensors.numpy
 from .backend import Backend, get_backend, to_host
 from .costs import COSTS, Cost, get_cost
 from .errors import ModelFileError, NablanetError
-from .layers import LAYERS
+from .layers.base import layers_from_specs
 from .net import Sequential
 from .utils.atomic import atomic_write_bytes
 
@@ -106,29 +106,6 @@ def build_net(spec, backend: Backend, where="config") -> Sequential:
         return Sequential(layers).build(tuple(shape), backend, rng=0)
     except (ValueError, MemoryError) as exc:          # ConfigError is a ValueError too
         raise ModelFileError(f"{where}: {_describe(exc)}") from None
-
-
-def layers_from_specs(specs: list, where="config", error=ModelFileError) -> list:
-    """Layer objects from ``[{"type": "Conv2D", "out_channels": 20, ...}, ...]``.
-
-    Only registered layer classes are built (a file names classes, never code); a
-    bad entry raises ``error`` naming its index and type.
-    """
-    layers = []
-    for i, layer_spec in enumerate(specs):
-        if not isinstance(layer_spec, dict):
-            raise error(f"{where}: layer {i} is not an object")
-        kwargs = dict(layer_spec)
-        kind = kwargs.pop("type", None)
-        cls = LAYERS.get(kind) if isinstance(kind, str) else None   # a list cannot be a key
-        if cls is None:
-            known = ", ".join(sorted(LAYERS))
-            raise error(f"{where}: layer {i} has unknown type {kind!r} (known: {known})")
-        try:
-            layers.append(cls(**kwargs))
-        except (TypeError, ValueError) as exc:     # ConfigError is a ValueError too
-            raise error(f"{where}: layer {i} ({kind}): {exc}") from None
-    return layers
 
 
 def install_weights(net: Sequential, tensors: dict, where="weights") -> None:

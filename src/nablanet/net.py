@@ -6,6 +6,7 @@ import numpy as np
 from .backend import Backend, device_rng, get_backend, make_rng, to_host
 from .errors import ConfigError, DataError
 from .layers import Activation, Layer
+from .layers.base import layer_spec
 
 
 class Sequential:
@@ -141,8 +142,7 @@ class Sequential:
     # -- description ---------------------------------------------------------------
     def config(self) -> dict:
         return {"type": "Sequential", "input_shape": list(self.input_shape or ()),
-                "layers": [{"type": type(layer).__name__, **layer.config()}
-                           for layer in self.layers]}
+                "layers": [layer_spec(layer) for layer in self.layers]}
 
     def __repr__(self) -> str:
         inner = ",\n  ".join(repr(layer) for layer in self.layers)

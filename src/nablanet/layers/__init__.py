@@ -3,6 +3,7 @@ from .activations import (ACTIVATIONS, Activation, LeakyReLU, Linear, ReLU, Sigm
                           Softmax, Tanh)
 from .augment import RandomDistortion
 from .base import LAYERS, Layer, register
+from .branch import Concat, Residual
 from .conv import Conv2D
 from .dense import Dense
 from .dropout import Dropout
@@ -20,5 +21,6 @@ __all__ = ["ACTIVATIONS", "Activation", "Dense", "Dropout", "LAYERS", "Layer", "
            "Linear", "ReLU", "Sigmoid", "Softmax", "Tanh", "register"]
 __all__ += ["Embedding", "GRU", "LSTM", "LastStep", "OneHot", "Recurrent", "SimpleRNN",
             "TimeDistributedDense", "reset_states", "set_stateful"]
+__all__ += ["Concat", "Residual"]
 __all__ += ["AvgPool2D", "Conv2D", "Flatten", "LocalResponseNorm", "MaxPool2D",
             "RandomDistortion", "Reshape"]

@@ -17,6 +17,7 @@ import operator
 from typing import Any, ClassVar
 
 from ..backend import Backend, get_backend
+from ..errors import ConfigError
 
 LAYERS: dict[str, type["Layer"]] = {}
 
@@ -25,6 +26,34 @@ def register(cls):
     """Add a layer class to the registry that model files are built from."""
     LAYERS[cls.__name__] = cls
     return cls
+
+
+def layer_spec(layer: "Layer") -> dict:
+    """What a model file or config says of one layer: ``{"type": name, **constructor args}``."""
+    return {"type": type(layer).__name__, **layer.config()}
+
+
+def layers_from_specs(specs: list, where="config", error=ConfigError) -> list:
+    """Layer objects from ``[{"type": "Conv2D", "out_channels": 20, ...}, ...]``.
+
+    Only registered layer classes are built (a file names classes, never code); a
+    bad entry raises ``error`` naming its index and type.
+    """
+    layers = []
+    for i, layer_spec in enumerate(specs):
+        if not isinstance(layer_spec, dict):
+            raise error(f"{where}: layer {i} is not an object")
+        kwargs = dict(layer_spec)
+        kind = kwargs.pop("type", None)
+        cls = LAYERS.get(kind) if isinstance(kind, str) else None   # a list cannot be a key
+        if cls is None:
+            known = ", ".join(sorted(LAYERS))
+            raise error(f"{where}: layer {i} has unknown type {kind!r} (known: {known})")
+        try:
+            layers.append(cls(**kwargs))
+        except (TypeError, ValueError) as exc:     # ConfigError is a ValueError too
+            raise error(f"{where}: layer {i} ({kind}): {exc}") from None
+    return layers
 
 
 def is_size(value) -> bool:

@@ -38,9 +38,13 @@ class Conv2D(ImageLayer):
     #: largest im2col matrix built at once; bigger batches are processed in slices
     workspace_bytes = 64 << 20
 
-    def __init__(self, in_channels: int | None, out_channels: int, kernel_size=5, stride=1,
-                 padding=0, init: str = "normal-scaled", need_input_grad: bool = True):
+    def __init__(self, in_channels: int | None = None, out_channels: int | None = None,
+                 kernel_size=5, stride=1, padding=0, init: str = "normal-scaled",
+                 need_input_grad: bool = True):
         super().__init__()
+        if out_channels is None:
+            raise ConfigError("Conv2D needs out_channels, its number of kernels (in_channels "
+                              "may be left out: it is read from the images)")
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
             if not (value is None and name == "in_channels") and not is_size(value):
                 raise ConfigError(f"Conv2D {name} must be a positive integer, got {value!r}")

@@ -10,6 +10,8 @@ from .base import Layer, is_size, register
 class Dense(Layer):
     """A fully connected layer, z = x W + b, for a mini-batch x of shape (m, n_in).
 
+    ``n_in=None`` takes the width of the input at build time: ``Dense(n_out=30)``.
+
     W has shape (n_in, n_out) — the transpose of Nielsen's (n_out, n_in) — so a
     mini-batch of row vectors multiplies on the left and the whole batch is one GEMM.
 
@@ -22,9 +24,12 @@ class Dense(Layer):
     regularized = ("W",)
     fusable = ("W", "b")
 
-    def __init__(self, n_in: int | None, n_out: int, init: str = "normal-scaled",
-                 need_input_grad: bool = True):
+    def __init__(self, n_in: int | None = None, n_out: int | None = None,
+                 init: str = "normal-scaled", need_input_grad: bool = True):
         super().__init__()
+        if n_out is None:
+            raise ConfigError("Dense needs n_out, its number of units (n_in may be left out: "
+                              "it is the width of the layer below)")
         if not is_size(n_out) or (n_in is not None and not is_size(n_in)):
             raise ConfigError(f"Dense needs positive whole-number sizes, got n_in={n_in!r}, "
                               f"n_out={n_out!r}")

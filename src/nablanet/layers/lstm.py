@@ -35,7 +35,7 @@ class LSTM(Recurrent):
     n_gates = 4
     state_names = ("h", "c")
 
-    def __init__(self, n_in, n_hidden, initial_state="zeros", init="glorot",
+    def __init__(self, n_in=None, n_hidden=None, initial_state="zeros", init="glorot",
                  forget_bias: float = 1.0, need_input_grad=True):
         super().__init__(n_in, n_hidden, initial_state, init, need_input_grad)
         self.forget_bias = float(forget_bias)

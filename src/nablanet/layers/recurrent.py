@@ -71,9 +71,13 @@ class Recurrent(Layer):
     state_names: ClassVar[tuple[str, ...]] = ("h",)
     regularized = ("W", "U")
 
-    def __init__(self, n_in: int | None, n_hidden: int, initial_state: str = "zeros",
-                 init: str = "glorot", need_input_grad: bool = True):
+    def __init__(self, n_in: int | None = None, n_hidden: int | None = None,
+                 initial_state: str = "zeros", init: str = "glorot",
+                 need_input_grad: bool = True):
         super().__init__()
+        if n_hidden is None:
+            raise ConfigError(f"{type(self).__name__} needs n_hidden, its number of units "
+                              "(n_in may be left out: it is the width of the input)")
         if not is_size(n_hidden) or (n_in is not None and not is_size(n_in)):
             raise ConfigError(f"{type(self).__name__} needs positive whole-number sizes, got "
                               f"n_in={n_in!r}, n_hidden={n_hidden!r}")
