@@ -283,3 +283,25 @@ def test_concat_refuses_a_batch_that_is_neither_vectors_nor_images():
     block = built(Concat([[], []]), (4,))
     with pytest.raises(DataError, match=r"Concat expects a batch of vectors or images"):
         block.forward(np.zeros((2, 3, 4)))
+
+
+def test_the_recurrent_layers_inside_a_block_are_reached():
+    from nablanet.layers import reset_states, set_stateful
+    net = Sequential([Residual([LSTM(n_hidden=3)]), LSTM(n_hidden=2)]).build((4, 3), F64, 0)
+    inner = net.layers[0].branches[0][0]
+    set_stateful(net, True)
+    assert inner.stateful and net.layers[1].stateful
+    net.forward(np.ones((2, 4, 3)))
+    assert inner.state is not None
+    reset_states(net)
+    assert inner.state is None
+
+
+def test_mc_dropout_refuses_dropout_inside_a_block_it_would_not_sample():
+    from nablanet.ensemble import mc_dropout
+    x = np.zeros((2, 4))
+    with pytest.raises(ConfigError, match="inside a branching block"):
+        mc_dropout(block_net(dropout=0.5), x)
+    nested_only = Sequential([Residual([Dropout(0.5), Dense(n_out=4)])]).build((4,), F64, 0)
+    with pytest.raises(ConfigError, match="inside a branching block"):
+        mc_dropout(nested_only, x)

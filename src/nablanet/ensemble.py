@@ -28,6 +28,7 @@ from .backend import make_rng, to_host
 from .data.dataset import Dataset
 from .errors import ConfigError, DataError
 from .layers import Dropout
+from .layers.base import every_layer
 
 COMBINE = ("vote", "mean", "product")
 _TINY = 1e-12
@@ -196,8 +197,13 @@ def mc_dropout(net, x, passes: int = 20, *, rng=None, chunk_size: int = 2000):
     """
     if int(passes) < 1:
         raise ConfigError(f"MC-dropout needs passes ≥ 1, got {passes}")
-    if not any(isinstance(layer, Dropout) for layer in net.layers):
+    dropouts = [layer for layer in every_layer(net.layers) if isinstance(layer, Dropout)]
+    if not dropouts:
         raise ConfigError("MC-dropout needs a network with Dropout layers")
+    if any(all(layer is not top for top in net.layers) for layer in dropouts):
+        # a block runs all its layers in one mode; sampling only its dropout is not built
+        raise ConfigError("MC-dropout samples the Dropout layers of the top-level stack; "
+                          "this net also has Dropout inside a branching block")
     x = net.check_input(x)
     net.set_rng(make_rng(rng))
     means, stds = [], []

@@ -56,6 +56,13 @@ def layers_from_specs(specs: list, where="config", error=ConfigError) -> list:
     return layers
 
 
+def every_layer(layers):
+    """``layers`` and, depth first, the layers inside each (:meth:`Layer.sublayers`)."""
+    for layer in layers:
+        yield layer
+        yield from every_layer(layer.sublayers())
+
+
 def is_size(value) -> bool:
     """Whether ``value`` is a positive whole number (a NumPy integer too): a layer's width,
     channel or symbol count. Not a bool, nor a float such as 2.5, which ``int()`` would cut
@@ -102,6 +109,11 @@ class Layer:
     def config(self) -> dict:
         """Constructor arguments as JSON-serialisable values (for model files)."""
         return {}
+
+    def sublayers(self) -> list["Layer"]:
+        """The layers inside this one (a branching block's), for code that must reach every
+        layer of a net, such as the recurrent layers' carried state; none by default."""
+        return []
 
     def gemm_work(self) -> int:
         """Multiply-adds per example of this layer's largest GEMM (0 if it has none): a

@@ -99,6 +99,9 @@ class Block(Layer):
             for i, layer in enumerate(branch):
                 yield b, i, layer
 
+    def sublayers(self):
+        return [layer for _, _, layer in self.children()]
+
     # -- construction -------------------------------------------------------------------
     def build(self, input_shape, backend, rng):
         self.backend = backend

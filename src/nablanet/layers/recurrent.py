@@ -38,7 +38,7 @@ from ..data.sequences import stack_sequences
 from ..errors import ConfigError, DataError
 from ..init import initializer
 from ..utils.blas import limited
-from .base import Layer, is_size
+from .base import Layer, every_layer, is_size
 
 INITIAL_STATES = ("zeros", "learned")
 
@@ -239,7 +239,8 @@ def loop_threads(xp):
 
 
 def recurrent_layers(net) -> list[Recurrent]:
-    return [layer for layer in net.layers if isinstance(layer, Recurrent)]
+    """Every recurrent layer of ``net``, those inside branching blocks too."""
+    return [layer for layer in every_layer(net.layers) if isinstance(layer, Recurrent)]
 
 
 def reset_states(net) -> None:
