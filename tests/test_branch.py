@@ -305,3 +305,20 @@ def test_mc_dropout_refuses_dropout_inside_a_block_it_would_not_sample():
     nested_only = Sequential([Residual([Dropout(0.5), Dense(n_out=4)])]).build((4,), F64, 0)
     with pytest.raises(ConfigError, match="inside a branching block"):
         mc_dropout(nested_only, x)
+
+
+@pytest.mark.parametrize("name", ["deep-sigmoid", "deep-residual"])
+def test_the_example_configs_of_docs_branching_build_the_nets_they_describe(name):
+    from pathlib import Path
+
+    from nablanet.config import TrainConfig, build_net, build_trainer
+    path = Path(__file__).parent.parent / "docs" / "examples" / f"{name}.toml"
+    config = TrainConfig.from_toml(path).resolve(784)
+    net = build_net(config, rng=0)
+    kinds = [type(layer).__name__ for layer in net.layers]
+    hidden = ["Dense", "Sigmoid"] * 8 if name == "deep-sigmoid" else ["Residual"] * 8
+    assert kinds == ["Dense", "Sigmoid", *hidden, "Dense", "Softmax"]
+    rng = np.random.default_rng(0)
+    data = Dataset(rng.random((20, 784), dtype=np.float32), np.arange(20) % 10)
+    history = build_trainer(config, net, rng=0).fit(data, epochs=1)
+    assert np.isfinite(history["train_cost"][0])
