@@ -11,7 +11,6 @@ cost no training; one end-to-end test trains for real.
 """
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 

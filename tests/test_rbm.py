@@ -35,7 +35,7 @@ def joint_energies(rbm):
 
 def exact_gradient(rbm, data):
     """∂/∂θ of the mean log-likelihood: ⟨·⟩_data − ⟨·⟩_model, the model term by enumeration."""
-    W, a, b = rbm.W, rbm.b_visible, rbm.b_hidden
+    W, b = rbm.W, rbm.b_hidden
     V = states(rbm.n_visible)
     log_p = -rbm.free_energy(V)
     p = np.exp(log_p - logsumexp(log_p))
