@@ -322,3 +322,14 @@ def test_the_example_configs_of_docs_branching_build_the_nets_they_describe(name
     data = Dataset(rng.random((20, 784), dtype=np.float32), np.arange(20) % 10)
     history = build_trainer(config, net, rng=0).fit(data, epochs=1)
     assert np.isfinite(history["train_cost"][0])
+
+
+@pytest.mark.parametrize("make", [
+    lambda d: [d, Sigmoid(), d],
+    lambda d: [d, Residual([d])],
+    lambda d: [Concat([[d], [d]])],
+], ids=["top level", "in a block and above it", "in two branches"])
+def test_one_layer_object_in_two_places_is_refused(make):
+    """Listed twice, its parameters would take two optimiser steps per batch (2η)."""
+    with pytest.raises(ConfigError, match=r"the same Dense layer object appears twice"):
+        Sequential(make(Dense(n_out=4))).build((4,), F64, 0)

@@ -6,7 +6,7 @@ import numpy as np
 from .backend import Backend, device_rng, get_backend, make_rng, to_host
 from .errors import ConfigError, DataError
 from .layers import Activation, Layer
-from .layers.base import layer_spec
+from .layers.base import every_layer, layer_spec
 
 
 class Sequential:
@@ -35,6 +35,7 @@ class Sequential:
     # -- construction -----------------------------------------------------------
     def build(self, input_shape, backend: Backend | None = None, rng=None) -> "Sequential":
         """Allocate every layer's parameters for per-example ``input_shape``."""
+        _check_each_layer_once(self.layers)
         shape = (int(input_shape),) if np.isscalar(input_shape) else tuple(input_shape)
         self.input_shape = shape
         self.backend = backend or self.backend
@@ -147,6 +148,21 @@ class Sequential:
     def __repr__(self) -> str:
         inner = ",\n  ".join(repr(layer) for layer in self.layers)
         return f"Sequential([\n  {inner}\n])"
+
+
+def _check_each_layer_once(layers) -> None:
+    """A ConfigError if one layer object sits at two places in the net (blocks included).
+
+    Its parameters would be listed twice, so every optimiser step and penalty would count
+    them twice (SGD would move them by 2η·∂C/∂w), and a model file would load them as two
+    untied layers. Weights shared over time steps are a recurrent layer's own.
+    """
+    seen = set()
+    for layer in every_layer(layers):
+        if id(layer) in seen:
+            raise ConfigError(f"the same {type(layer).__name__} layer object appears twice in "
+                              f"the net ({layer!r}); give each place its own layer")
+        seen.add(id(layer))
 
 
 def mlp(sizes, activation: str = "sigmoid", output: str = "sigmoid", *,

@@ -75,6 +75,7 @@ class Block(Layer):
     def __init__(self, branches, what: str):
         if not isinstance(branches, (list, tuple)) or not branches:
             raise ConfigError(f"{type(self).__name__} needs a non-empty list of {what}")
+        # set before Layer.__init__, whose ``self.rng = None`` goes through the setter below
         self.branches = [self._branch(b, i, what) for i, b in enumerate(branches)]
         self._rng = None
         self._need_input_grad = True
