@@ -64,8 +64,9 @@ class TrainConfig:
     hidden: list[int] = field(default_factory=lambda: [100])
     sizes: list[int] | None = None    # the whole net, e.g. [784, 30, 10]; wins over hidden
     # Any net as a list of layers, [[layers]] tables in TOML: {type = "Conv2D",
-    # in_channels = 1, out_channels = 20, kernel_size = 5}; replaces the settings in
-    # LAYERS_REPLACE (flags that give one are refused).
+    # out_channels = 20, kernel_size = 5} (input sizes come from the layer below; blocks:
+    # {type = "Residual", layers = [...]}); replaces the settings in LAYERS_REPLACE (flags
+    # that give one are refused).
     layers: list[dict] | None = None
     classes: int = 10                 # output units; sizes[-1] when sizes is given
     activation: str = "sigmoid"       # hidden units
