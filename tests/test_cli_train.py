@@ -311,3 +311,17 @@ def test_an_early_stopped_run_says_why_and_reports_both_models(capsys, tmp_path,
     assert "best epoch 5; last model's test accuracy 87.50% (12 errors)" in result.err
     assert result.out == "test accuracy: 90.00% (10 errors)\n"
     assert nablanet(capsys, "train", "--out", tmp_path / "run", "--quiet").err == ""
+
+
+def test_resume_refuses_to_stretch_a_cosine_schedule(capsys, blocks, tmp_path):
+    """A cosine's length is the run's epochs; resumed to more, the run would match no
+    uninterrupted one, so only the run's own --epochs is accepted."""
+    assert train(capsys, blocks, tmp_path / "run", "--schedule", "cosine", "--quiet").code == 0
+    before = (tmp_path / "run" / "summary.json").read_bytes()
+    assert_one_error_line(nablanet(capsys, "train", "--resume", tmp_path / "run", "--epochs", 4,
+                                   "--quiet"),
+                          r"keeps the run's cosine schedule, which decays η over its 2 epochs; "
+                          r"--epochs 4 would change it mid-run")
+    assert (tmp_path / "run" / "summary.json").read_bytes() == before
+    assert_one_error_line(nablanet(capsys, "train", "--resume", tmp_path / "run", "--epochs", 2,
+                                   "--quiet"), "already trained 2 of 2 epochs")

@@ -3,8 +3,8 @@
 Settings come from the defaults (the default MNIST network of ``make run``), then
 ``--config FILE.toml``, then the flags given on the command line. ``--resume RUN``
 continues RUN from its ``last/`` checkpoint with RUN's own settings (only
-``--epochs`` and ``--data-dir`` may change), ending bit-identical to a run that
-was never interrupted.
+``--epochs`` and ``--data-dir`` may change; ``--epochs`` not under a cosine schedule,
+whose length it is), ending bit-identical to a run that was never interrupted.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from pathlib import Path
 from ..config import TrainConfig
 from ..errors import ConfigError
 from ..runs import RunDir, train_run
+from ..utils.wording import plural
 from .common import (add_blas_threads_flag, add_training_flags, blas_threads, info,
                      training_flags)
 from .train_preset import preset_names, run_preset
@@ -43,7 +44,8 @@ def add_parser(subparsers):
     run.add_argument("--out", type=Path, metavar="DIR",
                      help="run directory (default runs/<date>-<time>)")
     run.add_argument("--resume", type=Path, metavar="RUN",
-                     help="continue RUN from its last/ checkpoint (e.g. with a larger --epochs)")
+                     help="continue RUN from its last/ checkpoint (e.g. with a larger --epochs, "
+                          "unless it follows a cosine schedule)")
     run.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
     add_blas_threads_flag(run, default="auto")
     named = p.add_argument_group("presets (the later lectures' nets, with their own recipes)")
@@ -108,7 +110,15 @@ def _resumed(args, flags: dict) -> tuple[TrainConfig, Path]:
     _refuse_preset_run(args.resume)
     run = RunDir(args.resume)
     run.require_resumable()
-    return run.read_config().merged_with(flags), run.path
+    stored = run.read_config()
+    if stored.schedule == "cosine" and flags.get("epochs", stored.epochs) != stored.epochs:
+        # the cosine's length is the run's epochs: a new length bends η from here on, and
+        # the run would match no uninterrupted one
+        raise ConfigError(f"--resume keeps the run's cosine schedule, which decays η over "
+                          f"its {plural(stored.epochs, 'epoch')}; --epochs "
+                          f"{flags['epochs']} would change it mid-run (train a new run for "
+                          f"that length)")
+    return stored.merged_with(flags), run.path
 
 
 def _refuse_preset_run(path: Path) -> None:
