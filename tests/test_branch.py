@@ -307,17 +307,24 @@ def test_mc_dropout_refuses_dropout_inside_a_block_it_would_not_sample():
         mc_dropout(nested_only, x)
 
 
-@pytest.mark.parametrize("name", ["deep-sigmoid", "deep-residual"])
+EXAMPLE_NETS = {
+    "deep-sigmoid": ["Dense", "Sigmoid"] * 9 + ["Dense", "Softmax"],
+    "deep-residual": ["Dense", "Sigmoid"] + ["Residual"] * 8 + ["Dense", "Softmax"],
+    "inception-cnn": ["Reshape", "Conv2D", "ReLU", "MaxPool2D", "Concat", "Residual", "ReLU",
+                      "MaxPool2D", "Flatten", "Dense", "Softmax"],
+}
+
+
+@pytest.mark.parametrize("name", EXAMPLE_NETS)
 def test_the_example_configs_of_docs_branching_build_the_nets_they_describe(name):
     from pathlib import Path
 
     from nablanet.config import TrainConfig, build_net, build_trainer
-    path = Path(__file__).parent.parent / "docs" / "examples" / f"{name}.toml"
-    config = TrainConfig.from_toml(path).resolve(784)
+    examples = Path(__file__).parent.parent / "docs" / "examples"
+    assert {p.stem for p in examples.glob("*.toml")} == set(EXAMPLE_NETS)
+    config = TrainConfig.from_toml(examples / f"{name}.toml").resolve(784)
     net = build_net(config, rng=0)
-    kinds = [type(layer).__name__ for layer in net.layers]
-    hidden = ["Dense", "Sigmoid"] * 8 if name == "deep-sigmoid" else ["Residual"] * 8
-    assert kinds == ["Dense", "Sigmoid", *hidden, "Dense", "Softmax"]
+    assert [type(layer).__name__ for layer in net.layers] == EXAMPLE_NETS[name]
     rng = np.random.default_rng(0)
     data = Dataset(rng.random((20, 784), dtype=np.float32), np.arange(20) % 10)
     history = build_trainer(config, net, rng=0).fit(data, epochs=1)
