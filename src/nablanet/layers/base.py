@@ -40,10 +40,10 @@ def layers_from_specs(specs: list, where="config", error=ConfigError) -> list:
     bad entry raises ``error`` naming its index and type.
     """
     layers = []
-    for i, layer_spec in enumerate(specs):
-        if not isinstance(layer_spec, dict):
+    for i, spec in enumerate(specs):
+        if not isinstance(spec, dict):
             raise error(f"{where}: layer {i} is not an object")
-        kwargs = dict(layer_spec)
+        kwargs = dict(spec)
         kind = kwargs.pop("type", None)
         cls = LAYERS.get(kind) if isinstance(kind, str) else None   # a list cannot be a key
         if cls is None:
