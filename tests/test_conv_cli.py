@@ -198,8 +198,8 @@ def test_train_preset_reports_the_validation_accuracy_of_the_epoch_it_kept(train
         assert result["validation_accuracy"] == max(accuracies)
 
 
-def test_ensemble_counts_the_votes_errors_and_compares_them_with_member_1(trained,
-                                                                          blocks_splits, tmp_path):
+def test_ensemble_counts_the_votes_errors_and_tables_them_against_member_1(
+        trained, blocks_splits, tmp_path):
     """Three finished LeNet-5 runs (reused, not trained again) vote; McNemar's table has the
     vote's right/wrong in its rows and member 1's in its columns."""
     import shutil

@@ -258,6 +258,33 @@ def test_train_preset_trains_with_the_recipe(name, tmp_path, monkeypatch):
     assert type(optimizer) is not SGD or recipe["optimizer"] == "sgd"
 
 
+def test_char_lstm_keeps_the_best_model_and_reports_the_last_pass_too(tmp_path, monkeypatch):
+    """Two validation passes, the second worse: best/ and best_* are the first's, final_*
+    and last/ the second's."""
+    from nablanet.models.charlm import CharLM
+    from nablanet.presets import rnn
+
+    def two_passes(model, train_text, validation_text, settings, *, on_evaluation, **kwargs):
+        for step, nats in ((10, 2.0), (20, 2.5)):
+            on_evaluation({"step": step, "epochs": step / 20, "chars": 100 * step,
+                           "validation_nats_per_char": nats,
+                           "validation_bits_per_char": nats / np.log(2)}, model)
+            model.net.layers[1].params["U"] *= 0.5            # the second pass's model differs
+        return []
+
+    monkeypatch.setattr(rnn, "train_char_lm", two_passes)
+    text = tmp_path / "t.txt"
+    text.write_text("to be or not to be\n" * 20)
+    summary = rnn.train_char_lstm(tmp_path / "run", text_path=text, epochs=1, log=None,
+                                  overrides={"n_hidden": 4, "sample": {
+                                      **rnn.RECIPES["char-lstm"]["sample"], "length": 5}})
+    assert (summary["best_validation_nats_per_char"], summary["final_validation_nats_per_char"],
+            summary["steps"]) == (2.0, 2.5, 20)
+    best, last = (CharLM.load(tmp_path / "run" / name) for name in ("best", "last"))
+    u = [m.net.layers[1].params["U"] for m in (best, last)]
+    np.testing.assert_allclose(u[1], u[0] * 0.25, rtol=1e-6)   # best/ saved at the first pass
+
+
 # -- rnn_reproduce: the verdict at the target's edges -----------------------------------------
 @pytest.mark.parametrize("budget, nats, passed", [
     (["--minutes", "30"], 1.65, True),          # the target exactly, in exactly its time
