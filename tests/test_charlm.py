@@ -273,6 +273,10 @@ def test_preset_run_directory_feeds_nablanet_generate(tmp_path, capsys, tiny_pre
     summary = json.loads((run / "summary.json").read_text())
     assert summary["status"] == "completed" and results["epochs"] == pytest.approx(3, abs=0.01)
     assert results["validation_nats_per_char"] == summary["best_validation_nats_per_char"]
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert summary["final_validation_nats_per_char"] == rows[-1]["validation_nats_per_char"]
+    assert summary["best_validation_nats_per_char"] == min(r["validation_nats_per_char"]
+                                                           for r in rows)
     assert len((run / "sample.txt").read_text()) == 40 + 50   # fallback prime: 40 chars
 
     assert main(["generate", str(run), "--prime", "0123", "--length", "30", "--seed", "1",

@@ -99,3 +99,12 @@ def test_a_folder_holding_something_else_is_refused(tmp_path):
         with pytest.raises(ConfigError, match="not empty and holds no preset run"):
             cnn_reproduce.train_preset("lenet5", None, out, epochs=1, stream=None)
     assert sorted(p.name for p in notes.iterdir()) == ["notes.txt"]
+
+
+@needs_mnist
+def test_a_subset_must_keep_at_least_one_image():
+    from nablanet.errors import ConfigError
+    from nablanet.presets import cnn_reproduce
+
+    with pytest.raises(ConfigError, match=r"--subset must be in \[1, 50000\], got 0"):
+        cnn_reproduce.load_data(DATA, subset=0)

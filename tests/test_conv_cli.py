@@ -188,3 +188,48 @@ def test_model_directory_works_as_a_run(capsys, blocks_dir, tmp_path):
     save_model(tmp_path / "m", lenet5(rng=0), "log-likelihood")
     result = run_cli(capsys, "compare", tmp_path / "m", "--dataset", blocks_dir, "--quiet")
     assert result.code == 0 and "accuracy" in result.out
+
+
+def test_train_preset_reports_the_validation_accuracy_of_the_epoch_it_kept(trained):
+    for run, result in trained:
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        accuracies = [row["validation_accuracy"] for row in rows]
+        assert result["best_epoch"] == accuracies.index(max(accuracies))   # the first best
+        assert result["validation_accuracy"] == max(accuracies)
+
+
+def test_ensemble_counts_the_votes_errors_and_tables_them_against_member_1(
+        trained, blocks_splits, tmp_path):
+    """Three finished LeNet-5 runs (reused, not trained again) vote; McNemar's table has the
+    vote's right/wrong in its rows and member 1's in its columns."""
+    import shutil
+
+    for k, (run, _) in enumerate(trained):
+        shutil.copytree(run, tmp_path / f"lenet5-{k + 1}")
+    first = trained[0][1]
+    with blas_threads(1):
+        # a net of another seed is not member 1: the member of seed 0 is (found finished)
+        ensemble = cnn_reproduce.ensemble_of("lenet5", blocks_splits, tmp_path, 3, epochs=2,
+                                             seed=0, stream=None, first=trained[1][1])
+    assert [m["seed"] for m in ensemble["members"]] == [0, 1, 2]
+    table = np.array(ensemble["mcnemar_vs_first_member"]["table"])
+    n_test = len(blocks_splits[2])
+    assert table.sum() == n_test
+    assert table[0].sum() == ensemble["test_errors"] and table[:, 0].sum() == first["test_errors"]
+    assert ensemble["test_accuracy"] == 1 - ensemble["test_errors"] / n_test
+
+
+def test_reproduce_refuses_what_cannot_apply_before_it_trains_anything(tmp_path, monkeypatch):
+    # Steps were silently dropped for a single preset; a negative ensemble failed only
+    # after the whole ladder had trained ("an ensemble needs at least one network").
+    from nablanet import ConfigError
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data was loaded: training would have started")
+
+    monkeypatch.setattr(cnn_reproduce, "load_data", no_data)
+    with pytest.raises(ConfigError, match="ladder steps belong to nielsen-ch6, not 'lenet5'"):
+        cnn_reproduce.reproduce("lenet5", tmp_path / "a", steps=["nielsen-ch6-fc"])
+    with pytest.raises(ConfigError, match="--members must be ≥ 0, got -1"):
+        cnn_reproduce.reproduce("nielsen-ch6", tmp_path / "b", members=-1)
+    assert not any(tmp_path.iterdir())

@@ -84,6 +84,9 @@ def test_double_descent_peaks_at_the_interpolation_threshold(tmp_path):
     assert error[peak] > error[sizes < 0.5 * n].min() + 0.1       # first descent, then up
     assert error[-1] < error[peak] - 0.1                          # second descent
     assert np.all(np.array(r["train_error"])[sizes >= n] == 0)    # interpolation
+    norm = np.array(r["weight_norm"])   # interpolating the noise takes enormous weights,
+    assert norm[peak] > 3 * max(norm[sizes < 0.5 * n].max(), norm[-1])
+    assert np.all(np.diff(norm[sizes > 1.25 * n]) < 0)            # the min-norm ones shrink
 
 
 def test_overfitting_demos_run_on_the_fallback_data(tmp_path):
@@ -105,6 +108,7 @@ def test_early_stopping_stops_near_the_validation_minimum(tmp_path):
     assert cost[r["best_epoch"]] == min(cost) < cost[-1]           # validation cost turned up
     assert r["with"]["test_cost"] < r["without"]["test_cost"]
     assert r["weight_norm"]["with"] < r["weight_norm"]["without"]
+    assert r["stopped_at"] == r["best_epoch"] + 10                 # patience 10
 
 
 @pytest.mark.mnist
@@ -123,6 +127,13 @@ def test_init_scaled_weights_keep_z_small_and_learn_faster(tmp_path):
     large, scaled = r["z"]["normal"], r["z"]["normal-scaled"]
     assert large["std"] > 5 * scaled["std"] and large["saturated"] > 0.3 > scaled["saturated"]
     assert r["validation_accuracy"]["normal-scaled"][0] > r["validation_accuracy"]["normal"][0]
+
+
+@pytest.mark.mnist
+def test_demos_draw_random_subsets_of_mnist():
+    from nablanet.demos._common import classification_data
+    a, b = (classification_data(np.random.default_rng(seed), 50)[0] for seed in (0, 1))
+    assert not np.array_equal(a.x, b.x)
 
 
 @pytest.mark.parametrize("name", [
@@ -150,3 +161,97 @@ def test_cli_runs_a_demo_and_rejects_unknown_names(tmp_path, capsys):
         get_demo("no-such-demo")
     assert set(DEMOS) >= {"step-size", "xor", "universal-approximation", "vanishing-gradient",
                           "double-descent", "early-stopping", "weight-decay", "init"}
+
+
+# -- each demo's pieces, checked against what its docstring says -------------------------------
+def test_step_size_regimes_are_read_from_the_path():
+    from nablanet.demos.step_size import regime
+    # one overshoot and then a slow creep is a step that is too small, not an oscillation
+    assert regime(np.array([1.0, -0.5, -0.45, -0.4, -0.36, -0.33, -0.3])) == "too small"
+    assert regime(np.array([1.0, -0.8, 0.6, -0.5, 0.4, -0.3, 0.2])) == "oscillating"
+    assert regime(np.array([1.0, 0.1, 1e-2, 1e-4, 1e-6, 1e-9, 0.0])) == "good"
+    assert regime(np.array([1.0, -2.0, 5.0])) == "diverging"
+
+
+def test_xor_stops_at_the_first_starting_point_that_works(tmp_path):
+    r = run_demo("xor", tmp_path)
+    assert r["net_accuracy"] == 1.0 and 1 <= r["tries"] < 10     # 10: every start was tried
+
+
+def test_universal_approximation_starts_from_steps_and_lbfgs_improves_them(monkeypatch):
+    """Nielsen's construction alone (steep steps at (j + ½)/N, output weights by least
+    squares) fits f better as N grows; L-BFGS then improves on it."""
+    from nablanet.demos import universal_approximation as ua
+
+    x, grid = np.linspace(0, 1, 400)[:, None], np.linspace(0, 1, 2000)[:, None]
+
+    def rms_error(n, max_iter):
+        net = ua.fit(n, x, ua.target(x), np.random.default_rng(0), max_iter=max_iter)
+        return float(np.sqrt(np.mean((net.predict(grid) - ua.target(grid)) ** 2)))
+
+    refined = rms_error(16, 1000)
+    monkeypatch.setattr(ua, "minimize", lambda *args, **kwargs: None)    # the start alone
+    start = {n: rms_error(n, 0) for n in (4, 16, 64)}
+    assert start[4] > start[16] > start[64] and start[64] < 0.005
+    assert refined < start[16] / 2
+
+
+def test_speed_of_learning_is_each_hidden_layers_bias_gradient():
+    """‖∂C/∂bˡ‖ of the hidden layers only, bottom first, checked by central differences."""
+    from nablanet.backend import get_backend
+    from nablanet.demos.vanishing_gradient import hidden_bias_gradients
+    from nablanet.net import mlp
+    from nablanet.optim import Objective
+
+    rng = np.random.default_rng(0)
+    net = mlp([3, 4, 4, 2], "sigmoid", "sigmoid", backend=get_backend("cpu", "float64"), rng=1)
+    objective = Objective(net, "cross-entropy", rng.random((5, 3)), rng.integers(0, 2, 5))
+    speeds = hidden_bias_gradients(net, objective)
+    assert len(speeds) == 2
+    for speed, layer in zip(speeds, (net.layers[0], net.layers[2])):
+        b, h, slopes = layer.params["b"], 1e-6, []
+        for j in range(b.size):
+            b[j] += h
+            up = objective.value_and_grad(objective.theta())[0]
+            b[j] -= 2 * h
+            down = objective.value_and_grad(objective.theta())[0]
+            b[j] += h
+            slopes.append((up - down) / (2 * h))
+        assert speed == pytest.approx(np.linalg.norm(slopes), rel=1e-6)
+
+
+def test_weight_norm_counts_the_weights_not_the_biases():
+    from types import SimpleNamespace
+
+    from nablanet.demos._overfitting import WeightNorm
+    from nablanet.net import mlp
+
+    net = mlp([2, 2, 1], "sigmoid", "sigmoid", rng=0)
+    net.layers[0].set_params(W=np.full((2, 2), 1.0), b=np.full(2, 100.0))
+    net.layers[2].set_params(W=np.full((2, 1), 2.0), b=np.full(1, 100.0))
+    norms = WeightNorm()
+    norms.on_train_begin(SimpleNamespace(net=net))
+    assert norms.norms == [pytest.approx(np.sqrt(4 * 1.0 + 2 * 4.0))]
+
+
+def test_early_stopping_reports_the_weights_it_kept(tmp_path, monkeypatch):
+    """"with": the norm of the weights early stopping restored; epochs are indices from 0."""
+    from types import SimpleNamespace
+
+    from nablanet.demos import _overfitting, early_stopping
+
+    runs = []
+
+    def recorded(*args, **kwargs):
+        runs.append(_overfitting.train(*args, **kwargs))
+        return runs[-1]
+
+    monkeypatch.setattr(early_stopping, "train", recorded)
+    r = run_demo("early-stopping", tmp_path)
+    (_, _, full_norms), (stopped, _, _) = runs
+    kept = _overfitting.WeightNorm()
+    kept.on_train_begin(SimpleNamespace(net=stopped.net))
+    assert r["weight_norm"] == {"without": full_norms[-1], "with": pytest.approx(kept.norms[0])}
+    cost = r["validation_cost"]
+    assert r["best_epoch"] <= r["stopped_at"] < len(cost)
+    assert cost[r["best_epoch"]] == min(cost[:r["stopped_at"] + 1])

@@ -16,6 +16,7 @@ from nablanet.presets import rbm as presets
 from nablanet.models.persistence import load_rbm
 from nablanet.presets.rbm_reproduce import main as reproduce_main
 from nablanet.presets.rbm_reproduce import run_experiment
+from nablanet.runs import to_json
 
 REAL_DATA = os.environ.get("NABLANET_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_mnist = pytest.mark.skipif(not mnist_available(REAL_DATA), reason="MNIST files not found")
@@ -67,7 +68,9 @@ def test_each_experiment_writes_results_metrics_pngs_and_models(tmp_path, experi
     summary = run_experiment(experiment, tmp_path, sizes=sizes, gibbs_steps=5, per_class=3,
                              ais_betas=50, **TINY)
     saved = json.loads((tmp_path / "results.json").read_text())
-    assert saved["results"].keys() >= expected and saved == json.loads(json.dumps(saved))
+    # the file holds the summary returned (saved == json.loads(json.dumps(saved)) was true
+    # of anything read from JSON)
+    assert saved["results"].keys() >= expected and saved == json.loads(to_json(summary))
     assert summary["data"] == {"train": 300, "validation": 200, "test": 200}
     assert saved["settings"]["sizes"] == sizes and saved["published"]
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
@@ -79,6 +82,52 @@ def test_each_experiment_writes_results_metrics_pngs_and_models(tmp_path, experi
     if experiment == "generate":           # fine-tuned by up-down: saved with untied weights
         assert {"pretrain", "up-down"} <= {row["phase"] for row in rows}
         assert load_rbm(tmp_path / "dbn")[0].generative is not None
+    _check_results(experiment, saved, tmp_path)
+
+
+def _check_results(experiment, saved, out):
+    """The numbers in results.json are those of the models the run left, on the test images,
+    and the flags reached the settings."""
+    from nablanet.io import load_model
+    from nablanet.models.autoencoder import PCA
+    from nablanet.presets.rbm_reproduce import load_data
+
+    results, settings = saved["results"], saved["settings"]
+    train, _, test = load_data(REAL_DATA, train_size=300, validation_size=200, test_size=200)
+    if experiment == "rbm":
+        assert settings["ais"]["n_betas"] == 50
+        # scored on the test images, not a second time on the training ones
+        assert results["test_log_likelihood"] != results["train_log_likelihood"]
+    if experiment == "dbn":
+        assert settings["fine_tune"]["epochs"] == 1
+        best = load_model(out / "best")[0]
+        assert results["test_error"] == float((best.classify(test.x) != test.y).mean())
+    if experiment == "generate":
+        assert settings["up_down"]["epochs"] == 1       # --fine-tune-epochs: up-down's epochs
+        assert (settings["generate"]["gibbs_steps"], settings["generate"]["per_class"]) == (5, 3)
+        dbn = load_rbm(out / "dbn")[0]                   # after up-down
+        assert results["free_energy_test_error"] == float((dbn.classify(test.x) != test.y).mean())
+    if experiment == "autoencoder":
+        pca = PCA(2).fit(train.x)                        # the same code size as the net's
+        assert results["pca_reconstruction_error"] == pytest.approx(
+            pca.reconstruction_error(test.x))
+        assert results["pca_over_autoencoder"] == pytest.approx(
+            results["pca_reconstruction_error"] / results["reconstruction_error"])
+        assert results["best_epoch"] == 0                # early stopping watched validation
+
+
+@pytest.mark.mnist
+@needs_mnist
+def test_code_size_and_input_dropout_reach_the_autoencoder(tmp_path):
+    from nablanet.io import load_model
+
+    summary = run_experiment("autoencoder", tmp_path, sizes=[784, 32, 16], code_size=3,
+                             input_dropout=0.25, **TINY)
+    assert summary["settings"]["sizes"] == [784, 32, 3]
+    net = load_model(tmp_path / "autoencoder")[0]
+    dropout = net.layers[0]            # a denoising autoencoder: its input is corrupted
+    assert type(dropout).__name__ == "Dropout" and dropout.p == 0.25
+    assert summary["results"]["files"] == ["reconstructions.png"]       # no 2-d code plots
 
 
 @pytest.mark.mnist

@@ -17,3 +17,15 @@ def test_gradient_flow_demo_shows_vanishing_exploding_and_kept_errors(tmp_path, 
     assert norms["LSTM, forget bias 1"][99] < lstm_open[99]
     assert "steps back" in capsys.readouterr().out
     assert (tmp_path / "gradient_flow.png").stat().st_size > 10_000
+
+
+def test_the_cost_on_the_last_step_reaches_every_input_the_last_one_included():
+    from nablanet.backend import get_backend
+    from nablanet.demos.gradient_flow import gradient_reaching_each_step
+    from nablanet.layers import SimpleRNN
+
+    rng = np.random.default_rng(0)
+    layer = SimpleRNN(2, 3)
+    layer.build((4, 2), get_backend("cpu", "float64"), rng)
+    curve = gradient_reaching_each_step(layer, rng.standard_normal((5, 4, 2)), rng)
+    assert curve.shape == (4,) and np.all(curve > 0)      # curve[0]: x_T, 0 steps back

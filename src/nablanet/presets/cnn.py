@@ -72,8 +72,11 @@ def nielsen_ch6(conv_layers: int = 2, *, activation: str = "relu", fully_connect
     options), puts one first: the training data expanded on the fly instead of
     Nielsen's fixed 5× shifted copy.
 
-    Sigmoid nets use network3's initialisation, w ~ N(0, 1/n_in) and b ~ N(0, 1);
-    ReLU nets use He's, w ~ N(0, 2/n_in) and b = 0. With N(0, 1) biases the dropout
+    Sigmoid nets use Nielsen's network2 initialisation, w ~ N(0, 1/n_in) and
+    b ~ N(0, 1), for every layer. (network3 itself draws w ~ N(0, 1/n_out), n_out
+    counted after pooling for a conv layer, and starts its softmax layer at zero; the
+    figures in docs/results were made with network2's rule.) ReLU nets use He's,
+    w ~ N(0, 2/n_in) and b = 0. With N(0, 1) biases the dropout
     net's ReLUs die within a few hundred steps here: this library's dropout scales
     the kept units by 1/(1 − p) while training (network3 scales at test time
     instead), which doubles what the layers see and the steps they take at η = 0.03.

@@ -212,6 +212,12 @@ def reproduce(target: str, out, *, epochs: int | None = None, subset: int | None
               data_dir=None, stream=sys.stderr) -> dict:
     """Run ``target`` (lenet5, nielsen-ch6 or a preset) into ``out``; returns results.json."""
     out = Path(out)
+    # Checked before any training: a flag that cannot apply was silently dropped (steps
+    # for a single preset) or failed only after the whole ladder (a negative ensemble).
+    if steps and target != "nielsen-ch6":
+        raise ConfigError(f"ladder steps belong to nielsen-ch6, not {target!r}")
+    if members < 0:
+        raise ConfigError(f"--members must be ≥ 0, got {members}")
     if target == "nielsen-ch6":
         names = tuple(steps or LADDER)
         unknown = [s for s in names if s not in LADDER]

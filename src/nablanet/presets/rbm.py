@@ -6,8 +6,10 @@ file or a flag can override any of them); :func:`build` makes the untrained mode
 :func:`contrastive_divergence` turns a recipe's ``cd`` entry into the training
 rule; :data:`PUBLISHED` gives the numbers the sources report.
 
-Deviations: the generative DBN's top RBM is pretrained by persistent CD, and up-down
-fine-tuning is shortened to 50 epochs (see its recipe).
+Deviations: the generative DBN's greedy layers are trained with Hinton & Salakhutdinov's
+rule below (``HS_CD``, 50 epochs), not with HOT06's own pretraining settings; its top
+RBM is pretrained by persistent CD, and up-down fine-tuning is shortened to 50 epochs
+(see its recipe).
 
 Sources: Hinton & Salakhutdinov 2006 (Science; the MNIST code ``rbm.m``,
 ``backprop.m``: ε = 0.1, weight cost 0.0002, momentum 0.5 then 0.9, batches of 100,

@@ -20,6 +20,8 @@ from .rnn import RECIPES, TARGETS, train_char_lstm
 
 
 def parse_args(argv=None):
+    from ..cli.common import add_blas_threads_flag
+
     p = Parser(prog="python -m nablanet.presets.rnn_reproduce",
                description=__doc__.split("\n\n")[0])
     p.add_argument("preset", choices=sorted(RECIPES))
@@ -30,21 +32,21 @@ def parse_args(argv=None):
     p.add_argument("--text", type=Path, help="any UTF-8 text file (default: Tiny Shakespeare)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
-    p.add_argument("--blas-threads", type=int, default=1, metavar="N",
-                   help="BLAS threads for the whole run (default 1; 0 leaves BLAS alone). One "
-                        "thread is 2.7× faster on a busy 2-core machine (other jobs running), "
-                        "2 threads about 1.3× faster on an idle one")
+    # The flag every entry point shares (a negative count is a usage error). For this
+    # preset one thread was 2.7× faster on a busy 2-core machine, two about 1.3× faster
+    # on an idle one.
+    add_blas_threads_flag(p)
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
+    from ..cli.common import blas_threads
+
     args = parse_args(argv)
-    if args.blas_threads:
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(args.blas_threads, user_api="blas")     # held for the whole run
     try:
-        summary = train_char_lstm(args.out, text_path=args.text, minutes=args.minutes,
-                                  epochs=args.epochs, seed=args.seed, device=args.device)
+        with blas_threads(args.blas_threads):                # held for the whole run
+            summary = train_char_lstm(args.out, text_path=args.text, minutes=args.minutes,
+                                      epochs=args.epochs, seed=args.seed, device=args.device)
     except NablanetError as exc:
         print(f"error: {' '.join(str(exc).splitlines())}", file=sys.stderr)
         return 2
