@@ -97,6 +97,9 @@ def test_generative_dbn_classifies_by_free_energy_and_generates_the_clamped_clas
         dbn.generate(labels, gibbs_steps=0)
     with pytest.raises(ConfigError, match="label_gain > 0"):
         dbn.generate(labels, label_gain=0.0, gain_steps=5)
+    for gain in (float("nan"), float("inf")):      # NaN passed "<= 0" and gave blank digits
+        with pytest.raises(ConfigError, match="finite label_gain > 0"):
+            dbn.generate(labels, label_gain=gain, gain_steps=5)
 
 
 def test_label_free_energy_is_the_top_rbms_free_energy_with_that_label_on():
@@ -144,6 +147,26 @@ def test_same_seed_same_pretrained_generated_and_fine_tuned_dbn():
                      + params(net), without_timing(history.rows)))
     assert_same_params(runs[0][0], runs[1][0])
     assert runs[0][1] == runs[1][1]
+
+
+@pytest.mark.parametrize("flags, match", [
+    (["--label-gain", "nan"], r"finite label_gain > 0 and steps ≥ 0, got label_gain=nan,"),
+    (["--label-gain", "0"], r"got label_gain=0.0,"),
+    (["--gain-steps", "0", "--gibbs-steps", "0"], r"needs at least one Gibbs step$"),
+    (["--gibbs-steps", "-1"], r"steps ≥ 0, .*gibbs_steps=-1$"),
+    (["--n", "0"], r"--n must be at least 1, got 0$"),
+])
+def test_generate_command_refuses_sampler_settings_before_it_starts(capsys, tmp_path, flags,
+                                                                     match):
+    # NaN gave a PNG of blank digits and exit 0; the others failed only after the
+    # "generating ..." line, so stderr held two lines
+    from nablanet.models.persistence import save_rbm
+    from test_cli_data import assert_one_error_line, nablanet
+
+    save_rbm(tmp_path / "dbn", DBN([32, 8, 8], n_labels=4, rng=0))
+    assert_one_error_line(nablanet(capsys, "generate", tmp_path / "dbn", "--label", "1",
+                                   *flags), match)
+    assert not list(tmp_path.glob("dbn/*.png"))
 
 
 def test_generate_command_refuses_a_label_beyond_the_label_units(capsys, tmp_path):
