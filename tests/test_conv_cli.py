@@ -221,6 +221,16 @@ def test_augment_expand_with_one_seed_writes_the_same_files(capsys, blocks_dir, 
         assert a.read_bytes() == (tmp_path / "b" / a.name).read_bytes(), a.name
 
 
+@pytest.mark.parametrize("flags", [["--kind", "affine", "--rotation", "nan"],
+                                   ["--kind", "elastic", "--alpha", "inf"]])
+def test_augment_refuses_a_nan_or_infinite_range(capsys, blocks_dir, tmp_path, flags):
+    # --rotation nan wrote a training set whose distorted copies were all black
+    assert_one_error_line(run_cli(capsys, "augment", "--expand", tmp_path / "big", *flags,
+                                  "--dataset", blocks_dir, "--validation-size", 50),
+                          r"must be finite|needs finite")
+    assert not (tmp_path / "big").exists()
+
+
 def test_augment_needs_something_to_do(capsys, blocks_dir):
     assert_one_error_line(run_cli(capsys, "augment", "--dataset", blocks_dir), "nothing to do")
 
