@@ -172,6 +172,19 @@ def test_reproduce_refuses_flags_of_the_other_table(capsys, tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("preset", ["rbm", "dbn", "dbn-generative"])
+@pytest.mark.parametrize("flag, value", [("--input-dropout", 0.2), ("--code-size", 10)])
+def test_pretrain_refuses_autoencoder_flags_for_other_presets(capsys, tmp_path, preset, flag,
+                                                              value):
+    # --input-dropout was a KeyError traceback for rbm and dbn-generative and silently
+    # unused by dbn; --code-size resized the top layer of an RBM or DBN
+    from test_cli_data import assert_one_error_line, nablanet
+    assert_one_error_line(nablanet(capsys, "pretrain", "--preset", preset, "--out",
+                                   tmp_path / "run", flag, value),
+                          f"{flag} applies to the deep-autoencoder presets, not {preset}$")
+    assert not (tmp_path / "run").exists()
+
+
 def test_help_names_the_energy_based_presets_and_tables(capsys):
     from test_cli_data import nablanet
     listing = nablanet(capsys, "--help").out
