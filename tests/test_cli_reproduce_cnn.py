@@ -16,6 +16,7 @@ needs_mnist = pytest.mark.skipif(not mnist_available(DATA), reason="MNIST not av
 @pytest.mark.parametrize("argv, match", [
     (["lenet5", "--members", "3"], r"--members belongs to nielsen-ch6"),
     (["nielsen-ch3", "--members", "3"], r"--members belongs to nielsen-ch6"),
+    (["lenet5", "--only", "lenet5"], r"--only belongs to nielsen-ch6$"),   # was ignored
     (["nielsen-ch6", "--members", "-1"], r"--members must be ≥ 0"),
     (["lenet5", "--gibbs-steps", "3"], r"--gibbs-steps does not apply to lenet5"),
     (["lenet5", "--seeds", "3"], r"one seed in one process"),
