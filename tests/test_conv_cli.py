@@ -112,6 +112,56 @@ def test_the_validation_split_is_the_last_10000_training_examples(monkeypatch, s
     assert asked == {"dataset": MNIST, "validation_size": held_out}
 
 
+def test_compare_reports_mcnemar_of_the_two_models_predictions(capsys, trained, blocks_dir):
+    from nablanet.evaluation import compare
+
+    (a, ra), (b, rb) = trained[0], trained[2]
+    test = load_idx_dir(blocks_dir)[2]
+    predicted = [load_model(r / "best")[0].classify(test.x) for r in (a, b)]
+    expected = compare(test.y, *predicted, alpha=0.3)
+    out = json.loads(run_cli(capsys, "compare", a, b, "--dataset", blocks_dir, "--alpha", 0.3,
+                             "--json", "--quiet").out)
+    assert out["mcnemar"] == {
+        "table": expected.table.tolist(), "p_exact": expected.p_exact, "chi2": expected.chi2,
+        "p_chi2": expected.p_chi2, "significant": expected.significant, "alpha": 0.3}
+    text = run_cli(capsys, "compare", a, b, "--dataset", blocks_dir, "--alpha", 0.3,
+                   "--quiet").out
+    assert expected.summary(("A", "B")) in text
+    errors = [int((p != test.y).sum()) for p in predicted]
+    for key, run, n in zip("AB", (a, b), errors):
+        assert f"{key} = {run}: {1 - n / 100:.2%} ({n} errors of 100), top-2 " in text
+
+
+def test_compare_top_k_may_be_every_class(capsys, trained, blocks_dir):
+    out = json.loads(run_cli(capsys, "compare", trained[0][0], "--dataset", blocks_dir,
+                             "--top-k", 10, "--json", "--quiet").out)
+    assert out["A"]["top_10"] == 1.0
+
+
+def test_ensemble_text_reports_each_members_errors_and_the_best(capsys, trained, blocks_dir):
+    runs = [r for r, _ in trained[:2]]
+    test = load_idx_dir(blocks_dir)[2]
+    errors = [int((load_model(r / "best")[0].classify(test.x) != test.y).sum()) for r in runs]
+    text = run_cli(capsys, "ensemble", *runs, "--dataset", blocks_dir, "--quiet").out
+    for run, n in zip(runs, errors):
+        assert f"member {run}: {1 - n / 100:.2%} ({n} errors)\n" in text
+    outputs = member_outputs([load_model(r / "best")[0] for r in runs], test.x)
+    n = int((predict_combined(outputs, "vote") != test.y).sum())
+    assert f"ensemble of 2 (vote): {1 - n / 100:.2%} ({n} errors of 100)\n" in text
+    assert text.endswith(f"best single member: {1 - min(errors) / 100:.2%}\n")
+    one = run_cli(capsys, "ensemble", runs[0], "--dataset", blocks_dir, "--json", "--quiet")
+    assert json.loads(one.out)["examples"] == 100
+    assert "best single" not in run_cli(capsys, "ensemble", runs[0], "--dataset", blocks_dir,
+                                        "--quiet").out
+
+
+@pytest.mark.parametrize("command", ["compare", "ensemble"])
+def test_a_validation_split_of_none_is_one_error_line(capsys, trained, blocks_dir, command):
+    assert_one_error_line(run_cli(capsys, command, trained[0][0], "--dataset", blocks_dir,
+                                  "--split", "validation", "--validation-size", 0, "--quiet"),
+                          r"has no validation split$")
+
+
 def test_compare_gives_two_models_of_one_name_their_own_pngs(capsys, trained, blocks_dir,
                                                              tmp_path):
     # run1/best and run2/best: B's PNGs used to overwrite A's under confusion_best.png
