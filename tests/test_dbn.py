@@ -181,3 +181,31 @@ def test_generate_command_refuses_a_label_beyond_the_label_units(capsys, tmp_pat
     # one line naming 12 once, and no "generating 10 digits" announced before it
     assert_one_error_line(result, r"labels must be integers in \[0, 4\), got 12$")
     assert not list(tmp_path.glob("dbn/*.png"))
+
+
+def test_generate_command_passes_its_flags_to_the_sampler_and_the_grid(capsys, tmp_path,
+                                                                       monkeypatch):
+    from nablanet.models import plots_rbm
+    from nablanet.models.persistence import save_rbm
+    from test_cli_data import nablanet
+
+    save_rbm(tmp_path / "run" / "dbn", DBN([32, 8, 8], n_labels=4, rng=0))
+    sampled, grids = [], []
+
+    def generate(self, labels, **kwargs):
+        sampled.append((labels.tolist(), kwargs))
+        return np.zeros((len(labels), 32))
+    monkeypatch.setattr(DBN, "generate", generate)
+    monkeypatch.setattr(plots_rbm, "save_grid",
+                        lambda path, images, **kwargs: grids.append((path, len(images), kwargs)))
+    result = nablanet(capsys, "generate", tmp_path / "run", "--label", "3", "1", "-n", "2",
+                      "--gibbs-steps", "7", "--gain-steps", "5", "--label-gain", "2.5",
+                      "--seed", "9", "--quiet")
+    assert result.code == 0, result.err
+    # each label's digits side by side: one row per label, --n columns
+    assert sampled == [([3, 3, 1, 1], {"gibbs_steps": 7, "label_gain": 2.5, "gain_steps": 5,
+                                       "rng": 9})]
+    out = tmp_path / "run" / "generated-3-1.png"
+    assert grids == [(out, 4, {"n_cols": 2, "row_labels": ["3", "1"],
+                               "title": "label clamped to 3, 1"})]
+    assert result.out == f"{out}\n"
