@@ -262,6 +262,50 @@ def test_augment_expand_keeps_validation_last_and_test_unchanged(capsys, blocks_
     np.testing.assert_array_equal(big_test.x, test.x)
 
 
+@pytest.mark.parametrize("kind, flags, options", [
+    ("elastic", ["--alpha", 20, "--sigma", 3], {"alpha": 20.0, "sigma": 3.0}),
+    ("affine", ["--rotation", 15, "--translation", 1, "--shear", 5, "--scale", 0.8, 1.2],
+     {"rotation": 15.0, "translation": 1.0, "shear": 5.0, "scale": (0.8, 1.2)}),
+])
+def test_augment_expand_writes_the_distortions_its_flags_ask_for(capsys, blocks_dir, tmp_path,
+                                                                 kind, flags, options):
+    from nablanet.data.augment import expand
+
+    result = run_cli(capsys, "augment", "--expand", tmp_path / "big", "--kind", kind,
+                     "--copies", 2, "--seed", 3, *flags, "--dataset", blocks_dir,
+                     "--validation-size", 50, "--quiet")
+    assert result.code == 0, result.err
+    train = load_idx_dir(blocks_dir)[0]
+    wanted = expand(Dataset(train.x[:250], train.y[:250]), np.random.default_rng(3), 2, kind,
+                    **options)
+    written = load_idx_dir(tmp_path / "big")[0]
+    assert len(written) == 3 * 250 + 50
+    np.testing.assert_array_equal(written.y[:750], wanted.y)
+    # the IDX file holds uint8 pixels: the distorted images rounded to 1/255
+    np.testing.assert_allclose(written.x[:750], wanted.x, atol=0.5 / 255 + 1e-6)
+
+
+def test_augment_show_draws_copies_of_the_first_examples(capsys, blocks_dir, tmp_path,
+                                                         monkeypatch):
+    from nablanet.cli import augment
+    drawn = []
+
+    def distort(x, rng, kind, **options):
+        drawn.append((x.copy(), kind, options, rng.random()))
+        return x
+    monkeypatch.setattr(augment, "distort", distort)
+    result = run_cli(capsys, "augment", "--show", tmp_path / "grid.png", "--kind", "elastic",
+                     "--examples", 3, "--copies", 2, "--seed", 6, "--alpha", 9, "--sigma", 2,
+                     "--dataset", blocks_dir, "--validation-size", 50, "--quiet")
+    assert result.code == 0, result.err
+    train = load_idx_dir(blocks_dir)[0]
+    rng = np.random.default_rng(6)
+    assert len(drawn) == 2
+    for x, kind, options, draw in drawn:
+        np.testing.assert_array_equal(x, train.x[:3])
+        assert (kind, options, draw) == ("elastic", {"alpha": 9.0, "sigma": 2.0}, rng.random())
+
+
 def test_augment_expand_with_one_seed_writes_the_same_files(capsys, blocks_dir, tmp_path):
     for out in ("a", "b"):
         result = run_cli(capsys, "augment", "--expand", tmp_path / out, "--kind", "elastic",
