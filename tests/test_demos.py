@@ -150,3 +150,18 @@ def test_cli_runs_a_demo_and_rejects_unknown_names(tmp_path, capsys):
         get_demo("no-such-demo")
     assert set(DEMOS) >= {"step-size", "xor", "universal-approximation", "vanishing-gradient",
                           "double-descent", "early-stopping", "weight-decay", "init"}
+
+
+def test_cli_hands_the_demo_its_folder_seed_quick_flag_and_blas_threads(tmp_path, monkeypatch):
+    from nablanet.cli.main import main
+    from nablanet.utils.blas import thread_count
+    calls = []
+
+    def demo(out, *, rng, quick):
+        calls.append((out.is_dir(), rng.random(), quick, thread_count()))
+    monkeypatch.setattr(demo_cli, "get_demo", lambda name: demo)
+    out = tmp_path / "new" / "folder"
+    assert main(["demo", "xor", "--out", str(out), "--seed", "5"]) == 0
+    assert main(["demo", "xor", "--out", str(out), "--quick", "--blas-threads", "2"]) == 0
+    assert calls == [(True, np.random.default_rng(5).random(), False, 1),
+                     (True, np.random.default_rng(0).random(), True, 2)]
