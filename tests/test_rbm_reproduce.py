@@ -258,3 +258,22 @@ def test_cnn_acceptance_checks_hold_at_the_targets(tmp_path):
     assert _finished(tmp_path, "lenet5", {"eta": 0.1}, 0, 50, "cpu") is None   # other subset
     (tmp_path / RESULT).write_text(json.dumps({**stored, "status": "failed"}))
     assert _finished(tmp_path, "lenet5", {"eta": 0.1}, 0, 100, "cpu") is None
+
+
+def test_pretrain_runs_the_presets_experiment_with_its_flags(capsys, tmp_path, monkeypatch):
+    from nablanet.presets import rbm_reproduce
+    from test_cli_data import nablanet
+    calls = []
+
+    def run_experiment(name, out, **kwargs):
+        calls.append((name, out, kwargs))
+        return {"experiment": name}
+    monkeypatch.setattr(rbm_reproduce, "run_experiment", run_experiment)
+    monkeypatch.setattr(rbm_reproduce, "summary_lines", lambda s: [f"ran {s['experiment']}"])
+    result = nablanet(capsys, "pretrain", "--preset", "deep-autoencoder-2d", "--out",
+                      tmp_path / "ae", "--epochs", 2, "--seed", 7, "--code-size", 3, "--quiet")
+    assert result.code == 0 and result.out == "ran autoencoder\n", result.err
+    ((name, out, kwargs),) = calls
+    assert (name, out) == ("autoencoder", tmp_path / "ae")
+    assert {k: kwargs[k] for k in ("preset", "epochs", "seed", "code_size", "stream")} == {
+        "preset": "deep-autoencoder-2d", "epochs": 2, "seed": 7, "code_size": 3, "stream": None}
