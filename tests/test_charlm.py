@@ -346,3 +346,12 @@ def test_generate_command_samples_from_the_chosen_model_as_asked(digits_model, t
         expected = "89\n0" + model.generate("89\n0", 25, temperature=0.7, rng=4)
         assert result.code == 0 and result.out == expected + "\n", result.err
         assert out.read_text(encoding="utf-8") == expected
+
+
+def test_generate_command_with_a_model_the_run_lacks(digits_model, tmp_path, capsys):
+    from test_cli_data import assert_one_error_line, nablanet
+
+    digits_model[0].save(tmp_path / "run" / "best")
+    assert_one_error_line(nablanet(capsys, "generate", tmp_path / "run", "--prime", "0",
+                                   "--model", "last"),
+                          r"run: no character language model here")

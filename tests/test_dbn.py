@@ -169,6 +169,15 @@ def test_generate_command_refuses_sampler_settings_before_it_starts(capsys, tmp_
     assert not list(tmp_path.glob("dbn/*.png"))
 
 
+def test_generate_command_needs_a_label_for_a_dbn(capsys, tmp_path):
+    from nablanet.models.persistence import save_rbm
+    from test_cli_data import assert_one_error_line, nablanet
+
+    save_rbm(tmp_path / "dbn", DBN([32, 8, 8], n_labels=4, rng=0))
+    assert_one_error_line(nablanet(capsys, "generate", tmp_path / "dbn"),
+                          r"--label K is required to generate digits from a DBN$")
+
+
 def test_generate_command_refuses_a_label_beyond_the_label_units(capsys, tmp_path):
     from nablanet.models.persistence import save_rbm
     from test_cli_data import assert_one_error_line, nablanet
