@@ -156,3 +156,12 @@ def test_rows_take_the_median_and_the_best_and_compare_with_the_threshold():
     assert table.splitlines()[3].endswith("5.53  ABOVE")
     assert _brief(_summary(500, best_epoch=4)) == "test error 5.00%, best epoch 5, 1.5 s/epoch"
     assert _brief({"status": "diverged", "message": "NaN cost"}) == "diverged: NaN cost"
+
+
+def test_an_out_folder_that_cannot_be_made_is_the_error_reported(capsys, blocks, tmp_path):
+    # It was "…/seed-0/summary.json: no such file": the summary that could not be read
+    # after the run's folder could not be made.
+    (tmp_path / "file").write_text("")
+    result = reproduce(capsys, blocks, tmp_path / "file", "--seeds", 1, "--only",
+                       "h30-quadratic", "--quiet")
+    assert_one_error_line(result, r"file/h30-quadratic/seed-0: Not a directory$")

@@ -170,7 +170,8 @@ def run(args) -> int:
     todo = [t for t in tasks if args.rerun or not _finished(t[2], t[3])]
     # Longest first, so N workers do not end waiting on one 60-epoch run started last.
     todo.sort(key=lambda t: -t[2].epochs * sum(t[2].hidden))
-    info(args, f"{len(tasks)} runs ({len(tasks) - len(todo)} already done) into {args.out}")
+    info(args, f"{plural(len(tasks), 'run')} ({len(tasks) - len(todo)} already done) into "
+               f"{args.out}")
     summaries = {t[3]: RunDir(t[3]).read_summary() for t in tasks if t not in todo}
     start = time.perf_counter()
     for done, (task, summary) in enumerate(_execute(todo, args.jobs, args.blas_threads), start=1):
@@ -270,8 +271,13 @@ def run_one(config_values: dict, directory: str) -> dict:
     """Train one run (in a worker process or here); return its summary, failed or not."""
     try:
         return train_run(TrainConfig(**config_values), directory)
-    except (NablanetError, OSError):
-        return RunDir(directory).read_summary()      # status and message are recorded there
+    except (NablanetError, OSError) as exc:
+        try:
+            return RunDir(directory).read_summary()      # status and message are recorded there
+        except (NablanetError, OSError):
+            # No summary was written (the folder could not be made): the cause is the
+            # failure to report, not "summary.json: no such file".
+            raise exc from None
 
 
 @contextlib.contextmanager
