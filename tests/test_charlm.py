@@ -355,3 +355,7 @@ def test_generate_command_with_a_model_the_run_lacks(digits_model, tmp_path, cap
     assert_one_error_line(nablanet(capsys, "generate", tmp_path / "run", "--prime", "0",
                                    "--model", "last"),
                           r"run: no character language model here")
+    # the other kind's flag was ignored without a word
+    assert_one_error_line(nablanet(capsys, "generate", tmp_path / "run", "--prime", "0",
+                                   "--label", 3), r"run: a character language model, which "
+                                                  r"takes --prime TEXT, not --label$")

@@ -176,6 +176,9 @@ def test_generate_command_needs_a_label_for_a_dbn(capsys, tmp_path):
     save_rbm(tmp_path / "dbn", DBN([32, 8, 8], n_labels=4, rng=0))
     assert_one_error_line(nablanet(capsys, "generate", tmp_path / "dbn"),
                           r"--label K is required to generate digits from a DBN$")
+    # the other kind's flag was ignored without a word
+    assert_one_error_line(nablanet(capsys, "generate", tmp_path / "dbn", "--label", 1,
+                                   "--prime", "ROMEO:"), r"--prime belongs to a character")
 
 
 def test_generate_command_refuses_a_label_beyond_the_label_units(capsys, tmp_path):

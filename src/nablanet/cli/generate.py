@@ -67,9 +67,14 @@ def run(args) -> int:
     from ..models.plots_rbm import save_grid
 
     if generate_text.is_char_lm(args.run):          # a char-lstm run: text, not digits
+        if args.label is not None:
+            raise ConfigError(f"{args.run}: a character language model, which takes --prime "
+                              "TEXT, not --label")
         return generate_text.run(args)
     if args.label is None:
         raise ConfigError("--label K is required to generate digits from a DBN")
+    if args.prime is not None:
+        raise ConfigError("--prime belongs to a character language model; a DBN takes --label")
     if args.n < 1:
         raise ConfigError(f"--n must be at least 1, got {args.n}")
     directory = find_dbn_dir(args.run)
