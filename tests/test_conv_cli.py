@@ -325,6 +325,14 @@ def test_augment_refuses_a_nan_or_infinite_range(capsys, blocks_dir, tmp_path, f
     assert not (tmp_path / "big").exists()
 
 
+@pytest.mark.parametrize("flag", ["--copies", "--examples"])
+def test_augment_needs_at_least_one_copy_and_example(capsys, blocks_dir, tmp_path, flag):
+    assert_one_error_line(run_cli(capsys, "augment", "--show", tmp_path / "g.png", flag, 0,
+                                  "--dataset", blocks_dir, "--validation-size", 50),
+                          r"--copies and --examples must be ≥ 1$")
+    assert not (tmp_path / "g.png").exists()
+
+
 def test_augment_needs_something_to_do(capsys, blocks_dir):
     assert_one_error_line(run_cli(capsys, "augment", "--dataset", blocks_dir), "nothing to do")
 
