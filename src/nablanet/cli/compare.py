@@ -32,7 +32,7 @@ def add_parser(subparsers):
     add_split_flag(p)
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     p.add_argument("--top-k", type=positive_int, default=2, metavar="K",
-                   help="also report top-K accuracy")
+                   help="also report top-K accuracy (default 2)")
     p.add_argument("--out", type=Path, metavar="DIR", help="write the PNGs here")
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
     p.add_argument("--quiet", action="store_true", help="no 'model:' lines on stderr")
