@@ -165,3 +165,14 @@ def test_an_out_folder_that_cannot_be_made_is_the_error_reported(capsys, blocks,
     result = reproduce(capsys, blocks, tmp_path / "file", "--seeds", 1, "--only",
                        "h30-quadratic", "--quiet")
     assert_one_error_line(result, r"file/h30-quadratic/seed-0: Not a directory$")
+
+
+@pytest.mark.parametrize("flags, match", [
+    (["--seeds", 0], r"--seeds and --jobs must be ≥ 1, got 0 and 1$"),
+    (["--jobs", 0], r"--seeds and --jobs must be ≥ 1, got 3 and 0$"),
+    (["--device", "gpu"], r"--device belongs to the hinton-2006 table$"),
+    (["--members", 2], r"--members belongs to nielsen-ch6$"),
+])
+def test_settings_nielsen_ch3_cannot_run(capsys, blocks, tmp_path, flags, match):
+    assert_one_error_line(reproduce(capsys, blocks, tmp_path / "out", *flags), match)
+    assert not (tmp_path / "out").exists()
