@@ -149,12 +149,12 @@ _ENERGY_FLAGS = ("fine_tune_epochs", "train_size", "test_size", "gibbs_steps", "
 def run(args) -> int:
     if args.out is None:
         args.out = Path("runs") / args.table
+    if args.members is not None and args.table != "nielsen-ch6":  # hinton-2006 ignored it
+        raise ConfigError("--members belongs to nielsen-ch6")
     if args.table in ENERGY_TABLES:
         return _run_energy(args)
     if args.table in CNN_TABLES:
         return run_cnn(args)
-    if args.members is not None:
-        raise ConfigError("--members belongs to nielsen-ch6")
     given = [f for f in _ENERGY_FLAGS if getattr(args, f) is not None]
     if given or args.device != "cpu":
         flag = "--" + (given[0] if given else "device").replace("_", "-")

@@ -32,9 +32,8 @@ def run_cnn(args) -> int:
                           f"--seeds/--jobs/--rerun")
     if args.dataset not in (None, "mnist"):
         raise ConfigError(f"{args.table} reproduces MNIST results; --dataset must be mnist")
-    for flag, value in (("--members", args.members), ("--only", args.only)):
-        if value is not None and args.table != "nielsen-ch6":    # lenet5 is one net
-            raise ConfigError(f"{flag} belongs to nielsen-ch6")
+    if args.only is not None and args.table != "nielsen-ch6":    # lenet5 is one net
+        raise ConfigError("--only belongs to nielsen-ch6")
     if args.members is not None and args.members < 0:
         raise ConfigError(f"--members must be ≥ 0, got {args.members}")
     with blas_threads(args.blas_threads):
