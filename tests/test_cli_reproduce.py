@@ -176,3 +176,16 @@ def test_an_out_folder_that_cannot_be_made_is_the_error_reported(capsys, blocks,
 def test_settings_nielsen_ch3_cannot_run(capsys, blocks, tmp_path, flags, match):
     assert_one_error_line(reproduce(capsys, blocks, tmp_path / "out", *flags), match)
     assert not (tmp_path / "out").exists()
+
+
+def test_runs_that_fail_are_reported_and_filed(capsys, blocks, tmp_path):
+    result = nablanet(capsys, "reproduce", "nielsen-ch3", "--dataset", blocks,
+                      "--validation-size", 3000, "--epochs", 1, "--seeds", 1, "--only",
+                      "h30-quadratic", "--out", tmp_path, "--quiet")
+    assert result.code == 1
+    why = "cannot hold out 3000 of 150 training examples"
+    assert result.err.startswith(f"nablanet: error: 1 run(s) did not finish: {tmp_path}/"
+                                 "h30-quadratic/seed-0: failed (") and why in result.err
+    (entry,) = json.loads((tmp_path / "reproduce.json").read_text())["rows"][0]["runs"]
+    assert entry["status"] == "failed" and why in entry["message"]
+    assert entry["test_error"] is None

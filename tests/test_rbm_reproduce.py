@@ -171,6 +171,10 @@ def test_reproduce_refuses_flags_of_the_other_table(capsys, tmp_path):
                                    "--train-size", 100), "--train-size belongs to the hinton-2006")
     assert_one_error_line(nablanet(capsys, "reproduce", "hinton-2006", "--out", tmp_path,
                                    "--members", 3), "--members belongs to nielsen-ch6$")
+    assert_one_error_line(nablanet(capsys, "reproduce", "hinton-2006", "--out", tmp_path,
+                                   "--dataset", "elsewhere"), "--dataset must be mnist$")
+    assert_one_error_line(nablanet(capsys, "reproduce", "hinton-2006", "--out", tmp_path,
+                                   "--rerun"), "--rerun belongs to nielsen-ch3")
     assert not any(tmp_path.iterdir())
 
 
