@@ -283,3 +283,23 @@ def test_pretrain_runs_the_presets_experiment_with_its_flags(capsys, tmp_path, m
     assert (name, out) == ("autoencoder", tmp_path / "ae")
     assert {k: kwargs[k] for k in ("preset", "epochs", "seed", "code_size", "stream")} == {
         "preset": "deep-autoencoder-2d", "epochs": 2, "seed": 7, "code_size": 3, "stream": None}
+
+
+def test_reproduce_hinton_2006_passes_its_flags_and_check_fails_on_a_failed_check(
+        capsys, tmp_path, monkeypatch):
+    from nablanet.presets import rbm_reproduce
+    from test_cli_data import nablanet
+    calls = []
+
+    def reproduce_hinton_2006(out, *, only, stream, **kwargs):
+        calls.append((out, only, stream, kwargs))
+        return [{"checks": {"a": True}}, {"checks": {"b": False}}]
+    monkeypatch.setattr(rbm_reproduce, "reproduce_hinton_2006", reproduce_hinton_2006)
+    flags = ["reproduce", "hinton-2006", "--out", tmp_path, "--only", "dbn", "--epochs", 2,
+             "--train-size", 300, "--validation-size", 100, "--quiet"]
+    assert nablanet(capsys, *flags).code == 0
+    assert nablanet(capsys, *flags, "--check").code == 1
+    out, only, stream, kwargs = calls[0]
+    assert (out, only, stream) == (tmp_path, ["dbn"], None)
+    assert {k: kwargs[k] for k in ("epochs", "train_size", "validation_size", "test_size")} == {
+        "epochs": 2, "train_size": 300, "validation_size": 100, "test_size": None}
