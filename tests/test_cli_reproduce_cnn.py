@@ -20,6 +20,8 @@ needs_mnist = pytest.mark.skipif(not mnist_available(DATA), reason="MNIST not av
     (["nielsen-ch6", "--members", "-1"], r"--members must be ≥ 0"),
     (["lenet5", "--gibbs-steps", "3"], r"--gibbs-steps does not apply to lenet5"),
     (["lenet5", "--seeds", "3"], r"one seed in one process"),
+    (["nielsen-ch6", "--rerun"], r"one seed in one process, afresh: drop --seeds/--jobs/--rerun$"),
+    (["lenet5", "--jobs", "2"], r"one seed in one process"),
     (["nielsen-ch6", "--dataset", "elsewhere"], r"--dataset must be mnist"),
 ])
 def test_flags_that_do_not_belong_are_one_clear_error(capsys, tmp_path, argv, match):
