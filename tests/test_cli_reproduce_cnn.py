@@ -102,3 +102,24 @@ def test_a_folder_holding_something_else_is_refused(tmp_path):
         with pytest.raises(ConfigError, match="not empty and holds no preset run"):
             cnn_reproduce.train_preset("lenet5", None, out, epochs=1, stream=None)
     assert sorted(p.name for p in notes.iterdir()) == ["notes.txt"]
+
+
+def test_the_cnn_tables_get_their_flags_and_defaults(capsys, tmp_path, monkeypatch):
+    from nablanet.presets import cnn_reproduce
+    calls = []
+
+    def reproduce(target, out, **kwargs):
+        calls.append((target, out, kwargs))
+        return {"checks": {"accuracy": kwargs["members"] != 5}}
+    monkeypatch.setattr(cnn_reproduce, "reproduce", reproduce)
+    monkeypatch.setattr(cnn_reproduce, "format_report", lambda results: "the report")
+    result = nablanet(capsys, "reproduce", "nielsen-ch6", "--only", "nielsen-ch6-final",
+                      "--epochs", 2, "--train-size", 64, "--data-dir", tmp_path / "m",
+                      "--out", tmp_path, "--quiet", "--check")
+    assert result.code == 1 and result.out == "the report\n"     # --check: a check failed
+    assert calls[-1] == ("nielsen-ch6", tmp_path, {
+        "epochs": 2, "subset": 64, "members": 5, "steps": ["nielsen-ch6-final"],
+        "device": "cpu", "data_dir": str(tmp_path / "m"), "stream": None})
+    result = nablanet(capsys, "reproduce", "nielsen-ch6", "--members", 0, "--out", tmp_path,
+                      "--check")
+    assert result.code == 0 and calls[-1][2]["members"] == 0 and calls[-1][2]["stream"]
