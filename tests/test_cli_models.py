@@ -181,6 +181,16 @@ def test_predict_warns_when_inputs_look_like_unscaled_pixels(capsys, trained, te
     assert result.code == 0 and "warning: " in result.err and "[0, 1]" in result.err
 
 
+def test_predict_warns_about_a_single_large_value(capsys, tmp_path):
+    from nablanet import mlp
+    from nablanet.io import save_model
+
+    save_model(tmp_path / "m", mlp([1, 3, 2], rng=0), "cross-entropy")     # one input
+    (tmp_path / "x.csv").write_text("7\n")
+    result = nablanet(capsys, "predict", tmp_path / "m", "--input", tmp_path / "x.csv", "--quiet")
+    assert result.code == 0 and "values up to 7; the model was trained on pixels" in result.err
+
+
 @pytest.mark.parametrize("make, match", [
     (lambda x: x[:3, :100], r"expected 784 features per example, got 100"),
     (lambda x: np.where(np.arange(784) == 5, np.nan, x[:3]), r"3 non-finite values .* first in row 0"),
