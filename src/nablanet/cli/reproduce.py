@@ -275,8 +275,8 @@ def run_one(config_values: dict, directory: str) -> dict:
         try:
             return RunDir(directory).read_summary()      # status and message are recorded there
         except (NablanetError, OSError):
-            # No summary was written (the folder could not be made): the cause is the
-            # failure to report, not "summary.json: no such file".
+            # No summary was written (its folder could not be made, say): report that
+            # failure, not the "summary.json: no such file" it leads to.
             raise exc from None
 
 

@@ -199,7 +199,7 @@ class DBN:
     @staticmethod
     def check_sampling(label_gain: float, gain_steps: int, gibbs_steps: int) -> None:
         """A ConfigError unless :meth:`generate` can run these settings: a finite gain > 0
-        (NaN used to pass and give blank digits) and at least one Gibbs step in all."""
+        (a NaN one draws blank digits) and at least one Gibbs step in all."""
         if not 0 < float(label_gain) < math.inf or int(gain_steps) < 0 or int(gibbs_steps) < 0:
             raise ConfigError(f"need a finite label_gain > 0 and steps ≥ 0, got label_gain="
                               f"{label_gain}, gain_steps={gain_steps}, gibbs_steps={gibbs_steps}")
