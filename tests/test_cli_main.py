@@ -243,3 +243,12 @@ def test_preset_entry_points_speak_like_the_cli(module, capsys):
         entry(["--no-such-flag"])
     err = capsys.readouterr().err.strip().splitlines()
     assert info.value.code == 2 and len(err) == 1 and err[0].startswith("nablanet: error:")
+
+
+def test_a_commands_exit_status_is_mains(monkeypatch):
+    # reproduce --check and train's divergence return 1: main must pass it on
+    from nablanet.cli import evaluate
+
+    for returned, status in ((1, 1), (None, 0)):
+        monkeypatch.setattr(evaluate, "run", lambda args: returned)
+        assert cli_main.main(["evaluate", "somewhere"]) == status
