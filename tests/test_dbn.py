@@ -210,14 +210,14 @@ def test_generate_command_passes_its_flags_to_the_sampler_and_the_grid(capsys, t
     monkeypatch.setattr(DBN, "generate", generate)
     monkeypatch.setattr(plots_rbm, "save_grid",
                         lambda path, images, **kwargs: grids.append((path, len(images), kwargs)))
-    result = nablanet(capsys, "generate", tmp_path / "run", "--label", "3", "1", "-n", "2",
+    result = nablanet(capsys, "generate", tmp_path / "run", "--label", "3", "1", "-n", "3",
                       "--gibbs-steps", "7", "--gain-steps", "5", "--label-gain", "2.5",
                       "--seed", "9", "--quiet")
     assert result.code == 0, result.err
     # each label's digits side by side: one row per label, --n columns
-    assert sampled == [([3, 3, 1, 1], {"gibbs_steps": 7, "label_gain": 2.5, "gain_steps": 5,
-                                       "rng": 9})]
+    assert sampled == [([3, 3, 3, 1, 1, 1], {"gibbs_steps": 7, "label_gain": 2.5, "gain_steps": 5,
+                                             "rng": 9})]
     out = tmp_path / "run" / "generated-3-1.png"
-    assert grids == [(out, 4, {"n_cols": 2, "row_labels": ["3", "1"],
+    assert grids == [(out, 6, {"n_cols": 3, "row_labels": ["3", "1"],
                                "title": "label clamped to 3, 1"})]
     assert result.out == f"{out}\n"
