@@ -240,6 +240,15 @@ def test_bad_arguments():
     for shear in (-1.0, 90.0):
         with pytest.raises(ConfigError, match="shear"):
             random_affine(x, np.random.default_rng(0), shear=shear)
+    # NaN and inf passed the checks and distorted every digit into a black image
+    nan, inf = float("nan"), float("inf")
+    for bad in ({"rotation": nan}, {"translation": nan}, {"shear": nan}, {"rotation": inf},
+                {"scale": (0.9, inf)}):
+        with pytest.raises(ConfigError, match="affine ranges must be finite"):
+            random_affine(x, np.random.default_rng(0), **bad)
+    for bad in ({"alpha": nan}, {"alpha": inf}, {"sigma": inf}):
+        with pytest.raises(ConfigError, match="needs finite alpha"):
+            elastic_distortion(x, np.random.default_rng(0), **bad)
     with pytest.raises(DataError, match="784"):
         random_affine(np.zeros((2, 100)), np.random.default_rng(0))
     with pytest.raises(ConfigError, match="unknown distortion"):

@@ -333,3 +333,33 @@ def test_stream_restarts_put_the_flagged_streams_back_to_the_default_state():
         assert np.all(h[1] == expected[0]) and np.all(c[1] == expected[1])
     with pytest.raises(ConfigError, match="reset_probability"):
         TrainSettings(epochs=1, reset_probability=1.5).check()
+
+
+def test_generate_command_samples_from_the_chosen_model_as_asked(digits_model, tmp_path, capsys):
+    from test_cli_data import nablanet
+
+    trained = digits_model[0]
+    untrained = CharLM(char_lstm(len(trained.vocabulary), 24, rng=5), trained.vocabulary)
+    trained.save(tmp_path / "run" / "best")
+    untrained.save(tmp_path / "run" / "last")
+    out = tmp_path / "text.txt"
+    for model, flags in ((trained, []), (untrained, ["--model", "last"])):
+        result = nablanet(capsys, "generate", tmp_path / "run", "--prime", "89\\n0", "--length",
+                          25, "--temperature", 0.7, "--seed", 4, "--out", out, *flags)
+        # a shell's \n in the prime is a line break; the prime comes first
+        expected = "89\n0" + model.generate("89\n0", 25, temperature=0.7, rng=4)
+        assert result.code == 0 and result.out == expected + "\n", result.err
+        assert out.read_text(encoding="utf-8") == expected
+
+
+def test_generate_command_with_a_model_the_run_lacks(digits_model, tmp_path, capsys):
+    from test_cli_data import assert_one_error_line, nablanet
+
+    digits_model[0].save(tmp_path / "run" / "best")
+    assert_one_error_line(nablanet(capsys, "generate", tmp_path / "run", "--prime", "0",
+                                   "--model", "last"),
+                          r"run: no character language model here")
+    # the other kind's flag was ignored without a word
+    assert_one_error_line(nablanet(capsys, "generate", tmp_path / "run", "--prime", "0",
+                                   "--label", 3), r"run: a character language model, which "
+                                                  r"takes --prime TEXT, not --label$")

@@ -11,7 +11,7 @@ import pytest
 import nablanet
 from nablanet.cli import main as cli_main
 from nablanet.errors import DataError
-from test_cli_data import assert_one_error_line, nablanet as run_cli
+from test_cli_data import assert_one_error_line, nablanet as run_cli, write_blocks_idx
 
 
 def test_version(capsys):
@@ -95,6 +95,25 @@ def test_an_unwritable_run_directory_is_an_os_error_line(capsys, tmp_path):
     (tmp_path / "file").write_text("")
     result = run_cli(capsys, "train", "--out", tmp_path / "file" / "run", "--quiet")
     assert_one_error_line(result, r"exists and is not a directory|Not a directory")
+
+
+def test_a_file_that_cannot_be_written_is_named_as_given_not_as_its_temporary(capsys,
+                                                                             tmp_path):
+    # The error named the atomic write's temporary file: ".sub.4242.6fceb91a.tmp: Is a
+    # directory" for an --out that is a folder.
+    from nablanet.utils.atomic import atomic_write_bytes
+
+    folder, missing = tmp_path / "sub", tmp_path / "no" / "x.png"
+    folder.mkdir()
+    for path in (folder, missing):
+        with pytest.raises(OSError) as info:
+            atomic_write_bytes(path, b"x")
+        assert (info.value.filename, info.value.filename2) == (str(path), None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sub"]        # no temporary left
+    blocks = write_blocks_idx(tmp_path / "blocks", n_train=30, n_test=10)
+    assert_one_error_line(run_cli(capsys, "augment", "--show", folder, "--kind", "shifts",
+                                  "--dataset", blocks, "--validation-size", 10),
+                          f"^nablanet: error: {re.escape(str(folder))}: Is a directory$")
 
 
 def test_interrupt_exits_130(capsys, monkeypatch):
@@ -224,3 +243,12 @@ def test_preset_entry_points_speak_like_the_cli(module, capsys):
         entry(["--no-such-flag"])
     err = capsys.readouterr().err.strip().splitlines()
     assert info.value.code == 2 and len(err) == 1 and err[0].startswith("nablanet: error:")
+
+
+def test_a_commands_exit_status_is_mains(monkeypatch):
+    # reproduce --check and train's divergence return 1: main must pass it on
+    from nablanet.cli import evaluate
+
+    for returned, status in ((1, 1), (None, 0)):
+        monkeypatch.setattr(evaluate, "run", lambda args: returned)
+        assert cli_main.main(["evaluate", "somewhere"]) == status

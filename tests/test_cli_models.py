@@ -51,6 +51,8 @@ def test_evaluate_the_last_model_as_json(capsys, trained):
     report = json.loads(result.out)
     summary = RunDir(run).read_summary()
     assert report["accuracy"] == summary["last_test_accuracy"] and report["examples"] == 100
+    assert report["errors"] == summary["last_test_errors"]
+    assert report["cost"] == pytest.approx(summary["last_test_cost"], rel=1e-6)
     assert report["model"] == str(run / "last")
 
 
@@ -63,6 +65,58 @@ def test_evaluate_a_model_directory_on_another_data_set(capsys, trained, tmp_pat
 def test_evaluate_another_split(capsys, trained):
     result = nablanet(capsys, "evaluate", trained[0], "--split", "validation", "--quiet")
     assert result.out.startswith("validation accuracy: ") and "of 50)" in result.out
+
+
+def test_evaluate_loads_the_runs_data_set_holding_out_validation_only_for_that_split(
+        capsys, trained, tmp_path, monkeypatch):
+    # The run's data_dir belongs to the run's data set; another --dataset gets none.
+    from nablanet.cli import evaluate
+    run = copy_run(trained, tmp_path)
+    config = (run / "config.toml").read_text()
+    (run / "config.toml").write_text(f'data_dir = "{tmp_path / "elsewhere"}"\n' + config)
+    asked = []
+
+    def loader(dataset, *, data_dir, validation_size):
+        asked.append((dataset, data_dir, validation_size))
+        return load_splits(str(trained[1]), validation_size=validation_size)
+    monkeypatch.setattr(evaluate, "load_splits", loader)
+    for flags in ([], ["--split", "validation"], ["--dataset", "other"]):
+        assert nablanet(capsys, "evaluate", run, *flags, "--quiet").code == 0
+    assert asked == [(str(trained[1]), str(tmp_path / "elsewhere"), 0),
+                     (str(trained[1]), str(tmp_path / "elsewhere"), 50), ("other", None, 0)]
+
+
+def test_evaluate_a_split_the_run_did_not_hold_out(capsys, trained, tmp_path):
+    run = copy_run(trained, tmp_path)
+    config = (run / "config.toml").read_text()
+    (run / "config.toml").write_text(config.replace("validation_size = 50", "validation_size = 0"))
+    assert_one_error_line(nablanet(capsys, "evaluate", run, "--split", "validation", "--quiet"),
+                          r"has no validation split$")
+
+
+def test_predict_one_example_given_as_a_vector_or_an_image(capsys, trained, test_x, tmp_path):
+    run, _ = trained
+    expected = load_model(run / "best")[0].classify(test_x[:1])[0]
+    for name, example in (("row.npy", test_x[0]), ("image.npy", test_x[0].reshape(28, 28))):
+        np.save(tmp_path / name, example)
+        result = nablanet(capsys, "predict", run, "--input", tmp_path / name, "--quiet")
+        assert result.code == 0, result.err
+        assert result.out.startswith(f"row 0: class {expected}   (") and result.out.count("\n") == 1
+
+
+def test_predict_shows_a_sigmoid_nets_outputs_as_shares_of_their_sum(capsys, test_x, tmp_path):
+    from nablanet import mlp
+    from nablanet.io import save_model
+
+    net = mlp([784, 6, 10], rng=3)                     # sigmoid outputs: no softmax
+    save_model(tmp_path / "m", net, "cross-entropy")
+    np.save(tmp_path / "x.npy", test_x[:2])
+    result = nablanet(capsys, "predict", tmp_path / "m", "--input", tmp_path / "x.npy",
+                      "--top", 10, "--json", "--quiet")
+    outputs = net.predict(test_x[:2])
+    for line, output in zip(result.out.splitlines(), outputs):
+        shares = dict(json.loads(line)["top"])
+        assert [shares[c] for c in range(10)] == pytest.approx(output / output.sum(), rel=1e-5)
 
 
 def test_predict_rows_of_an_npy_file(capsys, trained, test_x):
@@ -125,6 +179,16 @@ def test_predict_warns_when_inputs_look_like_unscaled_pixels(capsys, trained, te
     np.save(tmp_path / "raw.npy", test_x[:1] * 255)
     result = nablanet(capsys, "predict", trained[0], "--input", tmp_path / "raw.npy", "--quiet")
     assert result.code == 0 and "warning: " in result.err and "[0, 1]" in result.err
+
+
+def test_predict_warns_about_a_single_large_value(capsys, tmp_path):
+    from nablanet import mlp
+    from nablanet.io import save_model
+
+    save_model(tmp_path / "m", mlp([1, 3, 2], rng=0), "cross-entropy")     # one input
+    (tmp_path / "x.csv").write_text("7\n")
+    result = nablanet(capsys, "predict", tmp_path / "m", "--input", tmp_path / "x.csv", "--quiet")
+    assert result.code == 0 and "values up to 7; the model was trained on pixels" in result.err
 
 
 @pytest.mark.parametrize("make, match", [

@@ -60,3 +60,52 @@ def test_train_help_sends_every_energy_based_preset_to_pretrain(capsys):
     sent = text.split("the energy-based presets ", 1)[1].split(": nablanet pretrain", 1)[0]
     assert result.code == 0
     assert sorted(sent.replace("- ", "-").split(", ")) == sorted(PRESET_EXPERIMENTS)
+
+
+def test_a_cnn_preset_trains_with_the_given_epochs_seed_and_data_dir(capsys, tmp_path,
+                                                                      monkeypatch):
+    # MNIST stands in as the blocks (the preset's own loader is what is replaced)
+    from nablanet.config import load_splits
+    from nablanet.presets import cnn_reproduce
+    from test_cli_data import write_blocks_idx
+
+    blocks = load_splits(str(write_blocks_idx(tmp_path / "blocks", n_train=80, n_test=30)),
+                         validation_size=20)
+    asked = []
+    monkeypatch.setattr(cnn_reproduce, "load_data",
+                        lambda data_dir: asked.append(data_dir) or blocks)
+    run = tmp_path / "run"
+    result = nablanet(capsys, "train", "--preset", "lenet5", "--epochs", 1, "--seed", 4,
+                      "--data-dir", tmp_path / "mnist", "--out", run, "--quiet")
+    assert result.code == 0, result.err
+    assert asked == [str(tmp_path / "mnist")] and result.err == ""
+    stored = json.loads((run / "result.json").read_text())
+    assert (stored["seed"], stored["epochs"]) == (4, 1)
+    assert result.out == (f"test accuracy: {stored['test_accuracy']:.2%} "
+                          f"({stored['test_errors']} errors)\n")
+
+
+def test_char_lstm_trains_30_minutes_unless_given_epochs_or_minutes(capsys, tmp_path,
+                                                                    monkeypatch):
+    from nablanet.presets import rnn
+    calls = []
+
+    def train_char_lstm(directory, **kwargs):
+        calls.append(kwargs)
+        return {"best_validation_nats_per_char": 1.23456}
+    monkeypatch.setattr(rnn, "train_char_lstm", train_char_lstm)
+    for flags in ([], ["--epochs", 2, "--seed", 3], ["--minutes", 0.5]):
+        result = nablanet(capsys, "train", "--preset", "char-lstm", *flags,
+                          "--out", tmp_path / "lm", "--quiet")
+        assert result.code == 0 and result.out == "validation: 1.235 nats/char\n"
+    assert [(c["minutes"], c["epochs"], c["seed"]) for c in calls] == [
+        (30.0, None, 0), (None, 2, 3), (0.5, None, 0)]
+    assert all(c["log"] is None for c in calls)          # --quiet
+
+
+def test_text_and_minutes_belong_to_char_lstm_not_to_other_presets(capsys, tmp_path):
+    for flag, value in (("--text", tmp_path / "t.txt"), ("--minutes", 1)):
+        assert_one_error_line(nablanet(capsys, "train", "--preset", "lenet5", flag, value,
+                                       "--out", tmp_path / "r"),
+                              "--text and --minutes belong to --preset char-lstm")
+    assert not (tmp_path / "r").exists()

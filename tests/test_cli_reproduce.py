@@ -95,3 +95,97 @@ def test_parallel_jobs_give_the_same_numbers(capsys, blocks, tmp_path):
 
 def test_unknown_row(capsys, blocks, tmp_path):
     assert_one_error_line(reproduce(capsys, blocks, tmp_path, "--only", "h7"), r"unknown row 'h7'")
+
+
+def _summary(test_errors, n=10_000, best_validation_accuracy=0.9, best_epoch=4):
+    return {"status": "completed", "test_accuracy": 1 - test_errors / n, "test_errors": test_errors,
+            "test_examples": n, "best_epoch": best_epoch,
+            "best_validation_accuracy": best_validation_accuracy, "median_epoch_seconds": 1.5}
+
+
+def test_defaults_are_three_seeds_of_30_epochs_from_network2s_init(capsys, tmp_path,
+                                                                     monkeypatch):
+    # the training itself is replaced: what is asked for, and how the answers are filed
+    from nablanet.cli import reproduce as cli
+    asked = []
+
+    def execute(tasks, jobs, threads):
+        for task in tasks:
+            asked.append((task[0].name, task[1], task[2].epochs, task[2].init, task[2].lmbda))
+            yield task, _summary(500 + 100 * task[1])
+    monkeypatch.setattr(cli, "_execute", execute)
+    result = nablanet(capsys, "reproduce", "nielsen-ch3", "--out", tmp_path, "--quiet",
+                      "--only", "h30-cross-entropy-l2", "--only", "h100-cross-entropy-l2-eta0.1")
+    assert result.code == 0, result.err
+    assert sorted(asked) == sorted(
+        [("h30-cross-entropy-l2", s, 30, "normal-scaled", 5.0) for s in range(3)]
+        + [("h100-cross-entropy-l2-eta0.1", s, 60, "normal-scaled", 5.0) for s in range(3)])
+    report = json.loads((tmp_path / "reproduce.json").read_text())
+    assert (report["seeds"], report["epochs"], report["init"]) == (3, 30, "normal-scaled")
+    l2, long = report["rows"]
+    assert (l2["lmbda"], l2["epochs"], long["epochs"]) == (5.0, 30, 60)
+    assert [r["test_error"] for r in l2["runs"]] == pytest.approx([5.0, 6.0, 7.0])
+    assert "seeds 0..2;" in result.out
+    again = nablanet(capsys, "reproduce", "nielsen-ch3", "--out", tmp_path / "g", "--quiet",
+                     "--only", "h30-quadratic", "--seeds", 1, "--init", "glorot")
+    assert again.code == 0 and asked[-1][3] == "glorot"
+    assert json.loads((tmp_path / "g" / "reproduce.json").read_text())["init"] == "glorot"
+
+
+def test_rows_take_the_median_and_the_best_and_compare_with_the_threshold():
+    from nablanet.cli.reproduce import Experiment, _brief, _row, format_table
+
+    e = Experiment("h", "label", 30, "quadratic", 3.0, threshold_error=5.53)
+    runs = [(s, f"d{s}", _summary(n)) for s, n in enumerate((553, 420, 600))]
+    row = _row(e, runs, 30)
+    assert [r["test_error"] for r in row["runs"]] == pytest.approx([5.53, 4.2, 6.0])
+    assert row["median"] == pytest.approx(5.53) and row["best"] == pytest.approx(4.2)
+    # at the threshold is within it: 100 (1 - accuracy) made 553 errors 5.530000000000001
+    assert row["within_threshold"] is True
+    above = _row(e, [(0, "d0", _summary(554))], 30)
+    assert above["within_threshold"] is False
+    published = Experiment("p", "long", 100, "cross-entropy", 0.1, 5.0, epoch_factor=2,
+                           published_accuracy=98.04)
+    long = _row(published, [(s, "d", _summary(900, best_validation_accuracy=v))
+                            for s, v in enumerate((0.97, 0.98))], 60)
+    assert long["best"] == pytest.approx(98.0) and long["median"] == pytest.approx(97.5)
+    table = format_table({"table": "t", "dataset": "mnist", "epochs": 30, "init": "normal",
+                          "seeds": 3, "rows": [row, above]})
+    assert "seeds 0..2;" in table
+    assert table.splitlines()[2].endswith("5.53  ok")
+    assert table.splitlines()[3].endswith("5.53  ABOVE")
+    assert _brief(_summary(500, best_epoch=4)) == "test error 5.00%, best epoch 5, 1.5 s/epoch"
+    assert _brief({"status": "diverged", "message": "NaN cost"}) == "diverged: NaN cost"
+
+
+def test_an_out_folder_that_cannot_be_made_is_the_error_reported(capsys, blocks, tmp_path):
+    # It was "…/seed-0/summary.json: no such file": the summary that could not be read
+    # after the run's folder could not be made.
+    (tmp_path / "file").write_text("")
+    result = reproduce(capsys, blocks, tmp_path / "file", "--seeds", 1, "--only",
+                       "h30-quadratic", "--quiet")
+    assert_one_error_line(result, r"file/h30-quadratic/seed-0: Not a directory$")
+
+
+@pytest.mark.parametrize("flags, match", [
+    (["--seeds", 0], r"--seeds and --jobs must be ≥ 1, got 0 and 1$"),
+    (["--jobs", 0], r"--seeds and --jobs must be ≥ 1, got 3 and 0$"),
+    (["--device", "gpu"], r"--device belongs to the hinton-2006 table$"),
+    (["--members", 2], r"--members belongs to nielsen-ch6$"),
+])
+def test_settings_nielsen_ch3_cannot_run(capsys, blocks, tmp_path, flags, match):
+    assert_one_error_line(reproduce(capsys, blocks, tmp_path / "out", *flags), match)
+    assert not (tmp_path / "out").exists()
+
+
+def test_runs_that_fail_are_reported_and_filed(capsys, blocks, tmp_path):
+    result = nablanet(capsys, "reproduce", "nielsen-ch3", "--dataset", blocks,
+                      "--validation-size", 3000, "--epochs", 1, "--seeds", 1, "--only",
+                      "h30-quadratic", "--out", tmp_path, "--quiet")
+    assert result.code == 1
+    why = "cannot hold out 3000 of 150 training examples"
+    assert result.err.startswith(f"nablanet: error: 1 run(s) did not finish: {tmp_path}/"
+                                 "h30-quadratic/seed-0: failed (") and why in result.err
+    (entry,) = json.loads((tmp_path / "reproduce.json").read_text())["rows"][0]["runs"]
+    assert entry["status"] == "failed" and why in entry["message"]
+    assert entry["test_error"] is None

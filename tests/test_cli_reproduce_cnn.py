@@ -16,9 +16,12 @@ needs_mnist = pytest.mark.skipif(not mnist_available(DATA), reason="MNIST not av
 @pytest.mark.parametrize("argv, match", [
     (["lenet5", "--members", "3"], r"--members belongs to nielsen-ch6"),
     (["nielsen-ch3", "--members", "3"], r"--members belongs to nielsen-ch6"),
+    (["lenet5", "--only", "lenet5"], r"--only belongs to nielsen-ch6$"),   # was ignored
     (["nielsen-ch6", "--members", "-1"], r"--members must be ≥ 0"),
     (["lenet5", "--gibbs-steps", "3"], r"--gibbs-steps does not apply to lenet5"),
     (["lenet5", "--seeds", "3"], r"one seed in one process"),
+    (["nielsen-ch6", "--rerun"], r"one seed in one process, afresh: drop --seeds/--jobs/--rerun$"),
+    (["lenet5", "--jobs", "2"], r"one seed in one process"),
     (["nielsen-ch6", "--dataset", "elsewhere"], r"--dataset must be mnist"),
 ])
 def test_flags_that_do_not_belong_are_one_clear_error(capsys, tmp_path, argv, match):
@@ -108,3 +111,24 @@ def test_a_subset_must_keep_at_least_one_image():
 
     with pytest.raises(ConfigError, match=r"--subset must be in \[1, 50000\], got 0"):
         cnn_reproduce.load_data(DATA, subset=0)
+
+
+def test_the_cnn_tables_get_their_flags_and_defaults(capsys, tmp_path, monkeypatch):
+    from nablanet.presets import cnn_reproduce
+    calls = []
+
+    def reproduce(target, out, **kwargs):
+        calls.append((target, out, kwargs))
+        return {"checks": {"accuracy": kwargs["members"] != 5}}
+    monkeypatch.setattr(cnn_reproduce, "reproduce", reproduce)
+    monkeypatch.setattr(cnn_reproduce, "format_report", lambda results: "the report")
+    result = nablanet(capsys, "reproduce", "nielsen-ch6", "--only", "nielsen-ch6-final",
+                      "--epochs", 2, "--train-size", 64, "--data-dir", tmp_path / "m",
+                      "--out", tmp_path, "--quiet", "--check")
+    assert result.code == 1 and result.out == "the report\n"     # --check: a check failed
+    assert calls[-1] == ("nielsen-ch6", tmp_path, {
+        "epochs": 2, "subset": 64, "members": 5, "steps": ["nielsen-ch6-final"],
+        "device": "cpu", "data_dir": str(tmp_path / "m"), "stream": None})
+    result = nablanet(capsys, "reproduce", "nielsen-ch6", "--members", 0, "--out", tmp_path,
+                      "--check")
+    assert result.code == 0 and calls[-1][2]["members"] == 0 and calls[-1][2]["stream"]

@@ -107,9 +107,108 @@ def test_the_validation_split_is_the_last_10000_training_examples(monkeypatch, s
         return Splits(["train"], ["validation"] if validation_size else None, ["test"])
 
     monkeypatch.setattr(compare, "load_splits", loader)
-    args = argparse.Namespace(split=split, dataset=None, data_dir=None)
+    args = argparse.Namespace(split=split, dataset=None, data_dir=None, validation_size=None)
     assert compare.load_split(args) == [split]
     assert asked == {"dataset": MNIST, "validation_size": held_out}
+
+
+def test_compare_reports_mcnemar_of_the_two_models_predictions(capsys, trained, blocks_dir):
+    from nablanet.evaluation import compare
+
+    (a, ra), (b, rb) = trained[0], trained[2]
+    test = load_idx_dir(blocks_dir)[2]
+    predicted = [load_model(r / "best")[0].classify(test.x) for r in (a, b)]
+    expected = compare(test.y, *predicted, alpha=0.3)
+    out = json.loads(run_cli(capsys, "compare", a, b, "--dataset", blocks_dir, "--alpha", 0.3,
+                             "--json", "--quiet").out)
+    assert out["mcnemar"] == {
+        "table": expected.table.tolist(), "p_exact": expected.p_exact, "chi2": expected.chi2,
+        "p_chi2": expected.p_chi2, "significant": expected.significant, "alpha": 0.3}
+    text = run_cli(capsys, "compare", a, b, "--dataset", blocks_dir, "--alpha", 0.3,
+                   "--quiet").out
+    assert expected.summary(("A", "B")) in text
+    errors = [int((p != test.y).sum()) for p in predicted]
+    for key, run, n in zip("AB", (a, b), errors):
+        assert f"{key} = {run}: {1 - n / 100:.2%} ({n} errors of 100), top-2 " in text
+
+
+def test_compare_top_k_may_be_every_class(capsys, trained, blocks_dir):
+    out = json.loads(run_cli(capsys, "compare", trained[0][0], "--dataset", blocks_dir,
+                             "--top-k", 10, "--json", "--quiet").out)
+    assert out["A"]["top_10"] == 1.0
+
+
+def test_ensemble_text_reports_each_members_errors_and_the_best(capsys, trained, blocks_dir):
+    runs = [r for r, _ in trained[:2]]
+    test = load_idx_dir(blocks_dir)[2]
+    errors = [int((load_model(r / "best")[0].classify(test.x) != test.y).sum()) for r in runs]
+    text = run_cli(capsys, "ensemble", *runs, "--dataset", blocks_dir, "--quiet").out
+    for run, n in zip(runs, errors):
+        assert f"member {run}: {1 - n / 100:.2%} ({n} errors)\n" in text
+    outputs = member_outputs([load_model(r / "best")[0] for r in runs], test.x)
+    n = int((predict_combined(outputs, "vote") != test.y).sum())
+    assert f"ensemble of 2 (vote): {1 - n / 100:.2%} ({n} errors of 100)\n" in text
+    assert text.endswith(f"best single member: {1 - min(errors) / 100:.2%}\n")
+    one = run_cli(capsys, "ensemble", runs[0], "--dataset", blocks_dir, "--json", "--quiet")
+    assert json.loads(one.out)["examples"] == 100
+    assert "best single" not in run_cli(capsys, "ensemble", runs[0], "--dataset", blocks_dir,
+                                        "--quiet").out
+
+
+@pytest.mark.parametrize("command", ["compare", "ensemble"])
+def test_a_validation_split_of_none_is_one_error_line(capsys, trained, blocks_dir, command):
+    assert_one_error_line(run_cli(capsys, command, trained[0][0], "--dataset", blocks_dir,
+                                  "--split", "validation", "--validation-size", 0, "--quiet"),
+                          r"has no validation split$")
+
+
+def test_compare_gives_two_models_of_one_name_their_own_pngs(capsys, trained, blocks_dir,
+                                                             tmp_path):
+    # run1/best and run2/best: B's PNGs used to overwrite A's under confusion_best.png
+    from nablanet.cli.compare import png_names
+
+    assert png_names(["r1/best", "r2/best"]) == ["best-A", "best-B"]
+    assert png_names(["r1", "r1"]) == ["r1-A", "r1-B"]
+    assert png_names(["r1", "r2/best"]) == ["r1", "best"]
+    (a, _), (b, _) = trained[0], trained[1]
+    result = run_cli(capsys, "compare", a / "best", b / "best", "--dataset", blocks_dir,
+                     "--out", tmp_path / "pngs", "--quiet")
+    assert result.code == 0, result.err
+    assert sorted(p.name for p in (tmp_path / "pngs").iterdir()) == [
+        "confusion_best-A.png", "confusion_best-B.png",
+        "misclassified_best-A.png", "misclassified_best-B.png"]
+
+
+def test_compare_writes_no_png_when_the_second_model_cannot_score_the_data(capsys, trained,
+                                                                           blocks_dir, tmp_path):
+    # A's PNGs were written before B was found not to fit: a half-done --out
+    from nablanet.net import mlp
+
+    save_model(tmp_path / "five", mlp([784, 5, 5], rng=0), "cross-entropy")
+    out = tmp_path / "pngs"
+    assert_one_error_line(run_cli(capsys, "compare", trained[0][0], tmp_path / "five",
+                                  "--dataset", blocks_dir, "--out", out, "--quiet"),
+                          r"label \d at row \d+ is out of range for a network with 5 outputs")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["compare", "ensemble"])
+def test_the_validation_split_holds_out_validation_size_examples(capsys, trained, blocks_dir,
+                                                                  command):
+    # The size was fixed at 10 000, and the error for a smaller data set told the user to
+    # pass a --validation-size these commands did not take.
+    run = trained[0][0]
+    result = run_cli(capsys, command, run, "--dataset", blocks_dir, "--split", "validation",
+                     "--validation-size", 40, "--json", "--quiet")
+    assert result.code == 0, result.err
+    validation = load_idx_dir(blocks_dir)[0]
+    validation = Dataset(validation.x[-40:], validation.y[-40:])
+    expected = float((load_model(run / "best")[0].classify(validation.x) == validation.y).mean())
+    out = json.loads(result.out)
+    accuracy = out["A"]["accuracy"] if command == "compare" else out["members"][str(run)]
+    assert accuracy == pytest.approx(expected)
+    assert (sum(map(sum, out["A"]["confusion_matrix"])) if command == "compare"
+            else out["examples"]) == 40
 
 
 def test_compare_refuses_three_runs(capsys, trained, blocks_dir):
@@ -163,6 +262,50 @@ def test_augment_expand_keeps_validation_last_and_test_unchanged(capsys, blocks_
     np.testing.assert_array_equal(big_test.x, test.x)
 
 
+@pytest.mark.parametrize("kind, flags, options", [
+    ("elastic", ["--alpha", 20, "--sigma", 3], {"alpha": 20.0, "sigma": 3.0}),
+    ("affine", ["--rotation", 15, "--translation", 1, "--shear", 5, "--scale", 0.8, 1.2],
+     {"rotation": 15.0, "translation": 1.0, "shear": 5.0, "scale": (0.8, 1.2)}),
+])
+def test_augment_expand_writes_the_distortions_its_flags_ask_for(capsys, blocks_dir, tmp_path,
+                                                                 kind, flags, options):
+    from nablanet.data.augment import expand
+
+    result = run_cli(capsys, "augment", "--expand", tmp_path / "big", "--kind", kind,
+                     "--copies", 2, "--seed", 3, *flags, "--dataset", blocks_dir,
+                     "--validation-size", 50, "--quiet")
+    assert result.code == 0, result.err
+    train = load_idx_dir(blocks_dir)[0]
+    wanted = expand(Dataset(train.x[:250], train.y[:250]), np.random.default_rng(3), 2, kind,
+                    **options)
+    written = load_idx_dir(tmp_path / "big")[0]
+    assert len(written) == 3 * 250 + 50
+    np.testing.assert_array_equal(written.y[:750], wanted.y)
+    # the IDX file holds uint8 pixels: the distorted images rounded to 1/255
+    np.testing.assert_allclose(written.x[:750], wanted.x, atol=0.5 / 255 + 1e-6)
+
+
+def test_augment_show_draws_copies_of_the_first_examples(capsys, blocks_dir, tmp_path,
+                                                         monkeypatch):
+    from nablanet.cli import augment
+    drawn = []
+
+    def distort(x, rng, kind, **options):
+        drawn.append((x.copy(), kind, options, rng.random()))
+        return x
+    monkeypatch.setattr(augment, "distort", distort)
+    result = run_cli(capsys, "augment", "--show", tmp_path / "grid.png", "--kind", "elastic",
+                     "--examples", 3, "--copies", 2, "--seed", 6, "--alpha", 9, "--sigma", 2,
+                     "--dataset", blocks_dir, "--validation-size", 50, "--quiet")
+    assert result.code == 0, result.err
+    train = load_idx_dir(blocks_dir)[0]
+    rng = np.random.default_rng(6)
+    assert len(drawn) == 2
+    for x, kind, options, draw in drawn:
+        np.testing.assert_array_equal(x, train.x[:3])
+        assert (kind, options, draw) == ("elastic", {"alpha": 9.0, "sigma": 2.0}, rng.random())
+
+
 def test_augment_expand_with_one_seed_writes_the_same_files(capsys, blocks_dir, tmp_path):
     for out in ("a", "b"):
         result = run_cli(capsys, "augment", "--expand", tmp_path / out, "--kind", "elastic",
@@ -170,6 +313,24 @@ def test_augment_expand_with_one_seed_writes_the_same_files(capsys, blocks_dir, 
         assert result.code == 0, result.err
     for a in (tmp_path / "a").iterdir():
         assert a.read_bytes() == (tmp_path / "b" / a.name).read_bytes(), a.name
+
+
+@pytest.mark.parametrize("flags", [["--kind", "affine", "--rotation", "nan"],
+                                   ["--kind", "elastic", "--alpha", "inf"]])
+def test_augment_refuses_a_nan_or_infinite_range(capsys, blocks_dir, tmp_path, flags):
+    # --rotation nan wrote a training set whose distorted copies were all black
+    assert_one_error_line(run_cli(capsys, "augment", "--expand", tmp_path / "big", *flags,
+                                  "--dataset", blocks_dir, "--validation-size", 50),
+                          r"must be finite|needs finite")
+    assert not (tmp_path / "big").exists()
+
+
+@pytest.mark.parametrize("flag", ["--copies", "--examples"])
+def test_augment_needs_at_least_one_copy_and_example(capsys, blocks_dir, tmp_path, flag):
+    assert_one_error_line(run_cli(capsys, "augment", "--show", tmp_path / "g.png", flag, 0,
+                                  "--dataset", blocks_dir, "--validation-size", 50),
+                          r"--copies and --examples must be ≥ 1$")
+    assert not (tmp_path / "g.png").exists()
 
 
 def test_augment_needs_something_to_do(capsys, blocks_dir):

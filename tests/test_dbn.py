@@ -97,6 +97,9 @@ def test_generative_dbn_classifies_by_free_energy_and_generates_the_clamped_clas
         dbn.generate(labels, gibbs_steps=0)
     with pytest.raises(ConfigError, match="label_gain > 0"):
         dbn.generate(labels, label_gain=0.0, gain_steps=5)
+    for gain in (float("nan"), float("inf")):      # NaN passed "<= 0" and gave blank digits
+        with pytest.raises(ConfigError, match="finite label_gain > 0"):
+            dbn.generate(labels, label_gain=gain, gain_steps=5)
 
 
 def test_label_free_energy_is_the_top_rbms_free_energy_with_that_label_on():
@@ -146,6 +149,38 @@ def test_same_seed_same_pretrained_generated_and_fine_tuned_dbn():
     assert runs[0][1] == runs[1][1]
 
 
+@pytest.mark.parametrize("flags, match", [
+    (["--label-gain", "nan"], r"finite label_gain > 0 and steps ≥ 0, got label_gain=nan,"),
+    (["--label-gain", "0"], r"got label_gain=0.0,"),
+    (["--gain-steps", "0", "--gibbs-steps", "0"], r"needs at least one Gibbs step$"),
+    (["--gibbs-steps", "-1"], r"steps ≥ 0, .*gibbs_steps=-1$"),
+    (["--n", "0"], r"--n must be at least 1, got 0$"),
+])
+def test_generate_command_refuses_sampler_settings_before_it_starts(capsys, tmp_path, flags,
+                                                                     match):
+    # NaN gave a PNG of blank digits and exit 0; the others failed only after the
+    # "generating ..." line, so stderr held two lines
+    from nablanet.models.persistence import save_rbm
+    from test_cli_data import assert_one_error_line, nablanet
+
+    save_rbm(tmp_path / "dbn", DBN([32, 8, 8], n_labels=4, rng=0))
+    assert_one_error_line(nablanet(capsys, "generate", tmp_path / "dbn", "--label", "1",
+                                   *flags), match)
+    assert not list(tmp_path.glob("dbn/*.png"))
+
+
+def test_generate_command_needs_a_label_for_a_dbn(capsys, tmp_path):
+    from nablanet.models.persistence import save_rbm
+    from test_cli_data import assert_one_error_line, nablanet
+
+    save_rbm(tmp_path / "dbn", DBN([32, 8, 8], n_labels=4, rng=0))
+    assert_one_error_line(nablanet(capsys, "generate", tmp_path / "dbn"),
+                          r"--label K is required to generate digits from a DBN$")
+    # the other kind's flag was ignored without a word
+    assert_one_error_line(nablanet(capsys, "generate", tmp_path / "dbn", "--label", 1,
+                                   "--prime", "ROMEO:"), r"--prime belongs to a character")
+
+
 def test_generate_command_refuses_a_label_beyond_the_label_units(capsys, tmp_path):
     from nablanet.models.persistence import save_rbm
     from test_cli_data import assert_one_error_line, nablanet
@@ -158,3 +193,31 @@ def test_generate_command_refuses_a_label_beyond_the_label_units(capsys, tmp_pat
     # one line naming 12 once, and no "generating 10 digits" announced before it
     assert_one_error_line(result, r"labels must be integers in \[0, 4\), got 12$")
     assert not list(tmp_path.glob("dbn/*.png"))
+
+
+def test_generate_command_passes_its_flags_to_the_sampler_and_the_grid(capsys, tmp_path,
+                                                                       monkeypatch):
+    from nablanet.models import plots_rbm
+    from nablanet.models.persistence import save_rbm
+    from test_cli_data import nablanet
+
+    save_rbm(tmp_path / "run" / "dbn", DBN([32, 8, 8], n_labels=4, rng=0))
+    sampled, grids = [], []
+
+    def generate(self, labels, **kwargs):
+        sampled.append((labels.tolist(), kwargs))
+        return np.zeros((len(labels), 32))
+    monkeypatch.setattr(DBN, "generate", generate)
+    monkeypatch.setattr(plots_rbm, "save_grid",
+                        lambda path, images, **kwargs: grids.append((path, len(images), kwargs)))
+    result = nablanet(capsys, "generate", tmp_path / "run", "--label", "3", "1", "-n", "3",
+                      "--gibbs-steps", "7", "--gain-steps", "5", "--label-gain", "2.5",
+                      "--seed", "9", "--quiet")
+    assert result.code == 0, result.err
+    # each label's digits side by side: one row per label, --n columns
+    assert sampled == [([3, 3, 3, 1, 1, 1], {"gibbs_steps": 7, "label_gain": 2.5, "gain_steps": 5,
+                                             "rng": 9})]
+    out = tmp_path / "run" / "generated-3-1.png"
+    assert grids == [(out, 6, {"n_cols": 3, "row_labels": ["3", "1"],
+                               "title": "label clamped to 3, 1"})]
+    assert result.out == f"{out}\n"

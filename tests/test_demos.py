@@ -255,3 +255,18 @@ def test_early_stopping_reports_the_weights_it_kept(tmp_path, monkeypatch):
     cost = r["validation_cost"]
     assert r["best_epoch"] <= r["stopped_at"] < len(cost)
     assert cost[r["best_epoch"]] == min(cost[:r["stopped_at"] + 1])
+
+
+def test_cli_hands_the_demo_its_folder_seed_quick_flag_and_blas_threads(tmp_path, monkeypatch):
+    from nablanet.cli.main import main
+    from nablanet.utils.blas import thread_count
+    calls = []
+
+    def demo(out, *, rng, quick):
+        calls.append((out.is_dir(), rng.random(), quick, thread_count()))
+    monkeypatch.setattr(demo_cli, "get_demo", lambda name: demo)
+    out = tmp_path / "new" / "folder"
+    assert main(["demo", "xor", "--out", str(out), "--seed", "5"]) == 0
+    assert main(["demo", "xor", "--out", str(out), "--quick", "--blas-threads", "2"]) == 0
+    assert calls == [(True, np.random.default_rng(5).random(), False, 1),
+                     (True, np.random.default_rng(0).random(), True, 2)]

@@ -218,7 +218,26 @@ def test_reproduce_refuses_flags_of_the_other_table(capsys, tmp_path):
                                    "--only", "rbm"), "choose from dbn, generate, autoencoder")
     assert_one_error_line(nablanet(capsys, "reproduce", "nielsen-ch3", "--out", tmp_path,
                                    "--train-size", 100), "--train-size belongs to the hinton-2006")
+    assert_one_error_line(nablanet(capsys, "reproduce", "hinton-2006", "--out", tmp_path,
+                                   "--members", 3), "--members belongs to nielsen-ch6$")
+    assert_one_error_line(nablanet(capsys, "reproduce", "hinton-2006", "--out", tmp_path,
+                                   "--dataset", "elsewhere"), "--dataset must be mnist$")
+    assert_one_error_line(nablanet(capsys, "reproduce", "hinton-2006", "--out", tmp_path,
+                                   "--rerun"), "--rerun belongs to nielsen-ch3")
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("preset", ["rbm", "dbn", "dbn-generative"])
+@pytest.mark.parametrize("flag, value", [("--input-dropout", 0.2), ("--code-size", 10)])
+def test_pretrain_refuses_autoencoder_flags_for_other_presets(capsys, tmp_path, preset, flag,
+                                                              value):
+    # --input-dropout was a KeyError traceback for rbm and dbn-generative and silently
+    # unused by dbn; --code-size resized the top layer of an RBM or DBN
+    from test_cli_data import assert_one_error_line, nablanet
+    assert_one_error_line(nablanet(capsys, "pretrain", "--preset", preset, "--out",
+                                   tmp_path / "run", flag, value),
+                          f"{flag} applies to the deep-autoencoder presets, not {preset}$")
+    assert not (tmp_path / "run").exists()
 
 
 def test_help_names_the_energy_based_presets_and_tables(capsys):
@@ -294,3 +313,42 @@ def test_cnn_acceptance_checks_hold_at_the_targets(tmp_path):
     assert _finished(tmp_path, "lenet5", {"eta": 0.1}, 0, 50, "cpu") is None   # other subset
     (tmp_path / RESULT).write_text(json.dumps({**stored, "status": "failed"}))
     assert _finished(tmp_path, "lenet5", {"eta": 0.1}, 0, 100, "cpu") is None
+
+
+def test_pretrain_runs_the_presets_experiment_with_its_flags(capsys, tmp_path, monkeypatch):
+    from nablanet.presets import rbm_reproduce
+    from test_cli_data import nablanet
+    calls = []
+
+    def run_experiment(name, out, **kwargs):
+        calls.append((name, out, kwargs))
+        return {"experiment": name}
+    monkeypatch.setattr(rbm_reproduce, "run_experiment", run_experiment)
+    monkeypatch.setattr(rbm_reproduce, "summary_lines", lambda s: [f"ran {s['experiment']}"])
+    result = nablanet(capsys, "pretrain", "--preset", "deep-autoencoder-2d", "--out",
+                      tmp_path / "ae", "--epochs", 2, "--seed", 7, "--code-size", 3, "--quiet")
+    assert result.code == 0 and result.out == "ran autoencoder\n", result.err
+    ((name, out, kwargs),) = calls
+    assert (name, out) == ("autoencoder", tmp_path / "ae")
+    assert {k: kwargs[k] for k in ("preset", "epochs", "seed", "code_size", "stream")} == {
+        "preset": "deep-autoencoder-2d", "epochs": 2, "seed": 7, "code_size": 3, "stream": None}
+
+
+def test_reproduce_hinton_2006_passes_its_flags_and_check_fails_on_a_failed_check(
+        capsys, tmp_path, monkeypatch):
+    from nablanet.presets import rbm_reproduce
+    from test_cli_data import nablanet
+    calls = []
+
+    def reproduce_hinton_2006(out, *, only, stream, **kwargs):
+        calls.append((out, only, stream, kwargs))
+        return [{"checks": {"a": True}}, {"checks": {"b": False}}]
+    monkeypatch.setattr(rbm_reproduce, "reproduce_hinton_2006", reproduce_hinton_2006)
+    flags = ["reproduce", "hinton-2006", "--out", tmp_path, "--only", "dbn", "--epochs", 2,
+             "--train-size", 300, "--validation-size", 100, "--quiet"]
+    assert nablanet(capsys, *flags).code == 0
+    assert nablanet(capsys, *flags, "--check").code == 1
+    out, only, stream, kwargs = calls[0]
+    assert (out, only, stream) == (tmp_path, ["dbn"], None)
+    assert {k: kwargs[k] for k in ("epochs", "train_size", "validation_size", "test_size")} == {
+        "epochs": 2, "train_size": 300, "validation_size": 100, "test_size": None}

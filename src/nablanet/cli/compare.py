@@ -4,7 +4,9 @@ With one run: its confusion matrix, per-class and top-k accuracy on the test spl
 With two: the same for each, then McNemar's test on the examples where exactly one
 of them is right — the 2×2 table, the exact binomial p-value and the
 continuity-corrected χ². ``--out DIR`` also writes confusion_<name>.png and
-misclassified_<name>.png (wrong digits with the true label and the top two guesses).
+misclassified_<name>.png (wrong digits with the true label and the top two guesses);
+<name> is the run's folder name, with -A and -B added when the two runs' names are the
+same (run1/best and run2/best).
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from ..errors import ConfigError, DataError
 from ..evaluation import (check_alpha, compare, confusion_matrix, format_confusion_matrix,
                           plot_confusion_matrix, plot_misclassified, top_k_accuracy)
 from ..runs import check_fits
-from .common import add_data_flags, add_split_flag, info, load_run_model, positive_int
+from .common import (DEFAULTS, add_data_flags, add_split_flag, info, load_run_model,
+                     positive_int)
 
 
 def add_parser(subparsers):
@@ -25,11 +28,11 @@ def add_parser(subparsers):
     p.add_argument("runs", nargs="+", metavar="RUN", help="one or two run (or model) directories")
     p.add_argument("--model", choices=("best", "last"), default="best",
                    help="which model of each run (default best)")
-    add_data_flags(p, validation=False)
+    add_data_flags(p)
     add_split_flag(p)
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     p.add_argument("--top-k", type=positive_int, default=2, metavar="K",
-                   help="also report top-K accuracy")
+                   help="also report top-K accuracy (default 2)")
     p.add_argument("--out", type=Path, metavar="DIR", help="write the PNGs here")
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
     p.add_argument("--quiet", action="store_true", help="no 'model:' lines on stderr")
@@ -37,14 +40,27 @@ def add_parser(subparsers):
 
 
 def load_split(args):
-    """The split ``--split`` of ``--dataset`` (MNIST by default); validation only when asked."""
-    validation_size = 10_000 if args.split == "validation" else 0
+    """The split ``--split`` of ``--dataset`` (MNIST by default); validation only when asked:
+    the last ``--validation-size`` training examples, as training held them out."""
+    validation_size = 0
+    if args.split == "validation":
+        validation_size = (DEFAULTS.validation_size if args.validation_size is None
+                           else args.validation_size)
     splits = load_splits(args.dataset or MNIST, data_dir=args.data_dir,
                          validation_size=validation_size)
     data = getattr(splits, args.split)
     if data is None:
         raise DataError(f"{args.dataset or MNIST}: has no {args.split} split")
     return data
+
+
+def png_names(runs) -> list[str]:
+    """The <name> of each run's PNGs: its folder's name, made distinct with -A and -B when
+    the two are the same (run1/best and run2/best), so B's PNGs do not overwrite A's."""
+    names = [Path(path).name or key for key, path in zip("AB", runs)]
+    if len(set(names)) < len(names):
+        names = [f"{name}-{key}" for key, name in zip("AB", names)]
+    return names
 
 
 def run(args) -> int:
@@ -59,10 +75,11 @@ def run(args) -> int:
             raise ConfigError(f"--top-k {args.top_k} is more than the {net.output_shape[-1]} "
                               f"classes of {model_dir}")
     data = load_split(args)
-    report = {}
-    for key, path, net, _, model_dir in models:
-        info(args, f"model {key}: {model_dir}")
+    for _, _, net, _, _ in models:      # all of them before --out gets a PNG
         check_fits(net, data)
+    report = {}
+    for (key, path, net, _, model_dir), name in zip(models, png_names(args.runs)):
+        info(args, f"model {key}: {model_dir}")
         scores = net.predict(data.x)
         predicted = scores.argmax(axis=1)
         cm = confusion_matrix(data.y, predicted, scores.shape[1])
@@ -70,7 +87,6 @@ def run(args) -> int:
                        "accuracy": float((predicted == data.y).mean()),
                        "top_k": top_k_accuracy(scores, data.y, args.top_k)}
         if args.out:
-            name = Path(path).name or key
             plot_confusion_matrix(cm, args.out / f"confusion_{name}.png", title=f"{name}")
             plot_misclassified(data.x, data.y, scores, args.out / f"misclassified_{name}.png")
     test = compare(data.y, report["A"]["predicted"], report["B"]["predicted"], args.alpha) \

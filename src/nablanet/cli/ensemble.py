@@ -26,7 +26,7 @@ def add_parser(subparsers):
                    help="how to combine the members' outputs (default vote)")
     p.add_argument("--model", choices=("best", "last"), default="best",
                    help="which model of each run (default best)")
-    add_data_flags(p, validation=False)
+    add_data_flags(p)
     add_split_flag(p)
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
     p.add_argument("--quiet", action="store_true", help="no 'model:' lines on stderr")

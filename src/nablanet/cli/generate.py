@@ -67,17 +67,24 @@ def run(args) -> int:
     from ..models.plots_rbm import save_grid
 
     if generate_text.is_char_lm(args.run):          # a char-lstm run: text, not digits
+        if args.label is not None:
+            raise ConfigError(f"{args.run}: a character language model, which takes --prime "
+                              "TEXT, not --label")
         return generate_text.run(args)
     if args.label is None:
         raise ConfigError("--label K is required to generate digits from a DBN")
-    if args.n < 1 or args.gibbs_steps < 0 or args.gain_steps < 0:
-        raise ConfigError("--n must be at least 1, --gibbs-steps and --gain-steps at least 0")
+    if args.prime is not None:
+        raise ConfigError("--prime belongs to a character language model; a DBN takes --label")
+    if args.n < 1:
+        raise ConfigError(f"--n must be at least 1, got {args.n}")
     directory = find_dbn_dir(args.run)
     model, _ = load_rbm(directory)
     if not isinstance(model, DBN) or not model.n_labels:
         raise ConfigError(f"{directory}: not a generative DBN with label units "
                           "(train one with --preset dbn-generative)")
-    labels = np.repeat(model.check_labels(args.label), args.n)   # before "generating ..."
+    # Checked before "generating ..." is announced, not after.
+    labels = np.repeat(model.check_labels(args.label), args.n)
+    model.check_sampling(args.label_gain, args.gain_steps, args.gibbs_steps)
     info(args, f"generating {len(labels)} digits: {args.gain_steps} steps with label gain "
                f"{args.label_gain:g}, then {args.gibbs_steps} Gibbs steps")
     images = model.generate(labels, gibbs_steps=args.gibbs_steps, label_gain=args.label_gain,

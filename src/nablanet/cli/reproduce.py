@@ -149,12 +149,12 @@ _ENERGY_FLAGS = ("fine_tune_epochs", "train_size", "test_size", "gibbs_steps", "
 def run(args) -> int:
     if args.out is None:
         args.out = Path("runs") / args.table
+    if args.members is not None and args.table != "nielsen-ch6":  # hinton-2006 ignored it
+        raise ConfigError("--members belongs to nielsen-ch6")
     if args.table in ENERGY_TABLES:
         return _run_energy(args)
     if args.table in CNN_TABLES:
         return run_cnn(args)
-    if args.members is not None:
-        raise ConfigError("--members belongs to nielsen-ch6")
     given = [f for f in _ENERGY_FLAGS if getattr(args, f) is not None]
     if given or args.device != "cpu":
         flag = "--" + (given[0] if given else "device").replace("_", "-")
@@ -170,7 +170,8 @@ def run(args) -> int:
     todo = [t for t in tasks if args.rerun or not _finished(t[2], t[3])]
     # Longest first, so N workers do not end waiting on one 60-epoch run started last.
     todo.sort(key=lambda t: -t[2].epochs * sum(t[2].hidden))
-    info(args, f"{len(tasks)} runs ({len(tasks) - len(todo)} already done) into {args.out}")
+    info(args, f"{plural(len(tasks), 'run')} ({len(tasks) - len(todo)} already done) into "
+               f"{args.out}")
     summaries = {t[3]: RunDir(t[3]).read_summary() for t in tasks if t not in todo}
     start = time.perf_counter()
     for done, (task, summary) in enumerate(_execute(todo, args.jobs, args.blas_threads), start=1):
@@ -270,8 +271,13 @@ def run_one(config_values: dict, directory: str) -> dict:
     """Train one run (in a worker process or here); return its summary, failed or not."""
     try:
         return train_run(TrainConfig(**config_values), directory)
-    except (NablanetError, OSError):
-        return RunDir(directory).read_summary()      # status and message are recorded there
+    except (NablanetError, OSError) as exc:
+        try:
+            return RunDir(directory).read_summary()      # status and message are recorded there
+        except (NablanetError, OSError):
+            # No summary was written (its folder could not be made, say): report that
+            # failure, not the "summary.json: no such file" it leads to.
+            raise exc from None
 
 
 @contextlib.contextmanager
@@ -293,10 +299,9 @@ def _single_threaded_blas():
 def _row(e: Experiment, runs, epochs: int) -> dict:
     entries = []
     for seed, directory, s in runs:
-        accuracy = s.get("test_accuracy")
         entries.append({"seed": seed, "directory": str(directory), "status": s.get("status"),
-                        "message": s.get("message", ""), "test_accuracy": accuracy,
-                        "test_error": None if accuracy is None else 100 * (1 - accuracy),
+                        "message": s.get("message", ""), "test_accuracy": s.get("test_accuracy"),
+                        "test_error": _test_error(s),
                         "best_validation_accuracy": s.get("best_validation_accuracy"),
                         "best_epoch": s.get("best_epoch"),
                         "median_epoch_seconds": s.get("median_epoch_seconds")})
@@ -315,6 +320,14 @@ def _row(e: Experiment, runs, epochs: int) -> dict:
                    best=min(values) if values else None,
                    within_threshold=None if median is None else median <= e.threshold_error)
     return row
+
+
+def _test_error(summary: dict) -> float | None:
+    """The % test error from the counts: 100 · errors / n is the float nearest the
+    two-decimal figure, as the thresholds are, where 100 · (1 − accuracy) put 553 errors
+    of 10 000 at 5.530000000000001, above h30-quadratic's 5.53."""
+    errors, n = summary.get("test_errors"), summary.get("test_examples")
+    return None if errors is None or not n else 100 * errors / n
 
 
 def format_table(report: dict) -> str:

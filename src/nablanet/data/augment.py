@@ -27,7 +27,7 @@ generator) and passes inputs through untouched at test time — or pre-expanded
 """
 from __future__ import annotations
 
-from math import prod
+from math import inf, prod
 
 import numpy as np
 
@@ -154,8 +154,8 @@ def random_affine(x, rng, *, rotation: float = 10.0, translation: float = 2.0,
 def elastic_distortion(x, rng, *, alpha: float = 34.0, sigma: float = 4.0,
                        image_shape=MNIST_SHAPE):
     """Simard et al.'s elastic distortion: displacement U(−1, 1) ⊛ Gaussian(σ) · α per image."""
-    if not alpha >= 0 or not sigma > 0:
-        raise ConfigError(f"elastic distortion needs alpha ≥ 0 and sigma > 0, got "
+    if not 0 <= alpha < inf or not 0 < sigma < inf:
+        raise ConfigError(f"elastic distortion needs finite alpha ≥ 0 and sigma > 0, got "
                           f"alpha={alpha}, sigma={sigma}")
     images, restore = _as_images(x, image_shape)
     xp = xp_of(images)
@@ -169,10 +169,13 @@ def elastic_distortion(x, rng, *, alpha: float = 34.0, sigma: float = 4.0,
 
 
 def _check_affine(rotation, translation, shear, scale):
-    if min(rotation, translation, shear) < 0 or not 0 < scale[0] <= scale[1]:
-        raise ConfigError(f"affine ranges must be ≥ 0 with 0 < scale[0] ≤ scale[1], got "
-                          f"rotation={rotation}, translation={translation}, shear={shear}, "
-                          f"scale={scale}")
+    # Written so that NaN fails: min() with a NaN passed "< 0", and a NaN angle or shift
+    # turned every image black.
+    ranges = (rotation, translation, shear)
+    if not all(0 <= r < inf for r in ranges) or not 0 < scale[0] <= scale[1] < inf:
+        raise ConfigError(f"affine ranges must be finite and ≥ 0 with 0 < scale[0] ≤ "
+                          f"scale[1], got rotation={rotation}, translation={translation}, "
+                          f"shear={shear}, scale={scale}")
     if shear >= 90:
         raise ConfigError(f"shear must be below 90 degrees, got {shear}")
 

@@ -20,6 +20,7 @@ Two uses of the stack:
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -195,6 +196,16 @@ class DBN:
                             f"{', '.join(map(str, bad))}")
         return labels
 
+    @staticmethod
+    def check_sampling(label_gain: float, gain_steps: int, gibbs_steps: int) -> None:
+        """A ConfigError unless :meth:`generate` can run these settings: a finite gain > 0
+        (a NaN one draws blank digits) and at least one Gibbs step in all."""
+        if not 0 < float(label_gain) < math.inf or int(gain_steps) < 0 or int(gibbs_steps) < 0:
+            raise ConfigError(f"need a finite label_gain > 0 and steps ≥ 0, got label_gain="
+                              f"{label_gain}, gain_steps={gain_steps}, gibbs_steps={gibbs_steps}")
+        if int(gain_steps) + int(gibbs_steps) < 1:
+            raise ConfigError("generating needs at least one Gibbs step")
+
     def generate(self, labels, *, gibbs_steps: int = 1000, label_gain: float = 1.0,
                  gain_steps: int = 0, rng=None) -> np.ndarray:
         """Images of the classes ``labels`` (one per entry): alternating Gibbs sampling in the
@@ -218,11 +229,7 @@ class DBN:
         start = self.backend.xp.zeros((len(labels), top.n_visible), dtype=self.backend.dtype)
         start[:, :top.n_pixels] = draw.random((len(labels), top.n_pixels),
                                               dtype=self.backend.dtype) < 0.5
-        if float(label_gain) <= 0 or int(gain_steps) < 0 or int(gibbs_steps) < 0:
-            raise ConfigError(f"need label_gain > 0 and steps ≥ 0, got label_gain={label_gain}, "
-                              f"gain_steps={gain_steps}, gibbs_steps={gibbs_steps}")
-        if int(gain_steps) + int(gibbs_steps) < 1:
-            raise ConfigError("generating needs at least one Gibbs step")
+        self.check_sampling(label_gain, gain_steps, gibbs_steps)
         v, mean = top.gibbs(start, gain_steps, draw, labels=onehot, label_gain=label_gain)
         if gibbs_steps:
             _, mean = top.gibbs(v, gibbs_steps, draw, labels=onehot)

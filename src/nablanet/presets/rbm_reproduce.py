@@ -323,6 +323,11 @@ def run_experiment(name: str, out, *, preset: str | None = None, epochs: int | N
     if PRESET_EXPERIMENTS.get(preset) != name:
         raise ConfigError(f"preset {preset!r} is not trained by the {name!r} experiment")
     settings = presets.recipe(preset)
+    for flag, value in (("--code-size", code_size), ("--input-dropout", input_dropout)):
+        # Only the autoencoder has a code layer and a fine_tune input dropout: elsewhere
+        # --input-dropout was a KeyError and --code-size resized the top RBM.
+        if value is not None and name != "autoencoder":
+            raise ConfigError(f"{flag} applies to the deep-autoencoder presets, not {preset}")
     if epochs is not None:
         settings["epochs"] = int(epochs)
     for stage in ("fine_tune", "up_down"):

@@ -31,8 +31,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         _fsync(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is not None and Path(exc.filename) == tmp:
+            # Report the name the caller gave: "/out/.x.png.8415.6fce.tmp: No such file or
+            # directory" names a file nobody asked for.
+            exc.filename, exc.filename2 = str(path), None
         raise
 
 
