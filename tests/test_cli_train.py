@@ -325,3 +325,23 @@ def test_resume_refuses_to_stretch_a_cosine_schedule(capsys, blocks, tmp_path):
     assert (tmp_path / "run" / "summary.json").read_bytes() == before
     assert_one_error_line(nablanet(capsys, "train", "--resume", tmp_path / "run", "--epochs", 2,
                                    "--quiet"), "already trained 2 of 2 epochs")
+
+
+def test_a_run_names_its_data_by_absolute_path_so_it_works_from_any_folder(
+        capsys, blocks, tmp_path, monkeypatch):
+    import shutil
+    (tmp_path / "here").mkdir()
+    shutil.copytree(blocks, tmp_path / "here" / "data")
+    monkeypatch.chdir(tmp_path / "here")
+    result = nablanet(capsys, "train", "--dataset", "data", "--data-dir", "mnist-files",
+                      "--validation-size", 50, "--hidden", 20, "--epochs", 1, "--out", "run",
+                      "--quiet")
+    assert result.code == 0, result.err
+    stored = RunDir(tmp_path / "here" / "run").read_config()
+    assert stored.dataset == str(tmp_path / "here" / "data")
+    assert stored.data_dir == str(tmp_path / "here" / "mnist-files")
+    monkeypatch.chdir(tmp_path)                       # elsewhere: the run still finds its data
+    evaluated = nablanet(capsys, "evaluate", "here/run")
+    assert evaluated.code == 0, evaluated.err
+    resumed = nablanet(capsys, "train", "--resume", "here/run", "--epochs", 2, "--quiet")
+    assert resumed.code == 0, resumed.err

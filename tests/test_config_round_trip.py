@@ -51,9 +51,10 @@ class Setting:
 
 LAYERS = [{"type": "Dense", "n_in": 784, "n_out": 12}, {"type": "Sigmoid"}]
 SETTINGS = [
-    Setting("dataset", ("--dataset", "some/folder"), "some/folder", "other/folder",
+    # absolute paths: train stores a relative one made absolute (test_cli_train)
+    Setting("dataset", ("--dataset", "/some/folder"), "/some/folder", "/other/folder",
             "", r"dataset must name a data set", ("--dataset", ""), r"dataset must name"),
-    Setting("data_dir", ("--data-dir", "mnist/here"), "mnist/here", "mnist/there",
+    Setting("data_dir", ("--data-dir", "/mnist/here"), "/mnist/here", "/mnist/there",
             5, r"data_dir must be a string, got 5"),
     Setting("validation_size", ("--validation-size", "7"), 7, 3, 2.5,
             r"validation_size must be an integer", ("--validation-size", "-1"),
@@ -297,10 +298,10 @@ def test_the_saved_config_toml_trains_the_same_settings_again(capsys, trained, t
 def test_resume_keeps_the_setting_and_takes_only_epochs_and_data_dir(capsys, trained, tmp_path,
                                                                        setting):
     run = saved_run(tmp_path, reference(setting))
-    result = nablanet(capsys, "train", "--resume", run, "--epochs", 40, "--data-dir", "elsewhere")
+    result = nablanet(capsys, "train", "--resume", run, "--epochs", 40, "--data-dir", "/elsewhere")
     assert result.code == 0, result.err
     (config, directory, resume), = trained
-    kept = {setting.key: setting.value, "epochs": 40, "data_dir": "elsewhere"}
+    kept = {setting.key: setting.value, "epochs": 40, "data_dir": "/elsewhere"}
     assert config == TrainConfig(**kept) and (directory, resume) == (run, True)
     if setting.key not in ("epochs", "data_dir") and setting.argv:
         flag = setting.argv[0].split("=")[0]
@@ -354,7 +355,7 @@ def test_an_unknown_flag_is_one_error_line(capsys, tmp_path):
 #: every setting a CPU run on the blocks data can give at once, none at its default
 #: (sizes is the alternative to hidden, device needs a GPU, layers are tested on their own
 #: in test_config_layers.py); epochs and dataset are set by the test
-ALL_AT_ONCE = {"data_dir": "unused", "validation_size": 50, "hidden": [7], "classes": 12,
+ALL_AT_ONCE = {"data_dir": "/unused", "validation_size": 50, "hidden": [7], "classes": 12,
                "activation": "tanh", "output": "softmax", "init": "glorot", "dropout": 0.25,
                "input_dropout": 0.125, "cost": "log-likelihood", "lmbda": 0.25, "l1": 0.5,
                "max_norm": 3.0, "eta": 0.125, "batch_size": 25, "optimizer": "nesterov",

@@ -9,12 +9,13 @@ whose length it is), ending bit-identical to a run that was never interrupted.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import signal
 import sys
 from datetime import datetime
 from pathlib import Path
 
-from ..config import TrainConfig
+from ..config import MNIST, TrainConfig
 from ..errors import ConfigError
 from ..runs import RunDir, train_run
 from ..utils.wording import plural
@@ -75,7 +76,7 @@ def run(args) -> int:
         config, directory = _resumed(args, flags)
     else:
         base = TrainConfig.from_toml(args.config) if args.config else TrainConfig()
-        config = base.merged_with(flags)
+        config = with_absolute_data_paths(base.merged_with(flags))
         directory = args.out if args.out is not None else default_run_dir()
     replacing = args.resume is None and RunDir(directory).config_path.is_file()
     info(args, f"run directory: {directory}"
@@ -98,6 +99,18 @@ def run(args) -> int:
     return 0
 
 
+def with_absolute_data_paths(config: TrainConfig) -> TrainConfig:
+    """``config`` with its data folders made absolute, as the run's config.toml will hold
+    them: ``evaluate RUN``, ``--resume RUN`` and ``--config RUN/config.toml`` then find the
+    data from any folder, where a path relative to the one train ran in would not."""
+    changes = {}
+    if config.dataset != MNIST:
+        changes["dataset"] = str(Path(config.dataset).expanduser().absolute())
+    if config.data_dir is not None:
+        changes["data_dir"] = str(Path(config.data_dir).expanduser().absolute())
+    return dataclasses.replace(config, **changes) if changes else config
+
+
 def _resumed(args, flags: dict) -> tuple[TrainConfig, Path]:
     if args.out is not None or args.config is not None:
         raise ConfigError("--resume continues RUN in place with its own config.toml; "
@@ -118,7 +131,7 @@ def _resumed(args, flags: dict) -> tuple[TrainConfig, Path]:
                           f"its {plural(stored.epochs, 'epoch')}; --epochs "
                           f"{flags['epochs']} would change it mid-run (train a new run for "
                           f"that length)")
-    return stored.merged_with(flags), run.path
+    return with_absolute_data_paths(stored.merged_with(flags)), run.path
 
 
 def _refuse_preset_run(path: Path) -> None:
