@@ -236,6 +236,13 @@ def test_ensemble_of_three_runs(capsys, trained, blocks_dir):
     assert f"best single member: {max(members):.2%}" in text
 
 
+def test_ensemble_refuses_a_run_given_twice(capsys, trained, blocks_dir):
+    run = trained[0][0]
+    assert_one_error_line(run_cli(capsys, "ensemble", run, trained[1][0], run / ".." / run.name,
+                                  "--dataset", blocks_dir, "--quiet"),
+                          "is given twice; an ensemble takes each run once")
+
+
 def test_ensemble_of_a_missing_run_is_one_error_line(capsys, tmp_path, blocks_dir):
     assert_one_error_line(run_cli(capsys, "ensemble", tmp_path / "nope", "--dataset",
                                   blocks_dir), "nope")

@@ -8,10 +8,12 @@ every member and of the ensemble is printed.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 
 from ..ensemble import COMBINE, member_outputs, predict_combined
+from ..errors import ConfigError
 from ..runs import check_fits
 from .common import add_data_flags, add_split_flag, info, load_run_model
 from .compare import load_split
@@ -34,6 +36,11 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
+    twice = [str(p) for i, p in enumerate(args.runs)
+             if any(Path(p).resolve() == Path(q).resolve() for q in args.runs[:i])]
+    if twice:
+        # one net counted twice outweighs the others in every vote and mean
+        raise ConfigError(f"{twice[0]} is given twice; an ensemble takes each run once")
     nets = []
     for path in args.runs:
         net, _, model_dir = load_run_model(path, args.model)
