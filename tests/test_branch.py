@@ -88,16 +88,56 @@ def test_gradients_through_blocks_with_penalties_and_dropout():
 
 
 def test_below_a_leading_block_no_layer_computes_an_input_gradient():
-    net = Sequential([Residual([Dropout(0.2), Dense(n_out=4)], shortcut=[Dense(n_out=4)]),
+    net = Sequential([Residual([Dropout(0.2), Dense(n_out=4), Tanh(), Dense(n_out=4)],
+                               shortcut=[Dense(n_out=4)]),
                       Residual([Dense(n_out=4)]), Softmax()]).build((3,), F64, 0)
     first, second = net.layers[:2]
     assert first.need_input_grad is False
-    assert [branch[-1].need_input_grad for branch in first.branches] == [False, False]
+    body, shortcut = first.branches
+    assert (body[1].need_input_grad, body[3].need_input_grad) == (False, True)  # the first only
+    assert shortcut[0].need_input_grad is False
     assert second.branches[0][0].need_input_grad is True           # its input is the first's
     x = np.random.default_rng(0).standard_normal((2, 3))
     out, caches = first.forward(x, train=True)
     assert first.backward(np.ones_like(out), caches) is None
-    assert all(g is not None for g in first.grads.values())        # the weights still learn
+    assert all(g is not None for g in first.grads.values())        # every weight still learns
+    # an identity branch hands δ down too; with nothing below to take it, it is dropped
+    concat = Sequential([Concat([[Dense(n_out=2)], []])]).build((3,), F64, 0).layers[0]
+    out, caches = concat.forward(x, train=True)
+    assert concat.backward(np.ones_like(out), caches) is None
+
+
+def test_a_block_told_before_it_is_built_needs_no_input_gradient_only_at_its_first_layers():
+    block = Residual([Dense(n_out=4), Tanh(), Dense(n_out=3)], shortcut=[Dense(n_out=3)])
+    block.need_input_grad = False                    # which layers are first shows at build
+    built(block, (3,))
+    body, shortcut = block.branches
+    assert (body[0].need_input_grad, body[2].need_input_grad) == (False, True)
+    assert shortcut[0].need_input_grad is False
+    x = np.random.default_rng(5).standard_normal((2, 3))
+    out, caches = block.forward(x, train=True)
+    block.backward(np.ones_like(out), caches)
+    assert all(g is not None for g in block.grads.values())
+
+
+def test_a_block_reports_its_largest_gemm_and_installs_parameters_through_its_layers():
+    block = built(Concat([[Dense(n_out=3)], [Dense(n_out=9), Tanh()]]), (5,))
+    assert block.gemm_work() == 5 * 9 == block.branches[1][0].gemm_work()
+    x = np.random.default_rng(6).standard_normal((2, 5))
+    out, caches = block.forward(x, train=True)
+    block.backward(np.ones_like(out), caches)
+    block.set_params(**{"1.0.W": np.ones((5, 9), np.float32)})   # as a model file loads it
+    dense = block.branches[1][0]
+    assert dense.params["W"].dtype == np.float64 and dense.grads["W"] is None
+    assert block.params["1.0.W"] is dense.params["W"]
+    with pytest.raises(KeyError):
+        block.set_params(**{"1.1.W": np.ones(1)})
+
+
+def test_concat_joins_images_in_the_channel_major_layout_the_image_layers_use():
+    block = built(Concat([[Conv2D(out_channels=2, kernel_size=1)], []]), (3, 4, 4))
+    y = block.forward(np.random.default_rng(7).standard_normal((2, 3, 4, 4)))[0]
+    assert y.shape == (2, 5, 4, 4) and y.transpose(1, 0, 2, 3).flags.c_contiguous
 
 
 # -- the rest of the library reaches the layers inside ----------------------------------
@@ -249,6 +289,7 @@ def test_sizes_left_out_are_taken_from_the_input(layer, shape, params):
      r"\(1, 3, 3\), \(1, 5, 5\)"),
     (lambda: Concat([[AvgPool2D(2)], [Conv2D(out_channels=1, kernel_size=1)]]), (1, 4, 4),
      r"\(1, 2, 2\), \(1, 4, 4\)"),
+    (lambda: Concat([[], []]), (3, 4), r"Concat joins outputs .*\(3, 4\), \(3, 4\)"),
 ])
 def test_blocks_whose_branches_do_not_fit_are_a_config_error(make, shape, match):
     with pytest.raises(ConfigError, match=match):

@@ -78,7 +78,7 @@ class Block(Layer):
         # set before Layer.__init__, whose ``self.rng = None`` goes through the setter below
         self.branches = [self._branch(b, i, what) for i, b in enumerate(branches)]
         self._rng = None
-        self._need_input_grad = True
+        self._need_input_grad, self._built = True, False
         super().__init__()
         #: "b.i.name" → (child layer, its parameter name), filled when the block is built
         self._owners: dict[str, tuple[Layer, str]] = {}
@@ -114,9 +114,9 @@ class Block(Layer):
             outputs.append(shape)
         self._owners = {f"{b}.{i}.{name}": (layer, name)
                         for b, i, layer in self.children() for name in layer.params}
-        self.need_input_grad = self._need_input_grad      # reach the new children
-        self.rng = self._rng
-        return self.joined_shape(outputs)
+        self._built = True
+        self.need_input_grad = self._need_input_grad      # now each branch's first
+        return self.joined_shape(outputs)                 # parameterised layer is known
 
     def joined_shape(self, shapes: list[tuple]) -> tuple:
         raise NotImplementedError
@@ -163,8 +163,11 @@ class Block(Layer):
     @need_input_grad.setter
     def need_input_grad(self, needed: bool):
         """As :meth:`Sequential.build` does for a net: below a branch's first parameterised
-        layer nothing needs ∂C/∂x when the block's input needs none."""
+        layer nothing needs ∂C/∂x when the block's input needs none. Which layer that is
+        shows once the block is built; until then the setting is only kept."""
         self._need_input_grad = needed
+        if not self._built:
+            return
         for branch in self.branches:
             for layer in branch:
                 if hasattr(layer, "need_input_grad"):
