@@ -90,11 +90,12 @@ def test_compare_two_runs_adds_mcnemar(capsys, trained, blocks_dir):
 
 
 @pytest.mark.parametrize("split, held_out", [("validation", 10_000), ("test", 0),
-                                              ("train", 0)])
+                                              ("train", 10_000)])
 def test_the_validation_split_is_the_last_10000_training_examples(monkeypatch, split,
                                                                    held_out):
-    # Nielsen's 50 000 + 10 000, as training held it out (MNIST-sized data only, so the
-    # loader is stubbed and the request itself checked)
+    # Nielsen's 50 000 + 10 000, as training held it out, so the train split is the 50 000
+    # as in evaluate (MNIST-sized data only, so the loader is stubbed and the request itself
+    # checked)
     import argparse
 
     from nablanet.cli import compare

@@ -40,10 +40,11 @@ def add_parser(subparsers):
 
 
 def load_split(args):
-    """The split ``--split`` of ``--dataset`` (MNIST by default); validation only when asked:
-    the last ``--validation-size`` training examples, as training held them out."""
+    """The split ``--split`` of ``--dataset`` (MNIST by default). As training split them (and
+    as ``evaluate`` does), the last ``--validation-size`` training examples are the
+    validation split and not part of the train split."""
     validation_size = 0
-    if args.split == "validation":
+    if args.split != "test":
         validation_size = (DEFAULTS.validation_size if args.validation_size is None
                            else args.validation_size)
     splits = load_splits(args.dataset or MNIST, data_dir=args.data_dir,
