@@ -240,6 +240,34 @@ def test_pretrain_refuses_autoencoder_flags_for_other_presets(capsys, tmp_path, 
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("preset, flag, value, stage", [
+    ("rbm", "--gibbs-steps", 5, "generate"), ("dbn", "--per-class", 2, "generate"),
+    ("dbn-generative", "--ais-betas", 100, "ais"),
+    ("rbm", "--fine-tune-epochs", 1, "fine-tune or up-down"),
+])
+def test_pretrain_refuses_a_flag_for_a_stage_its_preset_lacks(capsys, tmp_path, preset, flag,
+                                                              value, stage):
+    # the run went ahead and ignored it
+    from test_cli_data import assert_one_error_line, nablanet
+    assert_one_error_line(nablanet(capsys, "pretrain", "--preset", preset, "--out",
+                                   tmp_path / "run", flag, value),
+                          f"{flag} does not apply to {preset}, which has no {stage} stage$")
+    assert not (tmp_path / "run").exists()
+    from nablanet.presets import rbm_reproduce
+    assert rbm_reproduce.main([preset.replace("dbn-generative", "generate"), "--out",
+                               str(tmp_path / "m"), flag, str(value)]) == 2
+    assert f"{flag} does not apply" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def test_the_stage_flags_pass_where_their_stage_exists():
+    from nablanet.presets.rbm_reproduce import check_stage_flags
+    check_stage_flags("dbn-generative", {"gibbs_steps": 5, "per_class": 2,
+                                         "fine_tune_epochs": 1})
+    check_stage_flags("rbm", {"ais_betas": 100})
+    check_stage_flags("dbn", {"fine_tune_epochs": 1, "gibbs_steps": None})
+
+
 def test_help_names_the_energy_based_presets_and_tables(capsys):
     from test_cli_data import nablanet
     listing = nablanet(capsys, "--help").out

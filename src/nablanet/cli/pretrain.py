@@ -39,11 +39,13 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
-    from ..presets.rbm_reproduce import (PRESET_EXPERIMENTS, experiment_kwargs, run_experiment,
-                                         summary_lines)
+    from ..presets.rbm_reproduce import (PRESET_EXPERIMENTS, check_stage_flags,
+                                         experiment_kwargs, run_experiment, summary_lines)
 
+    kwargs = experiment_kwargs(args)
+    check_stage_flags(args.preset, kwargs)
     with blas_threads(args.blas_threads):
         summary = run_experiment(PRESET_EXPERIMENTS[args.preset], args.out, preset=args.preset,
-                                 **experiment_kwargs(args))
+                                 **kwargs)
     print("\n".join(summary_lines(summary)), file=sys.stdout)
     return 0

@@ -487,6 +487,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
 
 
+#: flags that set one stage of a recipe: (flag, run_experiment's keyword, the stages)
+STAGE_FLAGS = (("--gibbs-steps", "gibbs_steps", ("generate",)),
+               ("--per-class", "per_class", ("generate",)),
+               ("--ais-betas", "ais_betas", ("ais",)),
+               ("--fine-tune-epochs", "fine_tune_epochs", ("fine_tune", "up_down")))
+
+
+def check_stage_flags(preset: str, kwargs: dict) -> None:
+    """A ConfigError for a flag given to a preset without the stage it sets: the run would
+    go ahead and ignore it (``pretrain --preset rbm --gibbs-steps 5``). Not for
+    ``hinton-2006``, which hands every flag to all three experiments."""
+    recipe = presets.recipe(preset)
+    for flag, key, stages in STAGE_FLAGS:
+        if kwargs.get(key) is not None and not any(stage in recipe for stage in stages):
+            named = " or ".join(stage.replace("_", "-") for stage in stages)
+            raise ConfigError(f"{flag} does not apply to {preset}, which has no {named} stage")
+
+
 def experiment_kwargs(args) -> dict:
     return {"epochs": args.epochs, "fine_tune_epochs": args.fine_tune_epochs,
             "train_size": args.train_size, "validation_size": args.validation_size,
@@ -507,7 +525,9 @@ def main(argv=None) -> int:
         if args.experiment == "hinton-2006":
             reproduce_hinton_2006(args.out, **experiment_kwargs(args))
         else:
-            summary = run_experiment(args.experiment, args.out, **experiment_kwargs(args))
+            kwargs = experiment_kwargs(args)
+            check_stage_flags(EXPERIMENTS[args.experiment], kwargs)
+            summary = run_experiment(args.experiment, args.out, **kwargs)
             print("\n".join(summary_lines(summary)))
     except NablanetError as exc:
         print(f"error: {exc}", file=sys.stderr)
