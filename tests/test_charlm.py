@@ -352,6 +352,18 @@ def test_generate_command_samples_from_the_chosen_model_as_asked(digits_model, t
         assert out.read_text(encoding="utf-8") == expected
 
 
+def test_generate_command_prints_nothing_when_out_cannot_be_written(digits_model, tmp_path,
+                                                                    capsys):
+    from test_cli_data import assert_one_error_line, nablanet
+
+    digits_model[0].save(tmp_path / "run" / "best")
+    (tmp_path / "taken").mkdir()                               # --out names a folder
+    result = nablanet(capsys, "generate", tmp_path / "run", "--prime", "0", "--out",
+                      tmp_path / "taken")
+    assert_one_error_line(result, r"taken")
+    assert result.out == ""
+
+
 def test_generate_command_with_a_model_the_run_lacks(digits_model, tmp_path, capsys):
     from test_cli_data import assert_one_error_line, nablanet
 

@@ -74,10 +74,10 @@ def run(args) -> int:
     model = CharLM.load(directory)
     text = prime + model.generate(prime, args.length, temperature=args.temperature,
                                   rng=args.seed)
-    print(text)
     out = getattr(args, "out", None)
-    if out is not None:
+    if out is not None:          # first: a failed write is then the only thing printed
         from ..utils.atomic import atomic_write_bytes
 
         atomic_write_bytes(out, text.encode("utf-8"))
+    print(text)
     return 0
