@@ -218,6 +218,14 @@ def test_npy_with_python_objects_is_refused(tmp_path):
         load_array(tmp_path / "evil.npy")
 
 
+@pytest.mark.parametrize("content", [b"", b"not numbers at all", b"\x93NUMP"])
+def test_a_file_that_is_no_npy_at_all_is_named_so_not_called_pickled(tmp_path, content):
+    (tmp_path / "junk.npy").write_bytes(content)
+    with pytest.raises(DataError, match=r"junk.npy: not a .npy file \(it does not start with "
+                                        r"NumPy's header\)$"):
+        load_array(tmp_path / "junk.npy")
+
+
 def test_npz_prefers_x_then_a_single_array(tmp_path):
     np.savez(tmp_path / "named.npz", x=np.ones(2), y=np.zeros(2))
     np.savez(tmp_path / "single.npz", pixels=np.full(2, 7.0))

@@ -125,7 +125,20 @@ def _require_file(path: Path) -> None:
         raise DataError(f"{path}: no such file")
 
 
+#: how every .npy file starts (NumPy's format), and an .npz: a zip archive
+_NPY_MAGIC, _ZIP_MAGIC = b"\x93NUMPY", b"PK\x03\x04"
+
+
 def _load_npy(path: Path) -> np.ndarray:
+    try:
+        with open(path, "rb") as f:
+            start = f.read(len(_NPY_MAGIC))
+    except OSError as err:
+        raise DataError(f"{path.name}: not a readable .npy file ({err})") from err
+    if not start.startswith(_ZIP_MAGIC) and start != _NPY_MAGIC:
+        # np.load takes any other bytes for a pickle and says so, misleadingly
+        raise DataError(f"{path.name}: not a .npy file (it does not start with NumPy's "
+                        "header)")
     try:
         array = np.load(path, allow_pickle=False)
     except ValueError as err:                           # object arrays need pickle; also bad headers
