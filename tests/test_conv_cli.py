@@ -116,7 +116,7 @@ def test_the_validation_split_is_the_last_10000_training_examples(monkeypatch, s
 def test_compare_reports_mcnemar_of_the_two_models_predictions(capsys, trained, blocks_dir):
     from nablanet.evaluation import compare
 
-    (a, ra), (b, rb) = trained[0], trained[2]
+    a, b = trained[0][0], trained[2][0]
     test = load_idx_dir(blocks_dir)[2]
     predicted = [load_model(r / "best")[0].classify(test.x) for r in (a, b)]
     expected = compare(test.y, *predicted, alpha=0.3)
