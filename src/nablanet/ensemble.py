@@ -200,7 +200,8 @@ def mc_dropout(net, x, passes: int = 20, *, rng=None, chunk_size: int = 2000):
     dropouts = [layer for layer in every_layer(net.layers) if isinstance(layer, Dropout)]
     if not dropouts:
         raise ConfigError("MC-dropout needs a network with Dropout layers")
-    if any(all(layer is not top for top in net.layers) for layer in dropouts):
+    top_level = {id(layer) for layer in net.layers}
+    if any(id(layer) not in top_level for layer in dropouts):
         # a block runs all its layers in one mode; sampling only its dropout is not built
         raise ConfigError("MC-dropout samples the Dropout layers of the top-level stack; "
                           "this net also has Dropout inside a branching block")

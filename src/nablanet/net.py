@@ -6,7 +6,7 @@ import numpy as np
 from .backend import Backend, device_rng, get_backend, make_rng, to_host
 from .errors import ConfigError, DataError
 from .layers import Activation, Layer
-from .layers.base import every_layer, layer_spec
+from .layers.base import every_layer, layer_spec, set_input_grad_needed
 
 
 class Sequential:
@@ -43,12 +43,7 @@ class Sequential:
         for layer in self.layers:
             shape = layer.build(shape, self.backend, rng)
         self.output_shape = shape
-        # Below the first parameterised layer nothing needs ∂C/∂x: skip that GEMM.
-        for layer in self.layers:
-            if hasattr(layer, "need_input_grad"):
-                layer.need_input_grad = False
-            if layer.params:
-                break
+        set_input_grad_needed(self.layers, False)
         self._parameters = [(layer, name) for layer in self.layers for name in layer.params]
         self.set_rng(rng)
         return self

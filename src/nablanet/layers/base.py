@@ -63,6 +63,18 @@ def every_layer(layers):
         yield from every_layer(layer.sublayers())
 
 
+def set_input_grad_needed(layers, needed: bool) -> None:
+    """Whether the first layers of a stack compute ∂C/∂x: up to and including the first
+    parameterised one, which is all ∂C/∂x of the stack's input passes through on its way
+    down. With ``False`` (a net's input, nobody needs the gradient of the data) its GEMM is
+    skipped."""
+    for layer in layers:
+        if hasattr(layer, "need_input_grad"):
+            layer.need_input_grad = needed
+        if layer.params:
+            break
+
+
 def is_size(value) -> bool:
     """Whether ``value`` is a positive whole number (a NumPy integer too): a layer's width,
     channel or symbol count. Not a bool, nor a float such as 2.5, which ``int()`` would cut

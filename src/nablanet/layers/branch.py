@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 
 from ..errors import ConfigError, DataError
-from .base import Layer, layer_spec, layers_from_specs, register
+from .base import Layer, layer_spec, layers_from_specs, register, set_input_grad_needed
 from .spatial import channel_major
 
 
@@ -72,11 +72,11 @@ class _ChildrenView(MutableMapping):
 class Block(Layer):
     """Base class: branches of layers on one input, their outputs joined by :meth:`join`."""
 
-    def __init__(self, branches, what: str):
+    def __init__(self, branches):
         if not isinstance(branches, (list, tuple)) or not branches:
-            raise ConfigError(f"{type(self).__name__} needs a non-empty list of {what}")
+            raise ConfigError(f"{type(self).__name__} needs a non-empty list of branches")
         # set before Layer.__init__, whose ``self.rng = None`` goes through the setter below
-        self.branches = [self._branch(b, i, what) for i, b in enumerate(branches)]
+        self.branches = [self._branch(b, i) for i, b in enumerate(branches)]
         self._rng = None
         self._need_input_grad, self._built = True, False
         super().__init__()
@@ -85,14 +85,14 @@ class Block(Layer):
         self.params = _ChildrenView(self, "params")
         self.grads = _ChildrenView(self, "grads")
 
-    def _branch(self, layers, index: int, what: str) -> list[Layer]:
+    def _branch(self, layers, index: int) -> list[Layer]:
         """One branch: Layer objects, or specs as a model file or config gives them."""
         if not isinstance(layers, (list, tuple)):
-            raise ConfigError(f"{type(self).__name__} {what} {index} must be a list of "
+            raise ConfigError(f"{type(self).__name__} branch {index} must be a list of "
                               f"layers, got {layers!r}")
         if all(isinstance(layer, Layer) for layer in layers):
             return list(layers)
-        return layers_from_specs(list(layers), f"{what} {index}", ConfigError)
+        return layers_from_specs(list(layers), f"branch {index}", ConfigError)
 
     def children(self):
         """(branch index, index in the branch, layer) for every layer of every branch."""
@@ -166,14 +166,9 @@ class Block(Layer):
         layer nothing needs ∂C/∂x when the block's input needs none. Which layer that is
         shows once the block is built; until then the setting is only kept."""
         self._need_input_grad = needed
-        if not self._built:
-            return
-        for branch in self.branches:
-            for layer in branch:
-                if hasattr(layer, "need_input_grad"):
-                    layer.need_input_grad = needed
-                if layer.params:
-                    break
+        if self._built:
+            for branch in self.branches:
+                set_input_grad_needed(branch, needed)
 
     # -- the contract ---------------------------------------------------------------------
     def forward(self, x, train=False):
@@ -224,7 +219,7 @@ class Residual(Block):
     def __init__(self, layers, shortcut=()):
         if isinstance(layers, (list, tuple)) and not layers:
             raise ConfigError("Residual needs a non-empty list of layers (F in y = F(x) + x)")
-        super().__init__([layers, shortcut], "branch")
+        super().__init__([layers, shortcut])
 
     def config(self):
         body, shortcut = super().config()["branches"]
@@ -254,7 +249,7 @@ class Concat(Block):
     to keep the image size."""
 
     def __init__(self, branches):
-        super().__init__(branches, "branch")
+        super().__init__(branches)
 
     def joined_shape(self, shapes):
         rest = {shape[1:] for shape in shapes}
