@@ -45,3 +45,15 @@ def blobs_split():
     data = blobs(120)
     return (Dataset(data.x[:90], data.y[:90], "train"),
             Dataset(data.x[90:], data.y[90:], "validation"))
+
+
+@pytest.fixture(scope="session")
+def gpu64():
+    """The GPU backend in float64 (CuPy); the test is skipped without CuPy and a CUDA device."""
+    cupy = pytest.importorskip("cupy")
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            pytest.skip("no CUDA device")
+    except cupy.cuda.runtime.CUDARuntimeError as exc:
+        pytest.skip(f"CUDA not usable: {exc}")
+    return nablanet.get_backend("gpu", "float64")

@@ -109,17 +109,6 @@ def test_a_bad_seed_is_one_config_error_naming_the_argument(seed):
 
 # -- on a GPU ---------------------------------------------------------------------------------
 
-@pytest.fixture
-def gpu64():
-    cupy = pytest.importorskip("cupy")
-    try:
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            pytest.skip("no CUDA device")
-    except cupy.cuda.runtime.CUDARuntimeError as exc:
-        pytest.skip(f"CUDA not usable: {exc}")
-    return get_backend("gpu", "float64")
-
-
 def _forward_backward(net, x, labels, cost="log-likelihood"):
     """Output and every parameter gradient of the mean cost, as the trainer computes them."""
     cost = get_cost(cost)

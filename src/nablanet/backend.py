@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .errors import BackendError, ConfigError
+from .gpu_kernels import kernel, on_gpu
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -113,9 +114,11 @@ def axpy(alpha: float, x, y) -> None:
     and against SciPy's BLAS ``?axpy``, it was the fastest on a 784×100 float32 matrix
     (11 µs vs 14 µs); BLAS through SciPy also brings a second OpenBLAS thread pool
     beside NumPy's, and on a 2-core machine the two pools' spinning threads stalled
-    training 10–40×.
+    training 10–40×. On a GPU it is one fused kernel (:mod:`nablanet.gpu_kernels`).
     """
-    if alpha == 1.0:
+    if on_gpu(y):
+        kernel("axpy")(x, alpha, y)
+    elif alpha == 1.0:
         y += x
     else:
         y += alpha * x

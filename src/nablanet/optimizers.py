@@ -12,6 +12,7 @@ import weakref
 
 from .backend import axpy, to_host, xp_of
 from .errors import ConfigError, ModelFileError
+from .gpu_kernels import kernel, on_gpu
 
 
 class Optimizer:
@@ -127,6 +128,9 @@ class Momentum(Optimizer):
 
     def update(self, i, p, g):
         v = self._slot("velocity", i, p)
+        if on_gpu(p):                 # the same update in one kernel (gpu_kernels.py)
+            kernel("momentum")(g, self.momentum, self.eta, p, v)
+            return
         v *= self.momentum
         axpy(-self.eta, g, v)
         axpy(1.0, v, p)
@@ -143,6 +147,9 @@ class Nesterov(Momentum):
 
     def update(self, i, p, g):
         v = self._slot("velocity", i, p)
+        if on_gpu(p):
+            kernel("nesterov")(g, self.momentum, self.eta, p, v)
+            return
         v *= self.momentum
         v -= self.eta * g
         p += self.momentum * v - self.eta * g
@@ -164,6 +171,9 @@ class AdaGrad(Optimizer):
 
     def update(self, i, p, g):
         s = self._slot("sum_sq", i, p)
+        if on_gpu(p):
+            kernel("adagrad")(g, self.eta, self.eps, p, s)
+            return
         s += g * g
         p -= self.eta * g / (_sqrt(s) + self.eps)
 
@@ -186,6 +196,9 @@ class RMSprop(Optimizer):
 
     def update(self, i, p, g):
         e = self._slot("mean_sq", i, p)
+        if on_gpu(p):
+            kernel("rmsprop")(g, self.rho, 1 - self.rho, self.eta, self.eps, p, e)
+            return
         e *= self.rho
         e += (1 - self.rho) * g * g
         p -= self.eta * g / (_sqrt(e) + self.eps)
@@ -215,12 +228,16 @@ class Adam(Optimizer):
 
     def update(self, i, p, g):
         m, v = self._slot("m", i, p), self._slot("v", i, p)
+        m_hat_scale = 1.0 / (1 - self.beta1 ** self.t)
+        v_hat_scale = 1.0 / (1 - self.beta2 ** self.t)
+        if on_gpu(p):
+            kernel("adam")(g, self.beta1, 1 - self.beta1, self.beta2, 1 - self.beta2,
+                           self.eta * m_hat_scale, v_hat_scale, self.eps, p, m, v)
+            return
         m *= self.beta1
         m += (1 - self.beta1) * g
         v *= self.beta2
         v += (1 - self.beta2) * g * g
-        m_hat_scale = 1.0 / (1 - self.beta1 ** self.t)
-        v_hat_scale = 1.0 / (1 - self.beta2 ** self.t)
         p -= (self.eta * m_hat_scale) * m / (_sqrt(v * v_hat_scale) + self.eps)
 
 

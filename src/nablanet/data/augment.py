@@ -59,9 +59,10 @@ def _as_images(x, image_shape):
     return x.reshape(n, *image_shape), lambda images: images.reshape(n, -1)
 
 
-def _uniform(rng, low, high, n, dtype=np.float64):
-    """n draws from U(low, high) via ``rng.random`` (NumPy and CuPy generators both have it)."""
-    return low + (high - low) * rng.random(n, dtype=dtype)
+def _uniform(rng, low, high, n, xp):
+    """n draws from U(low, high) via ``rng.random`` (NumPy and CuPy generators both have
+    it), on the device of ``xp`` whichever generator drew them."""
+    return low + (high - low) * xp.asarray(rng.random(n, dtype=np.float64))
 
 
 def _warp(images, rows, cols):
@@ -133,10 +134,10 @@ def random_affine(x, rng, *, rotation: float = 10.0, translation: float = 2.0,
     images, restore = _as_images(x, image_shape)
     xp = xp_of(images)
     n, h, w = images.shape
-    theta = xp.deg2rad(_uniform(rng, -rotation, rotation, n))
-    phi = xp.deg2rad(_uniform(rng, -shear, shear, n))
-    zoom = _uniform(rng, scale[0], scale[1], n)
-    t = _uniform(rng, -translation, translation, (2, n))
+    theta = xp.deg2rad(_uniform(rng, -rotation, rotation, n, xp))
+    phi = xp.deg2rad(_uniform(rng, -shear, shear, n, xp))
+    zoom = _uniform(rng, scale[0], scale[1], n, xp)
+    t = _uniform(rng, -translation, translation, (2, n), xp)
     # A = zoom · R(θ) · [[1, tan φ], [0, 1]] acting on (row, col); its inverse is applied.
     cos, sin, tan = xp.cos(theta), xp.sin(theta), xp.tan(phi)
     a = xp.stack([xp.stack([cos, cos * tan - sin]), xp.stack([sin, sin * tan + cos])])
@@ -160,7 +161,7 @@ def elastic_distortion(x, rng, *, alpha: float = 34.0, sigma: float = 4.0,
     images, restore = _as_images(x, image_shape)
     xp = xp_of(images)
     n, h, w = images.shape
-    field = _uniform(rng, -1.0, 1.0, (2, n, h, w))
+    field = _uniform(rng, -1.0, 1.0, (2, n, h, w), xp)
     # Smooth each image's field alone: no blur across the batch axis or between Δy and Δx.
     field = _ndimage(xp).gaussian_filter(field, sigma=(0, 0, sigma, sigma), mode="constant")
     r, c = xp.meshgrid(xp.arange(h, dtype=xp.float64), xp.arange(w, dtype=xp.float64),

@@ -3,7 +3,9 @@
 Each output pixel summarises one kh × kw window of its own channel, windows placed
 every ``stride`` pixels; stride < kernel gives overlapping windows (AlexNet: 3 × 3,
 stride 2). Both layers loop over the kh·kw kernel offsets, each a strided slice of the
-whole batch, never over pixels or examples.
+whole batch, never over pixels or examples. On a GPU, where each slice operation is a
+kernel launch, the forward pass is instead one reduction over a view of every window,
+and max-pooling's backward pass (windows apart) one scatter of δ through that view.
 
 * max-pooling: y = max over the window; ∂C/∂x routes δ to the (first) maximum only.
 * average pooling: y = mean over the window; ∂C/∂x spreads δ/(kh·kw) over it.
@@ -14,7 +16,8 @@ divides by kh·kw including the padded zeros (PyTorch's defaults).
 from __future__ import annotations
 
 from ..errors import ConfigError
-from ..functional.windows import offset_view, output_size, pad_spatial, pair
+from ..functional.windows import offset_view, output_size, pad_spatial, pair, window_view
+from ..gpu_kernels import on_gpu
 from .base import register
 from .spatial import ImageLayer, channel_major
 
@@ -51,8 +54,11 @@ class _Pool2D(ImageLayer):
     def overlapping(self) -> bool:
         return any(s < k for s, k in zip(self.stride, self.kernel_size))
 
-    def _fold(self, x, combine):
-        """Every window of ``x`` reduced offset by offset: ``combine(acc, view, out=acc)``."""
+    def _fold(self, x, combine, reduce):
+        """Every window of ``x`` reduced offset by offset: ``combine(acc, view, out=acc)``;
+        on a GPU in one ``reduce(windows, axis=(4, 5))``."""
+        if on_gpu(x):
+            return reduce(self._windows(x), axis=(4, 5))
         y = None
         for view in self._offsets(x):
             if y is None:
@@ -60,6 +66,10 @@ class _Pool2D(ImageLayer):
             else:
                 combine(y, view, out=y)
         return y
+
+    def _windows(self, x):
+        """(C, N, Ho, Wo, kh, kw): every window of channel-major ``x``, as a view."""
+        return window_view(x, self.kernel_size, self.stride, self.output_hw)
 
     def _offsets(self, x):
         """The pixels each kernel offset sees in every window, one strided view per offset."""
@@ -85,7 +95,8 @@ class MaxPool2D(_Pool2D):
 
     def forward(self, x, train=False):
         x = self._padded(x)
-        y = self._fold(x, self.backend.xp.maximum)
+        xp = self.backend.xp
+        y = self._fold(x, xp.maximum, xp.max)
         return channel_major(y), (x, y)
 
     def backward(self, dy, cache):
@@ -93,6 +104,14 @@ class MaxPool2D(_Pool2D):
         xp = self.backend.xp
         dy = channel_major(dy)
         dx = xp.zeros(x.shape, dtype=dy.dtype)
+        if on_gpu(dx) and not self.overlapping:
+            # The same rule in a handful of launches: the first maximum of each window
+            # (argmax keeps the first of ties) takes δ; windows apart, so plain assignment.
+            kh, kw = self.kernel_size
+            first = self._windows(x).reshape(*y.shape, kh * kw).argmax(axis=-1)
+            hit = first[..., None] == xp.arange(kh * kw)
+            self._windows(dx)[...] = (dy[..., None] * hit).reshape(*y.shape, kh, kw)
+            return self._unpadded(dx)
         unclaimed = xp.ones(y.shape, dtype=bool)
         for view, dview in zip(self._offsets(x), self._offsets(dx)):
             # The first offset holding the maximum claims the window's δ (ties: first wins).
@@ -112,7 +131,8 @@ class AvgPool2D(_Pool2D):
 
     def forward(self, x, train=False):
         x = self._padded(x)
-        y = self._fold(x, self.backend.xp.add)
+        xp = self.backend.xp
+        y = self._fold(x, xp.add, xp.sum)
         y *= y.dtype.type(1.0 / (self.kernel_size[0] * self.kernel_size[1]))
         return channel_major(y), x.shape
 
