@@ -6,11 +6,13 @@ CrossEntropyLoss on logits, mean over the 3 200 predictions) → backprop throug
 Adam. float32, the same random data for both, each figure the best of ``--repeats``
 steps after ``--warmup`` untimed ones. Acceptance: nablanet ≤ 1.5× PyTorch's time.
 
-    .venv/bin/python benchmarks/lstm_step.py [--repeats 10] [--threads 1 2]
+    .venv/bin/python benchmarks/lstm_step.py [--repeats 10] [--threads 1 2] [--device gpu]
 
 Both frameworks run at each thread count in ``--threads`` (threadpoolctl for NumPy's
 BLAS, ``torch.set_num_threads`` for PyTorch); on a 2-core machine shared with other
 jobs, 2 threads can be many times slower than 1 for both (threads waiting on each other).
+``--device gpu`` runs nablanet on CuPy and PyTorch on CUDA (its cuDNN LSTM) instead,
+synchronising the GPU before each step's clock stops; the thread counts do not apply.
 """
 from __future__ import annotations
 
@@ -35,31 +37,41 @@ def data(seed=SEED):
     return onehot[:, :-1], onehot[:, 1:], idx[:, 1:]
 
 
-def nablanet_step(hidden: int):
+def nablanet_step(hidden: int, device: str = "cpu"):
+    from nablanet import get_backend
     from nablanet.costs import get_cost
     from nablanet.layers import LSTM, Softmax, TimeDistributedDense
     from nablanet.net import Sequential
     from nablanet.optimizers import Adam
     from nablanet.training.bptt import sequence_step
 
-    x, y, _ = data()
+    backend = get_backend(device)
+    x, y = (backend.asarray(a) for a in data()[:2])
     net = Sequential([LSTM(SYMBOLS, hidden), TimeDistributedDense(hidden, SYMBOLS), Softmax()])
-    net.build((STEPS, SYMBOLS), rng=SEED)
+    net.build((STEPS, SYMBOLS), backend, rng=SEED)
     cost, optimizer = get_cost("log-likelihood"), Adam(2e-3)
-    return lambda: sequence_step(net, cost, optimizer, x, y)
+    if device == "cpu":
+        return lambda: sequence_step(net, cost, optimizer, x, y)
+    sync = backend.xp.cuda.Device().synchronize
+
+    def step():
+        sequence_step(net, cost, optimizer, x, y)
+        sync()
+    return step
 
 
-def torch_step(hidden: int):
+def torch_step(hidden: int, device: str = "cpu"):
     import torch
 
     x, _, idx = data()
     torch.manual_seed(SEED)
-    lstm = torch.nn.LSTM(SYMBOLS, hidden, batch_first=True)
-    readout = torch.nn.Linear(hidden, SYMBOLS)
+    where = "cuda" if device == "gpu" else "cpu"
+    lstm = torch.nn.LSTM(SYMBOLS, hidden, batch_first=True).to(where)
+    readout = torch.nn.Linear(hidden, SYMBOLS).to(where)
     params = list(lstm.parameters()) + list(readout.parameters())
     optimizer = torch.optim.Adam(params, lr=2e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
-    tx, ty = torch.from_numpy(x), torch.from_numpy(idx.reshape(-1))
+    tx, ty = torch.from_numpy(x).to(where), torch.from_numpy(idx.reshape(-1)).to(where)
 
     def step():
         optimizer.zero_grad()
@@ -67,6 +79,8 @@ def torch_step(hidden: int):
         loss = loss_fn(readout(h).reshape(-1, SYMBOLS), ty)
         loss.backward()
         optimizer.step()
+        if where == "cuda":
+            torch.cuda.synchronize()
     return step
 
 
@@ -93,6 +107,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2],
                    help="BLAS / PyTorch thread counts to compare at, the same for both "
                         "(default 1 2)")
+    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
+                   help="gpu: nablanet on CuPy, PyTorch on CUDA")
     args = p.parse_args(argv)
 
     print(f"LSTM training step: batch {BATCH}, {STEPS} steps, {SYMBOLS} symbols one-hot, "
@@ -113,6 +129,15 @@ def main(argv=None) -> int:
     from nablanet.layers.recurrent import LOOP_BLAS_THREADS
     print(f"  nablanet's time loop runs BLAS with {LOOP_BLAS_THREADS} thread(s) "
           "(nablanet.layers.recurrent.LOOP_BLAS_THREADS)")
+    if args.device == "gpu":
+        steps = {"nablanet": nablanet_step(args.hidden, "gpu")}
+        if torch is not None:
+            steps["PyTorch"] = torch_step(args.hidden, "gpu")
+        best = interleaved_best(steps, args.repeats, args.warmup)
+        print("  GPU: " + ", ".join(f"{name} {1000 * t:.1f} ms" for name, t in best.items())
+              + (f"; ratio nablanet / PyTorch = {best['nablanet'] / best['PyTorch']:.2f}"
+                 if torch is not None else ""))
+        return 0
     verdicts = []
     for threads in args.threads:
         with threadpool_limits(threads, user_api="blas"):

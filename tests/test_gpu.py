@@ -230,6 +230,37 @@ def test_training_matches_the_cpu(gpu64, name):
         assert_close(b.params[k], a.params[k], rtol=1e-8, atol=1e-11, what=k)
 
 
+def test_clipped_bptt_steps_match_the_cpu(gpu64):
+    """sequence_step with gradient clipping (the char-LSTM's step): the norm is summed on
+    the device, the fused LSTM kernels run forward and back; three steps, one clipped hard."""
+    from nablanet.clipping import gradient_norm
+    from nablanet.costs import get_cost
+    from nablanet.training.bptt import sequence_step
+    rng = np.random.default_rng(4)
+    ids = rng.integers(0, 5, (3, 9))
+    targets = np.eye(5)[ids[:, 1:]]
+    nets = []
+    for backend in (CPU64, gpu64):
+        net = Sequential([OneHot(5), LSTM(5, 7, initial_state="learned"),
+                          TimeDistributedDense(7, 5), Softmax()]).build(
+            (8,), backend, np.random.default_rng(0))
+        x = ids[:, :-1] if backend is CPU64 else gpu64.xp.asarray(ids[:, :-1])
+        optimizer = Adam(0.05)
+        for clip in (None, 0.05, 10.0):
+            sequence_step(net, get_cost("log-likelihood"), optimizer, x,
+                          backend.asarray(targets), clip=clip)
+        for i, (layer, name) in enumerate(net.parameters()):       # known gradients
+            layer.grads[name] = backend.asarray(np.full(layer.params[name].shape, i - 2.5))
+        nets.append((net, gradient_norm(net)))
+    (cpu, cpu_norm), (gpu, gpu_norm) = nets
+    expected = np.sqrt(sum((i - 2.5) ** 2 * layer.params[name].size
+                           for i, (layer, name) in enumerate(cpu.parameters())))
+    assert isinstance(gpu_norm, float) and gpu_norm == pytest.approx(expected, rel=1e-12)
+    assert cpu_norm == pytest.approx(expected, rel=1e-12)
+    for (a, k), (b, _) in zip(cpu.parameters(), gpu.parameters()):
+        assert_close(b.params[k], a.params[k], rtol=1e-8, atol=1e-11, what=k)
+
+
 # -- models outside the layer stack ------------------------------------------------------
 
 def test_rbm_deterministic_parts_match_the_cpu_and_training_is_seeded(gpu64):

@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import math
 
+from .backend import xp_of
 from .errors import ConfigError
+from .gpu_kernels import on_gpu
 
 
 def gradient_norm(net) -> float:
     """‖g‖₂ over every parameter gradient of ``net`` (None counts as zero)."""
-    total = 0.0
-    for layer, name in net.parameters():
-        g = layer.grads[name]
-        if g is not None:
-            flat = g.reshape(-1)
-            total += float(flat @ flat)
-    return math.sqrt(total)
+    grads = [g.reshape(-1) for layer, name in net.parameters()
+             if (g := layer.grads[name]) is not None]
+    if grads and on_gpu(grads[0]):
+        # summed on the device: one wait for the GPU per step, not one per parameter
+        xp = xp_of(grads[0])
+        return math.sqrt(float(xp.stack([g @ g for g in grads]).astype(xp.float64).sum()))
+    return math.sqrt(sum(float(g @ g) for g in grads))
 
 
 def clip_gradient_norm(net, max_norm: float) -> float:

@@ -8,6 +8,9 @@ writes out (the equations live there, in the docstrings), in one pass over the a
 tests/test_gpu.py trains with each optimiser on the CPU and the GPU and checks that the
 weights agree. NumPy arrays never come here: callers ask :func:`on_gpu` first.
 
+The LSTM's time step is fused the same way (two kernels and two GEMMs per step instead of
+~30 launches: a 100-step character-LSTM step took 67 ms on an H100 against cuDNN's 7).
+
 CuPy is imported only when a kernel is first used, so the CPU path never needs it.
 """
 from __future__ import annotations
@@ -35,12 +38,40 @@ _SOURCES = {
              "T w, T m, T v",
              "m = b1 * m + one_minus_b1 * g; v = b2 * v + one_minus_b2 * g * g; "
              "w -= eta_hat * m / (sqrt(v * v_hat) + eps)"),
+    # One LSTM time step after the recurrent GEMM rec = h_{t−1} U (layers/lstm.py): the
+    # gates of row r, unit j sit at a[r, j + k·n] in the order i, f, o, g; a holds x_t W + b
+    # and becomes the activations; σ(z) = ½ tanh(z/2) + ½ as sigmoid_inplace computes it.
+    "lstm_step": ("raw T rec, T c_prev, int64 n", "raw T a, T c, T tanh_c, T h", """
+        const ptrdiff_t at = (i / n) * 4 * n + i % n;
+        const T half = 0.5;
+        const T write = half * tanh(half * (a[at] + rec[at])) + half;
+        const T keep = half * tanh(half * (a[at + n] + rec[at + n])) + half;
+        const T read = half * tanh(half * (a[at + 2 * n] + rec[at + 2 * n])) + half;
+        const T cand = tanh(a[at + 3 * n] + rec[at + 3 * n]);
+        a[at] = write; a[at + n] = keep; a[at + 2 * n] = read; a[at + 3 * n] = cand;
+        c = keep * c_prev + write * cand;
+        tanh_c = tanh(c);
+        h = read * tanh_c;"""),
+    # Its backward step, before the GEMM ∂C/∂h_{t−1} = δ_t Uᵀ: from ∂C/∂h_t = dy + dh_next
+    # and the carried ∂C/∂c, the gate errors δ_t (times σ′ = σ − σ², tanh′ = 1 − g²) and
+    # ∂C/∂c_{t−1} = ∂C/∂c_t ⊙ f.
+    "lstm_step_back": ("raw T a, T dy, T dh_next, T tanh_c, T c_prev, int64 n", "raw T d, T dc", """
+        const ptrdiff_t at = (i / n) * 4 * n + i % n;
+        const T one = 1;
+        const T write = a[at], keep = a[at + n], read = a[at + 2 * n], cand = a[at + 3 * n];
+        const T dh = dy + dh_next;
+        const T dc_t = dc + (one - tanh_c * tanh_c) * read * dh;
+        d[at] = dc_t * cand * (write - write * write);
+        d[at + n] = dc_t * c_prev * (keep - keep * keep);
+        d[at + 2 * n] = dh * tanh_c * (read - read * read);
+        d[at + 3 * n] = dc_t * write * (one - cand * cand);
+        dc = dc_t * keep;"""),
 }
 
 
 def on_gpu(a) -> bool:
-    """True for a CuPy array (any array that is not NumPy's is one here)."""
-    return not isinstance(a, np.ndarray)
+    """True for a CuPy array (any array or scalar that is not NumPy's is one here)."""
+    return not isinstance(a, (np.ndarray, np.generic))
 
 
 @cache

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..gpu_kernels import kernel, on_gpu
 from .base import register
 from .recurrent import Recurrent, sigmoid_inplace
 
@@ -57,9 +58,14 @@ class LSTM(Recurrent):
         tanh_C = xp.empty_like(C)
         rec = xp.empty(Z.shape[1:], dtype=Z.dtype)
         h, c = state0
+        fused = on_gpu(Z)
         for t in range(n_steps):
             a = Z[t]                                       # becomes the gate activations
             xp.matmul(h, U, out=rec)
+            if fused:                  # what follows, in one kernel (gpu_kernels.py)
+                kernel("lstm_step")(rec, c, n, a, C[t], tanh_C[t], H[t + 1])
+                h, c = H[t + 1], C[t]
+                continue
             a += rec
             sigmoid_inplace(xp, a[:, :3 * n])              # i, f, o
             g = a[:, 3 * n:]
@@ -85,8 +91,14 @@ class LSTM(Recurrent):
         dc = xp.zeros_like(dh)
         tmp = xp.empty_like(dh)
         slope = xp.empty((batch, 3 * n), dtype=A.dtype)
+        fused = on_gpu(A)
         for t in range(n_steps - 1, -1, -1):
             a, d = A[t], dA[t]
+            if fused:                  # the step below up to the GEMM, in one kernel
+                kernel("lstm_step_back")(a, dY[t], dh_next, tanh_C[t],
+                                         C[t - 1] if t else c0, n, d, dc)
+                xp.matmul(d, U_T, out=dh_next)
+                continue
             i, f, o, g = a[:, :n], a[:, n:2 * n], a[:, 2 * n:3 * n], a[:, 3 * n:]
             di, df, do, dg = d[:, :n], d[:, n:2 * n], d[:, 2 * n:3 * n], d[:, 3 * n:]
             c_prev = C[t - 1] if t else c0
