@@ -8,8 +8,9 @@ writes out (the equations live there, in the docstrings), in one pass over the a
 tests/test_gpu.py trains with each optimiser on the CPU and the GPU and checks that the
 weights agree. NumPy arrays never come here: callers ask :func:`on_gpu` first.
 
-The LSTM's time step is fused the same way (two kernels and two GEMMs per step instead of
-~30 launches: a 100-step character-LSTM step took 67 ms on an H100 against cuDNN's 7).
+The LSTM's time step is fused the same way, two kernels and two GEMMs per step instead of
+~30 launches: a 100-step character-LSTM training step went from 67 to 10.5 ms on an H100
+(PyTorch's cuDNN LSTM: 5–7 ms).
 
 CuPy is imported only when a kernel is first used, so the CPU path never needs it.
 """
