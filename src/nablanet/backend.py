@@ -86,7 +86,8 @@ def _import_cupy():
         import cupy
     except ImportError as exc:
         raise BackendError(
-            "device='gpu' needs CuPy: pip install 'nablanet[gpu]' (cupy-cuda12x)"
+            "device='gpu' needs CuPy: pip install 'nablanet[gpu]' (CUDA 12) or "
+            "'nablanet[gpu-cuda13]' (CUDA 13)"
         ) from exc
     try:
         if cupy.cuda.runtime.getDeviceCount() < 1:
