@@ -338,14 +338,36 @@ def test_the_recurrent_layers_inside_a_block_are_reached():
     assert inner.state is None
 
 
-def test_mc_dropout_refuses_dropout_inside_a_block_it_would_not_sample():
+def test_mc_dropout_samples_dropout_inside_a_block_and_nothing_else():
     from nablanet.ensemble import mc_dropout
-    x = np.zeros((2, 4))
-    with pytest.raises(ConfigError, match="inside a branching block"):
-        mc_dropout(block_net(dropout=0.5), x)
-    nested_only = Sequential([Residual([Dropout(0.5), Dense(n_out=4)])]).build((4,), F64, 0)
-    with pytest.raises(ConfigError, match="inside a branching block"):
-        mc_dropout(nested_only, x)
+    x = np.random.default_rng(0).standard_normal((40, 4))
+    net = block_net(dropout=0.3)
+    mean, std = mc_dropout(net, x, passes=400, rng=1)
+    again, _ = mc_dropout(net, x, passes=400, rng=1)
+    np.testing.assert_array_equal(mean, again)                              # seeded
+    assert (std > 1e-3).all()                                               # it samples
+    # inverted dropout: the thinned nets average to about the whole net
+    assert np.abs(mean - net.predict(x)).max() < 0.05
+    # p = 0 inside the block: every pass is the whole net exactly, so training mode
+    # changed nothing but the dropout
+    whole = block_net(dropout=0.0)
+    silent = Sequential([whole.layers[0], whole.layers[1],
+                         Residual([*whole.layers[2].branches[0], Dropout(0.0)]),
+                         *whole.layers[3:]]).build((4,), F64, 0)
+    for a, b in zip(whole.parameters(), silent.parameters()):
+        b[0].params[b[1]][...] = a[0].params[a[1]]
+    mean, std = mc_dropout(silent, x, passes=3, rng=1)
+    np.testing.assert_allclose(mean, whole.predict(x), rtol=1e-12)
+    np.testing.assert_allclose(std, 0, atol=1e-7)        # √(E[a²] − E[a]²) of round-off
+
+
+def test_mc_dropout_refuses_a_block_whose_training_mode_would_also_distort():
+    from nablanet.ensemble import mc_dropout
+    from nablanet.layers import RandomDistortion
+    net = Sequential([Residual([RandomDistortion("affine", image_shape=(2, 2)), Dropout(0.5)]),
+                      Dense(n_out=2), Softmax()]).build((4,), F64, 0)
+    with pytest.raises(ConfigError, match="would also switch on its RandomDistortion"):
+        mc_dropout(net, np.zeros((2, 4)))
 
 
 EXAMPLE_NETS = {

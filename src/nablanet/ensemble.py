@@ -193,18 +193,16 @@ def mc_dropout(net, x, passes: int = 20, *, rng=None, chunk_size: int = 2000):
     """(mean, std) of the outputs over ``passes`` forward passes with dropout left on.
 
     Only the :class:`~nablanet.layers.Dropout` layers run their training path; every
-    other layer (including input distortions) runs as at test time.
+    other layer (including input distortions) runs as at test time. A branching block
+    with Dropout inside runs in training mode as a whole, which samples its dropout and
+    changes nothing else: Dropout is the only layer whose output depends on the mode,
+    besides RandomDistortion, which such a block may not hold.
     """
     if int(passes) < 1:
         raise ConfigError(f"MC-dropout needs passes ≥ 1, got {passes}")
-    dropouts = [layer for layer in every_layer(net.layers) if isinstance(layer, Dropout)]
-    if not dropouts:
+    if not any(isinstance(layer, Dropout) for layer in every_layer(net.layers)):
         raise ConfigError("MC-dropout needs a network with Dropout layers")
-    top_level = {id(layer) for layer in net.layers}
-    if any(id(layer) not in top_level for layer in dropouts):
-        # a block runs all its layers in one mode; sampling only its dropout is not built
-        raise ConfigError("MC-dropout samples the Dropout layers of the top-level stack; "
-                          "this net also has Dropout inside a branching block")
+    sampled = [_samples_dropout(layer) for layer in net.layers]
     x = net.check_input(x)
     net.set_rng(make_rng(rng))
     means, stds = [], []
@@ -213,8 +211,8 @@ def mc_dropout(net, x, passes: int = 20, *, rng=None, chunk_size: int = 2000):
         total = total_sq = 0.0
         for _ in range(int(passes)):
             a = xb
-            for layer in net.layers:
-                a, _ = layer.forward(a, isinstance(layer, Dropout))
+            for layer, train in zip(net.layers, sampled):
+                a, _ = layer.forward(a, train)
             a = to_host(a).astype(np.float64)
             total = total + a
             total_sq = total_sq + a * a
@@ -222,3 +220,18 @@ def mc_dropout(net, x, passes: int = 20, *, rng=None, chunk_size: int = 2000):
         means.append(mean)
         stds.append(np.sqrt(np.maximum(total_sq / passes - mean * mean, 0.0)))
     return np.concatenate(means), np.concatenate(stds)
+
+
+def _samples_dropout(layer) -> bool:
+    """Whether MC-dropout runs ``layer`` in training mode: a Dropout layer, or a block
+    whose only stochastic layers inside are Dropout (a ConfigError if it holds another)."""
+    if isinstance(layer, Dropout):
+        return True
+    inner = [sub for sub in every_layer(layer.sublayers()) if sub.stochastic and not sub.sublayers()]
+    if not any(isinstance(sub, Dropout) for sub in inner):
+        return False
+    if not all(isinstance(sub, Dropout) for sub in inner):
+        others = sorted({type(sub).__name__ for sub in inner if not isinstance(sub, Dropout)})
+        raise ConfigError(f"MC-dropout runs a block with Dropout inside in training mode, "
+                          f"which would also switch on its {', '.join(others)}")
+    return True
