@@ -329,3 +329,21 @@ def test_stateful_helpers_and_model_files_round_trip(tmp_path):
     np.testing.assert_allclose(np.concatenate(parts, axis=1), y, rtol=1e-5, atol=1e-6)
     reset_states(loaded)
     assert all(getattr(layer, "state", None) is None for layer in loaded.layers)
+
+
+def test_the_gradient_norm_adds_the_squared_norms_one_at_a_time_in_parameter_order():
+    # 1e16 + 1 + 1 is 1e16 added one float at a time but 1e16 + 2 when compensated
+    # (Python ≥ 3.12's sum()): the clipped steps must not depend on the Python version.
+    from nablanet.layers import Dense, Tanh
+    net = Sequential([Dense(n_out=2), Dense(n_out=2)]).build((2,), F64, 0)
+    (first, w1), (_, b1), (second, w2), (_, b2) = net.parameters()
+    first.grads[w1] = np.array([[1e8, 0.0], [0.0, 0.0]])
+    first.grads[b1] = np.array([1.0, 0.0])
+    second.grads[w2] = np.array([[0.0, 0.0], [0.0, -1.0]])
+    total = 0.0
+    for squared in (1e16, 1.0, 1.0):
+        total += squared
+    assert gradient_norm(net) == np.sqrt(total) == 1e8
+    net.zero_grads()
+    assert gradient_norm(net) == 0.0                     # every gradient None: zero
+    assert gradient_norm(Sequential([Tanh()]).build((2,), F64, 0)) == 0.0   # no parameters

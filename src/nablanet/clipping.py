@@ -25,7 +25,12 @@ def gradient_norm(net) -> float:
         # summed on the device: one wait for the GPU per step, not one per parameter
         xp = xp_of(grads[0])
         return math.sqrt(float(xp.stack([g @ g for g in grads]).astype(xp.float64).sum()))
-    return math.sqrt(sum(float(g @ g) for g in grads))
+    # One float at a time in parameter order, as before the GPU path: sum() compensates
+    # its float additions from Python 3.12 on, which would move a clipped step's last bits.
+    total = 0.0
+    for g in grads:
+        total += float(g @ g)
+    return math.sqrt(total)
 
 
 def clip_gradient_norm(net, max_norm: float) -> float:
