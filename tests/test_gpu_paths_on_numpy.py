@@ -12,9 +12,11 @@ from nablanet import get_backend
 from nablanet.layers import AvgPool2D, MaxPool2D
 
 F64 = get_backend("cpu", "float64")
-#: kernel, stride, padding: windows apart (stride ≥ kernel), overlapping, and 1 × 1
-GEOMETRIES = [(k, s, p) for k, s, p in itertools.product([(1, 1), (2, 2), (2, 3), (3, 3)],
-                                                         [1, 2, 3], [0, 1]) if 2 * p <= min(k)]
+#: kernel, stride, padding: windows apart (stride ≥ kernel), overlapping, and 1 × 1; strides
+#: unequal along the two axes too, so a row stride used for columns (or back) shows
+GEOMETRIES = [(k, s, p) for k, s, p in itertools.product(
+    [(1, 1), (2, 2), (2, 3), (3, 3)], [(1, 1), (2, 2), (3, 3), (1, 2), (2, 1)], [0, 1])
+    if 2 * p <= min(k)]
 
 
 def both_paths(monkeypatch, module, run):
@@ -28,10 +30,10 @@ def both_paths(monkeypatch, module, run):
 @pytest.mark.parametrize("kernel, stride, padding", GEOMETRIES)
 def test_im2col_and_col2im_by_view_equal_the_offset_loops(monkeypatch, kernel, stride, padding):
     x = np.random.default_rng(0).standard_normal((2, 3, 7, 6))
-    geometry = (kernel, (stride, stride), (padding, padding))
-    ho = windows.output_size(7, kernel[0], stride, padding)
-    wo = windows.output_size(6, kernel[1], stride, padding)
-    wq = windows.row_pitch(6, kernel, (stride, stride), (padding, padding))
+    geometry = (kernel, stride, (padding, padding))
+    ho = windows.output_size(7, kernel[0], stride[0], padding)
+    wo = windows.output_size(6, kernel[1], stride[1], padding)
+    wq = windows.row_pitch(6, kernel, stride, (padding, padding))
     dcols = np.random.default_rng(1).standard_normal((2 * kernel[0] * kernel[1], 3 * ho * wq))
     dcols.reshape(-1, 3, ho, wq)[..., wo:] = 0          # the junk columns carry no gradient
 
