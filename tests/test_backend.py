@@ -98,6 +98,19 @@ def test_asarray_takes_a_dtype_over_the_backends_and_axpy_adds_alpha_x():
     np.testing.assert_array_equal(y, [1, 1.5, 2])
 
 
+def test_numpys_own_values_never_take_a_gpu_path(tmp_path):
+    """NumPy scalars, 0-d arrays and memmaps stay on the host path: taken for device
+    arrays, they would reach a CuPy kernel (and ``import cupy``) on a machine without one."""
+    from nablanet.backend import axpy
+    from nablanet.gpu_kernels import on_gpu
+    weights = np.memmap(tmp_path / "w.dat", dtype=np.float32, mode="w+", shape=(3,))
+    for value in (np.float32(1), np.float64(1), np.int64(1), np.array(1.0), weights):
+        assert not on_gpu(value), type(value)
+    assert on_gpu(_DeviceArray())
+    axpy(0.5, np.arange(3, dtype=np.float32), weights)              # in place, on the CPU
+    np.testing.assert_array_equal(weights, [0, 0.5, 1])
+
+
 @pytest.mark.parametrize("seed", ["0", 1.5, -1, [1, -2]])
 def test_a_bad_seed_is_one_config_error_naming_the_argument(seed):
     # NumPy's own TypeError/ValueError speaks of SeedSequence entropy, nine frames deep

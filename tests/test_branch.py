@@ -361,6 +361,23 @@ def test_mc_dropout_samples_dropout_inside_a_block_and_nothing_else():
     np.testing.assert_allclose(std, 0, atol=1e-7)        # √(E[a²] − E[a]²) of round-off
 
 
+def test_mc_dropout_samples_dropout_in_a_block_inside_a_block():
+    from nablanet.ensemble import mc_dropout
+    x = np.random.default_rng(0).standard_normal((30, 4))
+
+    def nested(p):
+        inner = Concat([[Dense(n_out=3), Dropout(p)], []])       # beside an identity branch
+        return Sequential([Dense(n_out=4), Tanh(), Residual([inner, Dense(n_out=4)]),
+                           Dense(n_out=3), Softmax()]).build((4,), F64, 0)
+
+    _, std = mc_dropout(nested(0.5), x, passes=50, rng=1)
+    assert (std > 1e-3).all()
+    whole = nested(0.0)
+    mean, std = mc_dropout(whole, x, passes=3, rng=1)
+    np.testing.assert_allclose(mean, whole.predict(x), rtol=1e-12)
+    np.testing.assert_allclose(std, 0, atol=1e-7)
+
+
 def test_mc_dropout_refuses_a_block_whose_training_mode_would_also_distort():
     from nablanet.ensemble import mc_dropout
     from nablanet.layers import RandomDistortion
