@@ -370,6 +370,25 @@ def test_mc_dropout_refuses_a_block_whose_training_mode_would_also_distort():
         mc_dropout(net, np.zeros((2, 4)))
 
 
+def test_mc_dropout_reaches_dropout_in_a_block_nested_in_a_block():
+    """The inner block is stochastic but is not itself the Dropout: what decides is the
+    leaves, however deep (a walk of one level saw no Dropout and sampled nothing)."""
+    from nablanet.ensemble import mc_dropout
+    from nablanet.layers import RandomDistortion
+    x = np.random.default_rng(0).standard_normal((30, 4))
+
+    def nested(*inner):
+        return Sequential([Residual([Dense(n_out=4), Residual([*inner, Dense(n_out=4)])]),
+                           Dense(n_out=3), Softmax()]).build((4,), F64, 0)
+
+    net = nested(Dropout(0.3))
+    mean, std = mc_dropout(net, x, passes=200, rng=1)
+    assert (std.max(axis=1) > 1e-4).all()           # every example's outputs vary (0 unsampled)
+    assert np.abs(mean - net.predict(x)).max() < 0.05
+    with pytest.raises(ConfigError, match="would also switch on its RandomDistortion$"):
+        mc_dropout(nested(RandomDistortion("affine", image_shape=(2, 2)), Dropout(0.3)), x)
+
+
 EXAMPLE_NETS = {
     "deep-sigmoid": ["Dense", "Sigmoid"] * 9 + ["Dense", "Softmax"],
     "deep-residual": ["Dense", "Sigmoid"] + ["Residual"] * 8 + ["Dense", "Softmax"],
