@@ -361,23 +361,6 @@ def test_mc_dropout_samples_dropout_inside_a_block_and_nothing_else():
     np.testing.assert_allclose(std, 0, atol=1e-7)        # √(E[a²] − E[a]²) of round-off
 
 
-def test_mc_dropout_samples_dropout_in_a_block_inside_a_block():
-    from nablanet.ensemble import mc_dropout
-    x = np.random.default_rng(0).standard_normal((30, 4))
-
-    def nested(p):
-        inner = Concat([[Dense(n_out=3), Dropout(p)], []])       # beside an identity branch
-        return Sequential([Dense(n_out=4), Tanh(), Residual([inner, Dense(n_out=4)]),
-                           Dense(n_out=3), Softmax()]).build((4,), F64, 0)
-
-    _, std = mc_dropout(nested(0.5), x, passes=50, rng=1)
-    assert (std > 1e-3).all()
-    whole = nested(0.0)
-    mean, std = mc_dropout(whole, x, passes=3, rng=1)
-    np.testing.assert_allclose(mean, whole.predict(x), rtol=1e-12)
-    np.testing.assert_allclose(std, 0, atol=1e-7)
-
-
 def test_mc_dropout_refuses_a_block_whose_training_mode_would_also_distort():
     from nablanet.ensemble import mc_dropout
     from nablanet.layers import RandomDistortion
@@ -385,6 +368,36 @@ def test_mc_dropout_refuses_a_block_whose_training_mode_would_also_distort():
                       Dense(n_out=2), Softmax()]).build((4,), F64, 0)
     with pytest.raises(ConfigError, match="would also switch on its RandomDistortion"):
         mc_dropout(net, np.zeros((2, 4)))
+
+
+def test_mc_dropout_reaches_dropout_in_a_block_nested_in_a_block():
+    """The inner block is stochastic but is not itself the Dropout: what decides is the
+    leaves, however deep (a walk of one level saw no Dropout and sampled nothing)."""
+    from nablanet.ensemble import mc_dropout
+    from nablanet.layers import RandomDistortion
+    x = np.random.default_rng(0).standard_normal((30, 4))
+
+    def nested(*inner):
+        return Sequential([Residual([Dense(n_out=4), Residual([*inner, Dense(n_out=4)])]),
+                           Dense(n_out=3), Softmax()]).build((4,), F64, 0)
+
+    net = nested(Dropout(0.3))
+    mean, std = mc_dropout(net, x, passes=200, rng=1)
+    assert (std.max(axis=1) > 1e-4).all()           # every example's outputs vary (0 unsampled)
+    assert np.abs(mean - net.predict(x)).max() < 0.05
+    with pytest.raises(ConfigError, match="would also switch on its RandomDistortion$"):
+        mc_dropout(nested(RandomDistortion("affine", image_shape=(2, 2)), Dropout(0.3)), x)
+    # inside a Concat beside an identity branch; p = 0 there gives the whole net every pass
+    for p in (0.5, 0.0):
+        concat = Concat([[Dense(n_out=3), Dropout(p)], []])
+        net = Sequential([Dense(n_out=4), Tanh(), Residual([concat, Dense(n_out=4)]),
+                          Dense(n_out=3), Softmax()]).build((4,), F64, 0)
+        mean, std = mc_dropout(net, x, passes=50, rng=1)
+        if p:
+            assert (std > 1e-3).all()
+        else:
+            np.testing.assert_allclose(mean, net.predict(x), rtol=1e-12)
+            np.testing.assert_allclose(std, 0, atol=1e-7)
 
 
 EXAMPLE_NETS = {

@@ -421,3 +421,49 @@ def test_max_norm_leaves_an_all_zero_column_alone_without_dividing_by_zero():
     with np.errstate(all="raise"):
         MaxNorm(1.0).apply(net)
     np.testing.assert_allclose(net.layers[0].params["W"], [[0.0, 0.6], [0.0, 0.8]])
+
+
+# -- the GPU's fused updates -----------------------------------------------------------------
+
+def emulated_kernel(name):
+    """gpu_kernels' CUDA body for update ``name``, run by NumPy: its statements are C
+    expressions that read the same in Python, so a call that passes its arguments in an
+    order other than the kernel's signature shows here too, not only on a GPU."""
+    from nablanet.gpu_kernels import _SOURCES
+    inputs, outputs, body = _SOURCES[name]
+    in_names = [p.split()[-1] for p in inputs.split(",")]
+    out_names = [p.split()[-1] for p in outputs.split(",")]
+
+    def run(*args):
+        assert len(args) == len(in_names) + len(out_names), name
+        scope = dict(zip(in_names + out_names, args), sqrt=np.sqrt)
+        for statement in filter(str.strip, body.split(";")):
+            exec(statement.strip(), {}, scope)
+        for out, array in zip(out_names, args[len(in_names):]):
+            array[...] = scope[out]          # a statement "v = ..." rebinds; write it back
+    return run
+
+
+@pytest.mark.parametrize("make", OPTIMIZERS[:6], ids=lambda f: f().name)
+def test_the_fused_gpu_updates_equal_the_numpy_updates(monkeypatch, make):
+    import nablanet.backend as backend
+    import nablanet.optimizers as optimizers
+    runs = []
+    for fused in (False, True):
+        for module in (backend, optimizers):
+            monkeypatch.setattr(module, "on_gpu", lambda a, fused=fused: fused)
+            monkeypatch.setattr(module, "kernel", emulated_kernel)
+        net, opt, rng = mlp([3, 4, 2], backend=F64, rng=0), make(), np.random.default_rng(1)
+        for _ in range(3):
+            _random_grads(net, rng)
+            opt.step(net)
+        runs.append((net, opt.state_dict()[1]))
+    (net, state), (fused_net, fused_state) = runs
+    start = mlp([3, 4, 2], backend=F64, rng=0)
+    for (a, k), (b, _), (w0, _) in zip(net.parameters(), fused_net.parameters(),
+                                       start.parameters()):
+        assert not np.allclose(a.params[k], w0.params[k])          # the steps moved it
+        np.testing.assert_allclose(b.params[k], a.params[k], rtol=1e-13, atol=1e-15)
+    assert state.keys() == fused_state.keys()
+    for key in state:
+        np.testing.assert_allclose(fused_state[key], state[key], rtol=1e-13, atol=1e-15)

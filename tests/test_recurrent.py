@@ -300,6 +300,28 @@ def test_gradient_clipping_rescales_to_the_threshold():
             clip_gradient_norm(net, bad)
 
 
+@pytest.mark.parametrize("device_sum", [False, True], ids=["host-sum", "device-sum"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_gradient_norm_is_the_norm_of_every_gradient(monkeypatch, device_sum, dtype):
+    """Known gradients, one of them None (counted as zero). The clipping test above only
+    holds the norm to itself; this holds it to a value. device_sum runs the GPU's branch
+    (squares summed on the device) under NumPy: it is plain array code."""
+    import nablanet.clipping as clipping
+    monkeypatch.setattr(clipping, "on_gpu", lambda a: device_sum)
+    net = Sequential([GRU(3, 4), TimeDistributedDense(4, 2)]).build(
+        (5, 3), get_backend("cpu", dtype), 0)
+    expected = 0.0
+    for i, (layer, name) in enumerate(net.parameters()):
+        if i == 1:
+            layer.grads[name] = None
+            continue
+        layer.grads[name] = np.full(layer.params[name].shape, i - 2.5, dtype=dtype)
+        expected += (i - 2.5) ** 2 * layer.params[name].size
+    norm = gradient_norm(net)
+    assert isinstance(norm, float)
+    assert norm == pytest.approx(np.sqrt(expected), rel=1e-6)
+
+
 @pytest.mark.parametrize("cell", [SimpleRNN, LSTM, GRU])
 def test_a_carried_state_does_not_alias_the_output(cell):
     # h_T is the last step of the returned outputs: a caller (or a layer above) writing

@@ -4,9 +4,12 @@ On a GPU every NumPy-style operator is its own kernel launch, and for the small 
 the lectures the launches, not the arithmetic, set the pace: ~15 µs each on an H100
 host, so Adam's update of one parameter (8 operators) took ~190 µs, 27 % of an inception
 CNN's epoch. Each kernel here computes the same update the NumPy code beside its user
-writes out (the equations live there, in the docstrings), in one pass over the arrays;
-tests/test_gpu.py trains with each optimiser on the CPU and the GPU and checks that the
-weights agree. NumPy arrays never come here: callers ask :func:`on_gpu` first.
+writes out (the equations live there, in the docstrings), in one pass over the arrays.
+tests/test_gpu.py trains nets with Momentum, Nesterov, RMSprop and Adam (and L1/L2, through
+axpy) on the CPU and the GPU and checks that the weights agree; tests/test_optimizers.py
+runs every update's body below under NumPy against the NumPy update, on any machine (the
+only check AdaGrad's kernel has). NumPy arrays never come here: callers ask :func:`on_gpu`
+first.
 
 The LSTM's time step is fused the same way, two kernels and two GEMMs per step instead of
 ~30 launches: a 100-step character-LSTM training step went from 67 to 10.5 ms on an H100
