@@ -310,3 +310,51 @@ def test_char_language_model_scores_like_the_cpu_and_samples_reproducibly(gpu64)
         cpu.nats_per_char(ids, n_streams=2, chunk=10), rel=1e-9)
     samples = [gpu.generate("the ", 30, rng=3) for _ in range(2)]
     assert samples[0] == samples[1] and len(samples[0]) >= 30
+
+
+# -- the command line and the layered models -------------------------------------------------
+
+def test_the_command_line_trains_on_the_gpu_as_on_the_cpu_and_resumes_there(gpu64, capsys,
+                                                                          tmp_path):
+    """`nablanet train --device gpu`: the same steps as on the CPU (float64, no dropout);
+    with dropout, an interrupted GPU run resumed to its end equals the uninterrupted one."""
+    from nablanet.io import load_model
+    from test_cli_data import nablanet, write_blocks_idx
+    data = write_blocks_idx(tmp_path / "blocks")
+
+    def train(out, *flags):
+        result = nablanet(capsys, "train", "--dataset", data, "--validation-size", 50,
+                          "--hidden", 20, "--quiet", "--out", tmp_path / out, *flags)
+        assert result.code == 0, result.err
+        return (tmp_path / out / "last" / "weights.safetensors").read_bytes()
+
+    for device in ("cpu", "gpu"):
+        train(device, "--epochs", 2, "--dtype", "float64", "--device", device)
+    cpu, gpu = (load_model(tmp_path / device / "last")[0] for device in ("cpu", "gpu"))
+    for (a, k), (b, _) in zip(cpu.parameters(), gpu.parameters()):
+        np.testing.assert_allclose(b.params[k], a.params[k], rtol=1e-8, atol=1e-11)
+
+    flags = ("--device", "gpu", "--dropout", 0.3, "--optimizer", "adam", "--eta", 0.01)
+    whole = train("whole", "--epochs", 3, *flags)
+    assert train("part", "--epochs", 1, *flags) != whole
+    result = nablanet(capsys, "train", "--resume", tmp_path / "part", "--epochs", 3, "--quiet")
+    assert result.code == 0, result.err
+    assert (tmp_path / "part" / "last" / "weights.safetensors").read_bytes() == whole
+
+
+def test_a_dbn_pretrains_and_fine_tunes_on_the_gpu_reproducibly(gpu64):
+    """Greedy CD pretraining draws its samples on the device; one seed, the same weights."""
+    from nablanet.models import DBN
+    rng = np.random.default_rng(0)
+    x = (rng.random((60, 12)) > 0.5).astype(np.float64)
+    data = Dataset(x, (x[:, :6].sum(axis=1) > 3).astype(np.int64))
+    runs = []
+    for _ in range(2):
+        dbn = DBN([12, 8, 6], backend=gpu64, rng=1)
+        dbn.pretrain(x, 2, rng=2)
+        net, history = dbn.fine_tune(data, 2, validation=data, batch_size=10, rng=3)
+        assert type(net.layers[0].params["W"]).__module__.startswith("cupy")
+        assert np.isfinite(history["validation_cost"]).all()
+        runs.append([to_host(layer.params[k]) for layer, k in net.parameters()])
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
