@@ -79,10 +79,10 @@ def torch_net(torch, name: str):
                              nn.MaxPool2d(2), nn.ReLU(), nn.Conv2d(6, 16, 5), nn.MaxPool2d(2),
                              nn.ReLU(), nn.Flatten(), nn.Linear(400, 120), nn.ReLU(),
                              nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
-    return _TorchInception(torch)
+    return torch_inception(torch)
 
 
-def _TorchInception(torch):
+def torch_inception(torch):
     """docs/examples/inception-cnn.toml in PyTorch."""
     nn = torch.nn
 
