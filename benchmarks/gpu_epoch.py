@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from _common import synthetic_classification
+from lenet_epoch import torch_lenet5
 
 SEED = 0
 N_EXAMPLES = 60_000
@@ -74,11 +75,8 @@ def torch_net(torch, name: str):
     nn = torch.nn
     if name == "mlp":
         return nn.Sequential(nn.Linear(784, 100), nn.Sigmoid(), nn.Linear(100, 10))
-    if name == "lenet5":                      # the preset's order: pooling before ReLU
-        return nn.Sequential(nn.Unflatten(1, (1, 28, 28)), nn.Conv2d(1, 6, 5, padding=2),
-                             nn.MaxPool2d(2), nn.ReLU(), nn.Conv2d(6, 16, 5), nn.MaxPool2d(2),
-                             nn.ReLU(), nn.Flatten(), nn.Linear(400, 120), nn.ReLU(),
-                             nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+    if name == "lenet5":                      # lenet_epoch.py's, on rows of 784 pixels
+        return nn.Sequential(nn.Unflatten(1, (1, 28, 28)), *torch_lenet5(torch))
     return torch_inception(torch)
 
 

@@ -24,32 +24,22 @@ import pstats
 import sys
 import time
 
-import numpy as np
-
 from _common import synthetic_classification
 from gpu_epoch import nablanet_net
+from lstm_step import BATCH as LSTM_BATCH
+from lstm_step import training_step
 
 #: batch sizes per net, as gpu_epoch.py times them (the LSTM: a char-LSTM step)
-BATCHES = {"mlp": (10, 128, 1024), "lenet5": (64,), "inception": (32,), "lstm": (32,)}
+BATCHES = {"mlp": (10, 128, 1024), "lenet5": (64,), "inception": (32,), "lstm": (LSTM_BATCH,)}
 
 
 def step_function(name: str, batch: int, backend):
     """A zero-argument callable that runs one training step of net ``name``."""
-    from nablanet.costs import get_cost
     from nablanet.optimizers import SGD, Adam
     from nablanet.training import Trainer
 
-    if name == "lstm":
-        from nablanet.layers import LSTM, Softmax, TimeDistributedDense
-        from nablanet.net import Sequential
-        from nablanet.training.bptt import sequence_step
-        net = Sequential([LSTM(65, 256), TimeDistributedDense(256, 65), Softmax()]).build(
-            (100, 65), backend, rng=0)
-        ids = np.random.default_rng(0).integers(0, 65, (batch, 101))
-        onehot = backend.asarray(np.eye(65, dtype=np.float32)[ids])
-        cost, optimizer = get_cost("log-likelihood"), Adam(2e-3)
-        return lambda: sequence_step(net, cost, optimizer, onehot[:, :-1], onehot[:, 1:],
-                                     clip=5.0)
+    if name == "lstm":                   # lstm_step.py's step, clipped as the preset
+        return training_step(256, backend, clip=5.0)
     optimizer = Adam(0.001) if name == "inception" else SGD(0.1 if name == "mlp" else 0.01)
     trainer = Trainer(nablanet_net(name, backend), "log-likelihood", optimizer,
                       batch_size=batch, monitor=(), rng=0)

@@ -37,27 +37,36 @@ def data(seed=SEED):
     return onehot[:, :-1], onehot[:, 1:], idx[:, 1:]
 
 
-def nablanet_step(hidden: int, device: str = "cpu"):
-    from nablanet import get_backend
+def training_step(hidden: int, backend, clip: float | None = None):
+    """One nablanet step on ``backend`` (no GPU synchronisation): the net, the data and Adam
+    built once, untimed; ``clip`` limits the gradient norm as the char-lstm preset does."""
     from nablanet.costs import get_cost
     from nablanet.layers import LSTM, Softmax, TimeDistributedDense
     from nablanet.net import Sequential
     from nablanet.optimizers import Adam
     from nablanet.training.bptt import sequence_step
 
-    backend = get_backend(device)
     x, y = (backend.asarray(a) for a in data()[:2])
     net = Sequential([LSTM(SYMBOLS, hidden), TimeDistributedDense(hidden, SYMBOLS), Softmax()])
     net.build((STEPS, SYMBOLS), backend, rng=SEED)
     cost, optimizer = get_cost("log-likelihood"), Adam(2e-3)
+    return lambda: sequence_step(net, cost, optimizer, x, y, clip=clip)
+
+
+def nablanet_step(hidden: int, device: str = "cpu"):
+    """:func:`training_step`, timed as a whole: on a GPU it waits for the GPU to finish."""
+    from nablanet import get_backend
+
+    backend = get_backend(device)
+    step = training_step(hidden, backend)
     if device == "cpu":
-        return lambda: sequence_step(net, cost, optimizer, x, y)
+        return step
     sync = backend.xp.cuda.Device().synchronize
 
-    def step():
-        sequence_step(net, cost, optimizer, x, y)
+    def synced():
+        step()
         sync()
-    return step
+    return synced
 
 
 def torch_step(hidden: int, device: str = "cpu"):

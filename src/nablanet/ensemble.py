@@ -227,7 +227,8 @@ def _samples_dropout(layer) -> bool:
     whose only stochastic layers inside are Dropout (a ConfigError if it holds another)."""
     if isinstance(layer, Dropout):
         return True
-    inner = [sub for sub in every_layer(layer.sublayers()) if sub.stochastic and not sub.sublayers()]
+    inner = [sub for sub in every_layer(layer.sublayers())
+             if sub.stochastic and not sub.sublayers()]          # the leaves that draw
     if not any(isinstance(sub, Dropout) for sub in inner):
         return False
     if not all(isinstance(sub, Dropout) for sub in inner):

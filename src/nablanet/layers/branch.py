@@ -248,9 +248,6 @@ class Concat(Block):
     module is Concat of 1×1, 3×3 and 5×5 convolutions and a pooling branch, each padded
     to keep the image size."""
 
-    def __init__(self, branches):
-        super().__init__(branches)
-
     def joined_shape(self, shapes):
         rest = {shape[1:] for shape in shapes}
         if len(rest) != 1 or any(len(shape) not in (1, 3) for shape in shapes):
