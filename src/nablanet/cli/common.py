@@ -48,14 +48,20 @@ def _int_at_least(text: str, least: int, expected: str) -> int:
     return n
 
 
-def add_data_flags(parser, *, validation: bool = True) -> None:
+def add_data_flags(parser, *, validation: bool = True, of_run: bool = False) -> None:
+    """``--dataset``, ``--data-dir`` (and ``--validation-size``); ``of_run``: the command
+    reads a run, whose own data set (its config.toml's) is the default, not MNIST."""
+    dataset_default = ("the run's own (MNIST for a bare model directory)" if of_run
+                       else "'mnist'")
+    data_dir_default = ("the run's, for its own data set, else $NABLANET_DATA, then the cache"
+                        if of_run else "$NABLANET_DATA, then the cache")
     parser.add_argument("--dataset", metavar="mnist|PATH",
-                        help="'mnist' (default), a folder holding the four IDX files "
+                        help="'mnist', a folder holding the four IDX files "
                              "(train-images-idx3-ubyte[.gz], ...), an .npz with x_train, "
                              "y_train, x_test, y_test, or a folder with train.csv and "
-                             "test.csv (label in the last column)")
+                             f"test.csv (label in the last column); default {dataset_default}")
     parser.add_argument("--data-dir", metavar="DIR",
-                        help="where MNIST is looked for (default: $NABLANET_DATA, then the cache)")
+                        help=f"where MNIST is looked for (default: {data_dir_default})")
     if validation:
         parser.add_argument("--validation-size", type=int, metavar="N",
                             help="training examples held out at the end for validation "

@@ -18,7 +18,7 @@ def add_parser(subparsers):
                               description="Print the accuracy, number of errors and cost of a "
                                           "run's model on the test (or another) split.")
     add_model_argument(p)
-    add_data_flags(p, validation=False)
+    add_data_flags(p, validation=False, of_run=True)
     add_split_flag(p)
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
     p.add_argument("--quiet", action="store_true", help="no 'model:' line on stderr")
