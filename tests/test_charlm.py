@@ -375,3 +375,16 @@ def test_generate_command_with_a_model_the_run_lacks(digits_model, tmp_path, cap
     assert_one_error_line(nablanet(capsys, "generate", tmp_path / "run", "--prime", "0",
                                    "--label", 3), r"run: a character language model, which "
                                                   r"takes --prime TEXT, not --label$")
+
+
+@pytest.mark.parametrize("holds", ["nothing", "a classifier"])
+def test_generate_text_from_a_run_without_a_char_lm_says_so(holds, tmp_path, capsys):
+    # It said "--label K is required to generate digits from a DBN": the run was at fault.
+    from nablanet import mlp
+    from test_cli_data import assert_one_error_line, nablanet
+
+    run = tmp_path / "run"
+    if holds == "a classifier":
+        save_model(run / "best", mlp([4, 3], "sigmoid", "softmax", rng=0), "log-likelihood")
+    assert_one_error_line(nablanet(capsys, "generate", run, "--prime", "ROMEO:"),
+                          r"run: no character language model here")

@@ -66,7 +66,9 @@ def run(args) -> int:
     from ..models.persistence import load_rbm
     from ..models.plots_rbm import save_grid
 
-    if generate_text.is_char_lm(args.run):          # a char-lstm run: text, not digits
+    # A char-lstm run gives text; so does --prime alone, so that a RUN holding no char-LM
+    # (a typo, a classifier's run) is reported as that rather than as a missing --label.
+    if generate_text.is_char_lm(args.run) or (args.prime is not None and args.label is None):
         if args.label is not None:
             raise ConfigError(f"{args.run}: a character language model, which takes --prime "
                               "TEXT, not --label")
