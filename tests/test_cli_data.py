@@ -72,3 +72,12 @@ def assert_one_error_line(result: Result, match: str) -> None:
     assert result.code == 2, result.err
     assert result.err.count("\n") == 1 and len(result.error_lines) == 1, result.err
     assert re.search(match, result.error_lines[0]), result.error_lines[0]
+
+
+def flag_help(command: str, flag: str) -> str:
+    """The help text of ``flag`` in ``nablanet COMMAND --help`` (unwrapped)."""
+    from nablanet.cli.main import build_parser, command_modules
+
+    parser = build_parser(command_modules())
+    sub = next(a for a in parser._actions if a.dest == "command").choices[command]
+    return next(a.help for a in sub._actions if flag in a.option_strings)

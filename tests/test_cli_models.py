@@ -1,6 +1,5 @@
 """``nablanet evaluate`` and ``nablanet predict`` on a trained run, and their bad inputs."""
 import json
-import re
 import shutil
 
 import numpy as np
@@ -9,7 +8,7 @@ import pytest
 from nablanet.config import load_splits
 from nablanet.io import load_model
 from nablanet.runs import RunDir
-from test_cli_data import assert_one_error_line, nablanet, write_blocks_idx
+from test_cli_data import assert_one_error_line, flag_help, nablanet, write_blocks_idx
 
 
 @pytest.fixture(scope="module")
@@ -87,19 +86,12 @@ def test_evaluate_loads_the_runs_data_set_holding_out_validation_only_for_that_s
                      (str(trained[1]), str(tmp_path / "elsewhere"), 50), ("other", None, 0)]
 
 
-def _flag_help(capsys, command: str, flag: str) -> str:
-    """The help text of ``flag`` in ``nablanet COMMAND --help``, on one line."""
-    out = nablanet(capsys, command, "--help").out
-    after = out.split(f"  {flag} ", 1)[1]
-    return " ".join(re.split(r"\n  --", after, maxsplit=1)[0].split())
-
-
-def test_evaluate_help_says_the_data_set_defaults_to_the_runs_own(capsys):
+def test_evaluate_help_says_the_data_set_defaults_to_the_runs_own():
     # The help said "'mnist' (default)" while evaluate reads the run's config.toml (the
     # test above); compare and ensemble do default to MNIST.
-    assert "default the run's own" in _flag_help(capsys, "evaluate", "--dataset")
-    assert "the run's, for its own data set" in _flag_help(capsys, "evaluate", "--data-dir")
-    assert _flag_help(capsys, "compare", "--dataset").endswith("default 'mnist'")
+    assert "default the run's own" in flag_help("evaluate", "--dataset")
+    assert "the run's, for its own data set" in flag_help("evaluate", "--data-dir")
+    assert flag_help("compare", "--dataset").endswith("default 'mnist'")
 
 
 def test_evaluate_a_split_the_run_did_not_hold_out(capsys, trained, tmp_path):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from nablanet.data import mnist_available
-from test_cli_data import assert_one_error_line, nablanet
+from test_cli_data import assert_one_error_line, flag_help, nablanet
 
 DATA = os.environ.get("NABLANET_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_mnist = pytest.mark.skipif(not mnist_available(DATA), reason="MNIST not available")
@@ -28,6 +28,13 @@ def test_flags_that_do_not_belong_are_one_clear_error(capsys, tmp_path, argv, ma
     result = nablanet(capsys, "reproduce", *argv, "--out", tmp_path / "out")
     assert_one_error_line(result, match)
     assert not (tmp_path / "out").exists()
+
+
+def test_help_says_these_tables_run_one_seed_and_write_results_json():
+    # It promised reproduce.json for every table and "seeds 0..N-1 (default 3)", which
+    # lenet5 and nielsen-ch6 refuse (above); they write results.json (below).
+    assert "nielsen-ch6, lenet5: results.json" in flag_help("reproduce", "--out")
+    assert "the other tables run seed 0 only" in flag_help("reproduce", "--seeds")
 
 
 @needs_mnist

@@ -100,7 +100,8 @@ def add_parser(subparsers):
         description=DESCRIPTION)
     p.add_argument("table", choices=tables, metavar="TABLE", help=f"one of: {', '.join(tables)}")
     p.add_argument("--seeds", type=int, metavar="N",
-                   help="seeds 0..N-1 (default 3; hinton-2006 runs seed 0 only)")
+                   help="nielsen-ch3: seeds 0..N-1 (default 3); the other tables run seed 0 "
+                        "only")
     p.add_argument("--epochs", type=positive_int, metavar="N",
                    help="epochs per run (nielsen-ch3: default 30, the η=0.1 row trains twice "
                         "as long; hinton-2006: RBM epochs per layer, default the presets' 50)")
@@ -108,7 +109,8 @@ def add_parser(subparsers):
                    help="nielsen-ch3: runs trained at once, in N processes of one BLAS thread "
                         "each")
     p.add_argument("--out", type=Path, metavar="DIR",
-                   help="where the run directories and reproduce.json go (default runs/TABLE)")
+                   help="where the run directories and reproduce.json (nielsen-ch6, lenet5: "
+                        "results.json) go (default runs/TABLE)")
     p.add_argument("--only", action="append", metavar="NAME",
                    help="run only these rows (repeatable): "
                         + ", ".join(e.name for e in NIELSEN_CH3)
