@@ -80,10 +80,26 @@ def test_evaluate_loads_the_runs_data_set_holding_out_validation_only_for_that_s
         asked.append((dataset, data_dir, validation_size))
         return load_splits(str(trained[1]), validation_size=validation_size)
     monkeypatch.setattr(evaluate, "load_splits", loader)
-    for flags in ([], ["--split", "validation"], ["--dataset", "other"]):
+    for flags in ([], ["--split", "validation"], ["--dataset", "other"],
+                  ["--split", "train", "--validation-size", "20"]):
         assert nablanet(capsys, "evaluate", run, *flags, "--quiet").code == 0
     assert asked == [(str(trained[1]), str(tmp_path / "elsewhere"), 0),
-                     (str(trained[1]), str(tmp_path / "elsewhere"), 50), ("other", None, 0)]
+                     (str(trained[1]), str(tmp_path / "elsewhere"), 50), ("other", None, 0),
+                     (str(trained[1]), str(tmp_path / "elsewhere"), 20)]
+
+
+def test_evaluate_holds_out_the_validation_size_the_error_asks_for(capsys, trained):
+    # "cannot hold out 50 of ... pass a smaller --validation-size" named a flag evaluate
+    # did not have.
+    run, data = trained
+    other = load_splits(str(data), validation_size=0).train
+    assert_one_error_line(nablanet(capsys, "evaluate", run, "--split", "validation",
+                                   "--validation-size", len(other), "--quiet"),
+                          r"pass a smaller --validation-size$")
+    result = nablanet(capsys, "evaluate", run, "--split", "validation",
+                      "--validation-size", 20, "--quiet")
+    assert result.code == 0 and result.out.startswith("validation accuracy: ") \
+        and "errors of 20)" in result.out
 
 
 def test_evaluate_help_says_the_data_set_defaults_to_the_runs_own():
@@ -91,6 +107,7 @@ def test_evaluate_help_says_the_data_set_defaults_to_the_runs_own():
     # test above); compare and ensemble do default to MNIST.
     assert "default the run's own" in flag_help("evaluate", "--dataset")
     assert "the run's, for its own data set" in flag_help("evaluate", "--data-dir")
+    assert "default the run's own" in flag_help("evaluate", "--validation-size")
     assert flag_help("compare", "--dataset").endswith("default 'mnist'")
 
 

@@ -48,8 +48,8 @@ def _int_at_least(text: str, least: int, expected: str) -> int:
     return n
 
 
-def add_data_flags(parser, *, validation: bool = True, of_run: bool = False) -> None:
-    """``--dataset``, ``--data-dir`` (and ``--validation-size``); ``of_run``: the command
+def add_data_flags(parser, *, of_run: bool = False) -> None:
+    """``--dataset``, ``--data-dir`` and ``--validation-size``; ``of_run``: the command
     reads a run, whose own data set (its config.toml's) is the default, not MNIST."""
     dataset_default = ("the run's own (MNIST for a bare model directory)" if of_run
                        else "'mnist'")
@@ -62,10 +62,11 @@ def add_data_flags(parser, *, validation: bool = True, of_run: bool = False) -> 
                              f"test.csv (label in the last column); default {dataset_default}")
     parser.add_argument("--data-dir", metavar="DIR",
                         help=f"where MNIST is looked for (default: {data_dir_default})")
-    if validation:
-        parser.add_argument("--validation-size", type=int, metavar="N",
-                            help="training examples held out at the end for validation "
-                                 f"(default {DEFAULTS.validation_size})")
+    validation_default = (f"the run's own; {DEFAULTS.validation_size} for a bare model "
+                          "directory" if of_run else DEFAULTS.validation_size)
+    parser.add_argument("--validation-size", type=int, metavar="N",
+                        help="training examples held out at the end for validation "
+                             f"(default {validation_default})")
 
 
 def add_split_flag(parser) -> None:

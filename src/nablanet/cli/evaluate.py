@@ -1,7 +1,8 @@
 """``nablanet evaluate RUN``: accuracy, errors and cost of a saved model on a data set.
 
-The data set is the run's own (from its config.toml) unless ``--dataset`` names
-another; the model is the run's ``best/`` (by validation accuracy) or ``last/``.
+The data set and its held-out validation size are the run's own (from its
+config.toml) unless ``--dataset`` or ``--validation-size`` say otherwise; the model
+is the run's ``best/`` (by validation accuracy) or ``last/``.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def add_parser(subparsers):
                               description="Print the accuracy, number of errors and cost of a "
                                           "run's model on the test (or another) split.")
     add_model_argument(p)
-    add_data_flags(p, validation=False, of_run=True)
+    add_data_flags(p, of_run=True)
     add_split_flag(p)
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
     p.add_argument("--quiet", action="store_true", help="no 'model:' line on stderr")
@@ -31,7 +32,8 @@ def run(args) -> int:
     dataset = args.dataset or config.dataset
     data_dir = args.data_dir or (config.data_dir if dataset == config.dataset else None)
     # The held-out validation rows matter only when they are the split asked for.
-    validation_size = 0 if args.split == "test" else config.validation_size
+    validation_size = 0 if args.split == "test" else (
+        config.validation_size if args.validation_size is None else args.validation_size)
     splits = load_splits(dataset, data_dir=data_dir, validation_size=validation_size)
     data = getattr(splits, args.split)
     if data is None:
