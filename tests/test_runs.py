@@ -391,3 +391,15 @@ def test_a_plotting_failure_does_not_hide_the_error_that_ended_the_run(tmp_path,
         train_run(small(blocks, epochs=3), tmp_path)
     summary = RunDir(tmp_path).read_summary()
     assert summary["status"] == "failed" and "the disk went away" in summary["message"]
+
+
+def test_resume_refuses_a_run_that_stopped_early(tmp_path, blocks):
+    # It trained on past the stop, into a run no uninterrupted one matches: early
+    # stopping's state came back with the checkpoint, but the stop itself did not.
+    config = small(blocks, epochs=30, early_stopping=1, eta=20.0)
+    summary = train_run(config, tmp_path / "run")
+    assert summary["status"] == "early-stopped" and summary["epochs_run"] < 30
+    before = RunDir(tmp_path / "run").summary_path.read_bytes()
+    with pytest.raises(ConfigError, match="stopped early, where an uninterrupted run stops too"):
+        train_run(config, tmp_path / "run", resume=True)
+    assert RunDir(tmp_path / "run").summary_path.read_bytes() == before

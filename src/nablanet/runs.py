@@ -256,6 +256,16 @@ def _resume_state(run: RunDir, config: TrainConfig) -> tuple[dict, dict]:
     from .io import load_training_state
 
     run.require_resumable()
+    try:
+        ended = run.read_summary().get("status")
+    except (ConfigError, OSError, AttributeError):      # no readable summary: the checkpoint decides
+        ended = None
+    if ended == "early-stopped":
+        # Its checkpoint is where an uninterrupted run stops too; training on from there
+        # would give a run that no uninterrupted one matches.
+        raise ConfigError(f"{run.path}: stopped early, where an uninterrupted run stops too; "
+                          "nothing to resume (train a new run, e.g. with a larger "
+                          "--early-stopping)")
     scalars, arrays = load_training_state(run.last)
     done = scalars.get("next_epoch")
     if not isinstance(done, int) or isinstance(done, bool) or done < 0:
