@@ -170,7 +170,11 @@ def test_an_out_folder_that_cannot_be_made_is_the_error_reported(capsys, blocks,
 @pytest.mark.parametrize("flags, match", [
     (["--seeds", 0], r"--seeds and --jobs must be ≥ 1, got 0 and 1$"),
     (["--jobs", 0], r"--seeds and --jobs must be ≥ 1, got 3 and 0$"),
-    (["--device", "gpu"], r"--device belongs to the hinton-2006 table$"),
+    # "belongs to the hinton-2006 table" sent lenet5's and nielsen-ch6's users away
+    (["--device", "gpu"], r"--device belongs to the hinton-2006, nielsen-ch6 and lenet5 tables$"),
+    (["--train-size", 9], r"--train-size belongs to the hinton-2006, nielsen-ch6 and lenet5 "
+                          r"tables$"),
+    (["--test-size", 9], r"--test-size belongs to the hinton-2006 table$"),
     (["--members", 2], r"--members belongs to nielsen-ch6$"),
 ])
 def test_settings_nielsen_ch3_cannot_run(capsys, blocks, tmp_path, flags, match):

@@ -146,6 +146,8 @@ def add_parser(subparsers):
 
 
 _ENERGY_FLAGS = ("fine_tune_epochs", "train_size", "test_size", "gibbs_steps", "per_class")
+#: the flags of that group that the convolutional tables take too (their help: "also ...")
+_CNN_TOO = ("train_size", "device")
 
 
 def run(args) -> int:
@@ -158,9 +160,12 @@ def run(args) -> int:
     if args.table in CNN_TABLES:
         return run_cnn(args)
     given = [f for f in _ENERGY_FLAGS if getattr(args, f) is not None]
-    if given or args.device != "cpu":
-        flag = "--" + (given[0] if given else "device").replace("_", "-")
-        raise ConfigError(f"{flag} belongs to the hinton-2006 table")
+    if args.device != "cpu":
+        given.append("device")
+    if given:
+        tables = ("the hinton-2006, nielsen-ch6 and lenet5 tables" if given[0] in _CNN_TOO
+                  else "the hinton-2006 table")
+        raise ConfigError(f"--{given[0].replace('_', '-')} belongs to {tables}")
     args.seeds = 3 if args.seeds is None else args.seeds
     args.epochs = 30 if args.epochs is None else args.epochs
     args.init = args.init or "normal-scaled"
