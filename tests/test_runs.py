@@ -403,3 +403,20 @@ def test_resume_refuses_a_run_that_stopped_early(tmp_path, blocks):
     with pytest.raises(ConfigError, match="stopped early, where an uninterrupted run stops too"):
         train_run(config, tmp_path / "run", resume=True)
     assert RunDir(tmp_path / "run").summary_path.read_bytes() == before
+
+
+def test_without_validation_data_the_training_accuracy_chooses_best_and_stops_early(tmp_path,
+                                                                                   blocks):
+    # The help said "validation accuracy" only, for --early-stopping and best/.
+    from test_cli_data import flag_help
+
+    summary = train_run(small(blocks, validation_size=0, epochs=6, early_stopping=1, eta=20.0),
+                        tmp_path)
+    rows = RunDir(tmp_path).read_metrics()
+    assert summary["monitor"] == "train_accuracy" and "validation_accuracy" not in rows[0]
+    train_accuracy = [r["train_accuracy"] for r in rows]
+    assert summary["best_epoch"] == int(np.argmax(train_accuracy))
+    # one epoch (the patience) without a better training accuracy, then the stop
+    assert summary["status"] == "early-stopped" and len(rows) == summary["best_epoch"] + 2
+    assert "training accuracy with --validation-size 0" in flag_help("train", "--early-stopping")
+    assert "or training accuracy where the run held none out" in flag_help("evaluate", "--model")

@@ -121,7 +121,8 @@ def add_training_flags(parser) -> None:
     opt.add_argument("--step-every", type=int, metavar="N",
                      help=f"step: halve η every N epochs (default {d.step_every})")
     opt.add_argument("--early-stopping", type=int, metavar="N",
-                     help="stop after N epochs without a better validation accuracy (default: off)")
+                     help="stop after N epochs without a better validation accuracy (training "
+                          "accuracy with --validation-size 0; default: off)")
     opt.add_argument("--growing-patience", action=argparse.BooleanOptionalAction, default=None,
                      help="early stopping's patience grows to 2 × the epoch of each new best")
 
@@ -144,7 +145,8 @@ def add_model_argument(parser) -> None:
     parser.add_argument("run", metavar="RUN", type=Path,
                         help="a run directory (or a model directory holding config.json)")
     parser.add_argument("--model", choices=("best", "last"), default="best",
-                        help="which of the run's models (default: best, by validation accuracy)")
+                        help="which of the run's models (default: best, by validation accuracy, "
+                             "or training accuracy where the run held none out)")
 
 
 def load_run_model(run: Path, which: str = "best"):
