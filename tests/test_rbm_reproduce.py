@@ -290,6 +290,12 @@ def test_pretrain_help_gives_the_generate_recipe_defaults(capsys):
     assert f"digits generated per class (default {sampler['per_class']})" in text
 
 
+def test_pretrain_looks_for_mnist_where_every_command_does():
+    # Its help said "(default $NABLANET_DATA)"; load_mnist also looks in the cache.
+    from test_cli_data import flag_help
+    assert flag_help("pretrain", "--data-dir") == flag_help("train", "--data-dir")
+
+
 def test_run_log_prints_epochs_from_1_and_stores_indices_from_0(tmp_path):
     import io
 

@@ -483,7 +483,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="where to compute (default cpu)")
     p.add_argument("--seed", type=non_negative_int, default=0,
                    help="seed of the weights, mini-batches and samples (default 0)")
-    p.add_argument("--data-dir", metavar="DIR", help="where MNIST is (default $NABLANET_DATA)")
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="where MNIST is looked for (default: $NABLANET_DATA, then the cache)")
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
 
 
