@@ -28,6 +28,20 @@ def test_the_table_matches_the_book():
     assert (last.eta, last.lmbda, last.epoch_factor, last.published_accuracy) == (0.1, 5.0, 2, 98.04)
 
 
+def test_its_runs_name_their_data_by_absolute_path_as_train_does(capsys, blocks, tmp_path,
+                                                                   monkeypatch):
+    # A relative --dataset was stored as given: `evaluate RUN` worked only from that folder.
+    monkeypatch.chdir(blocks.parent)
+    result = reproduce(capsys, blocks.name, tmp_path, "--seeds", 1, "--only", "h30-quadratic",
+                       "--quiet")
+    assert result.code == 0, result.err
+    run = tmp_path / "h30-quadratic" / "seed-0"
+    assert RunDir(run).read_config().dataset == str(blocks)
+    monkeypatch.chdir(tmp_path)
+    evaluated = nablanet(capsys, "evaluate", run, "--quiet")
+    assert evaluated.code == 0, evaluated.err
+
+
 def test_runs_each_seed_into_a_run_directory_and_writes_the_report(capsys, blocks, tmp_path):
     result = reproduce(capsys, blocks, tmp_path, "--seeds", 2, "--only", "h30-quadratic")
     assert result.code == 0, result.err

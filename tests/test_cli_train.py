@@ -345,3 +345,20 @@ def test_a_run_names_its_data_by_absolute_path_so_it_works_from_any_folder(
     assert evaluated.code == 0, evaluated.err
     resumed = nablanet(capsys, "train", "--resume", "here/run", "--epochs", 2, "--quiet")
     assert resumed.code == 0, resumed.err
+
+
+def test_a_runs_data_path_holds_no_dot_dot_that_a_removed_folder_would_break(
+        capsys, blocks, tmp_path, monkeypatch):
+    # "went-away/../data" was stored as it was, and failed once went-away was removed.
+    import shutil
+    shutil.copytree(blocks, tmp_path / "data")
+    (tmp_path / "went-away").mkdir()
+    monkeypatch.chdir(tmp_path / "went-away")
+    result = nablanet(capsys, "train", "--dataset", "../data", "--validation-size", 50,
+                      "--hidden", 20, "--epochs", 1, "--out", tmp_path / "run", "--quiet")
+    assert result.code == 0, result.err
+    assert RunDir(tmp_path / "run").read_config().dataset == str(tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "went-away").rmdir()
+    evaluated = nablanet(capsys, "evaluate", tmp_path / "run", "--quiet")
+    assert evaluated.code == 0, evaluated.err

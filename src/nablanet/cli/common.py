@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import os
 import sys
 from pathlib import Path
 
@@ -141,6 +143,19 @@ def training_flags(args) -> dict:
     return flags
 
 
+def with_absolute_data_paths(config: TrainConfig) -> TrainConfig:
+    """``config`` with its data folders made absolute, as a run's config.toml holds them:
+    ``evaluate RUN``, ``--resume RUN`` and ``--config RUN/config.toml`` then find the
+    data from any folder, where a path relative to the one training ran in would not.
+    ``..`` is resolved too: ``cwd/../data`` stops working once cwd is removed."""
+    changes = {}
+    if config.dataset != MNIST:
+        changes["dataset"] = os.path.abspath(Path(config.dataset).expanduser())
+    if config.data_dir is not None:
+        changes["data_dir"] = os.path.abspath(Path(config.data_dir).expanduser())
+    return dataclasses.replace(config, **changes) if changes else config
+
+
 def add_model_argument(parser) -> None:
     parser.add_argument("run", metavar="RUN", type=Path,
                         help="a run directory (or a model directory holding config.json)")
@@ -209,4 +224,5 @@ def _choice(group, flag: str, what: str, default: str) -> None:
 __all__ = ["DEFAULTS", "MNIST", "add_blas_threads_flag", "add_data_flags",
            "add_split_flag",
            "add_model_argument", "add_training_flags", "blas_threads", "info", "int_list",
-           "load_run_model", "non_negative_int", "positive_int", "thread_setting", "training_flags"]
+           "load_run_model", "non_negative_int", "positive_int", "thread_setting", "training_flags",
+           "with_absolute_data_paths"]

@@ -44,7 +44,7 @@ from ..runs import RunDir, to_json, train_run
 from ..utils.atomic import atomic_write_bytes
 from ..utils.wording import plural
 from .common import (add_blas_threads_flag, add_data_flags, blas_threads, info, non_negative_int,
-                     positive_int)
+                     positive_int, with_absolute_data_paths)
 from .reproduce_cnn import CNN_TABLES, run_cnn
 
 
@@ -240,8 +240,10 @@ def _selected(table, only):
 def _config(e: Experiment, seed: int, args) -> TrainConfig:
     data = {k: v for k, v in (("dataset", args.dataset), ("data_dir", args.data_dir),
                               ("validation_size", args.validation_size)) if v is not None}
-    return TrainConfig(hidden=[e.hidden], cost=e.cost, eta=e.eta, lmbda=e.lmbda, batch_size=10,
-                       epochs=args.epochs * e.epoch_factor, init=args.init, seed=seed, **data)
+    # absolute, as nablanet train stores them: `evaluate RUN` from any folder finds the data
+    return with_absolute_data_paths(
+        TrainConfig(hidden=[e.hidden], cost=e.cost, eta=e.eta, lmbda=e.lmbda, batch_size=10,
+                    epochs=args.epochs * e.epoch_factor, init=args.init, seed=seed, **data))
 
 
 _DONE = ("completed", "early-stopped")

@@ -9,18 +9,17 @@ whose length it is), ending bit-identical to a run that was never interrupted.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import signal
 import sys
 from datetime import datetime
 from pathlib import Path
 
-from ..config import MNIST, TrainConfig
+from ..config import TrainConfig
 from ..errors import ConfigError
 from ..runs import RunDir, train_run
 from ..utils.wording import plural
 from .common import (add_blas_threads_flag, add_training_flags, blas_threads, info,
-                     training_flags)
+                     training_flags, with_absolute_data_paths)
 from .train_preset import preset_names, run_preset
 
 #: settings a resumed run may change without changing what it computes
@@ -97,18 +96,6 @@ def run(args) -> int:
                    f"{summary['last_test_accuracy']:.2%} ({summary['last_test_errors']} errors)")
     print(f"test accuracy: {summary['test_accuracy']:.2%} ({summary['test_errors']} errors)")
     return 0
-
-
-def with_absolute_data_paths(config: TrainConfig) -> TrainConfig:
-    """``config`` with its data folders made absolute, as the run's config.toml will hold
-    them: ``evaluate RUN``, ``--resume RUN`` and ``--config RUN/config.toml`` then find the
-    data from any folder, where a path relative to the one train ran in would not."""
-    changes = {}
-    if config.dataset != MNIST:
-        changes["dataset"] = str(Path(config.dataset).expanduser().absolute())
-    if config.data_dir is not None:
-        changes["data_dir"] = str(Path(config.data_dir).expanduser().absolute())
-    return dataclasses.replace(config, **changes) if changes else config
 
 
 def _resumed(args, flags: dict) -> tuple[TrainConfig, Path]:
