@@ -73,6 +73,35 @@ def test_log_likelihood_on_sigmoid_outputs_trains_with_a_note(capsys, blocks, tm
     assert result.code == 0 and "note:" not in result.err
 
 
+@pytest.mark.parametrize("flags, needed, note", [
+    (("--momentum", 0.5), ("--optimizer", "nesterov"),
+     "--momentum is read only with optimizer momentum or nesterov (this run: sgd)"),
+    (("--step-every", 3), ("--schedule", "step"),
+     "--step-every is read only with schedule step (this run: constant)"),
+    (("--schedule-patience", 3, "--schedule", "step"), ("--schedule", "halve-on-plateau"),
+     "--schedule-patience is read only with schedule halve-on-plateau (this run: step)"),
+    (("--growing-patience",), ("--early-stopping", 3),
+     "--growing-patience is read only with early-stopping (this run: off)")])
+def test_a_flag_the_run_never_reads_gets_a_note(capsys, blocks, tmp_path, flags, needed, note):
+    # Saved to config.toml and silently ignored before: --momentum with plain SGD is SGD.
+    result = train(capsys, blocks, tmp_path / "idle", *flags)
+    assert result.code == 0, result.err
+    assert f"note: {note}; it has no effect" in result.err.splitlines()
+    result = train(capsys, blocks, tmp_path / "read", *flags, *needed)
+    assert result.code == 0 and "note:" not in result.err
+
+
+def test_a_config_file_may_hold_settings_the_run_never_reads(capsys, blocks, tmp_path):
+    # A run's own config.toml holds every setting: retraining it with another optimiser
+    # keeps its μ, and only flags given on the command line are noted.
+    config = tmp_path / "c.toml"
+    config.write_text('optimizer = "momentum"\nmomentum = 0.5\nstep_every = 3\n')
+    result = nablanet(capsys, "train", "--config", config, "--dataset", blocks, "--hidden", 20,
+                      "--validation-size", 50, "--epochs", 1, "--optimizer", "sgd",
+                      "--out", tmp_path / "run")
+    assert result.code == 0 and "note:" not in result.err
+
+
 def test_config_file_with_flags_overriding_it(capsys, blocks, tmp_path):
     config = tmp_path / "c.toml"
     config.write_text('hidden = [12]\neta = 0.3\nbatch_size = 25\nepochs = 1\n'

@@ -49,6 +49,10 @@ _COST_OUTPUTS = {"quadratic": CHOICES["output"], "cross-entropy": ("sigmoid", "s
                  "log-likelihood": ("softmax", "sigmoid")}
 #: optimisers that take the momentum coefficient μ
 _MOMENTUM_OPTIMIZERS = ("momentum", "nesterov")
+#: settings read only beside certain values of another: {setting: (other, its values)}
+_READ_ONLY_BESIDE = {"momentum": ("optimizer", _MOMENTUM_OPTIMIZERS),
+                     "step_every": ("schedule", ("step",)),
+                     "schedule_patience": ("schedule", ("halve-on-plateau",))}
 MNIST = "mnist"
 
 
@@ -183,6 +187,21 @@ class TrainConfig:
     @property
     def n_classes(self) -> int:
         return self.sizes[-1] if self.sizes else self.classes
+
+    def idle_settings(self, keys) -> list[str]:
+        """Of the settings ``keys`` (those given explicitly), the ones this config never
+        reads, each with why: μ without a momentum optimiser, a schedule's parameter under
+        another schedule, growing patience without early stopping. Not an error: a config
+        file may hold them all, and one flag may switch between them."""
+        idle = []
+        for key, (other, readers) in _READ_ONLY_BESIDE.items():
+            value = getattr(self, other)
+            if key in keys and value not in readers:
+                idle.append(f"{key} is read only with {other} {' or '.join(map(str, readers))}"
+                            f" (this run: {value})")
+        if "growing_patience" in keys and self.growing_patience and self.early_stopping is None:
+            idle.append("growing_patience is read only with early_stopping (this run: off)")
+        return idle
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: _copy(getattr(self, f.name)) for f in dataclasses.fields(self)}

@@ -80,6 +80,9 @@ def run(args) -> int:
     replacing = args.resume is None and RunDir(directory).config_path.is_file()
     info(args, f"run directory: {directory}"
                + (" (replacing the run that was there)" if replacing else ""))
+    for idle in config.idle_settings(flags):
+        # a note, not an error: --config RUN/config.toml --optimizer sgd keeps the file's μ
+        info(args, f"note: --{idle.replace('_', '-')}; it has no effect")
     if config.cost == "log-likelihood" and config.output_activation == "sigmoid":
         # allowed (a sigmoid is a probability), but rarely what was meant: a net trained
         # so on MNIST stays at chance
