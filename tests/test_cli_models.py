@@ -70,7 +70,7 @@ def test_evaluate_another_split(capsys, trained):
 def test_evaluate_loads_the_runs_data_set_holding_out_validation_only_for_that_split(
         capsys, trained, tmp_path, monkeypatch):
     # The run's data_dir belongs to the run's data set; another --dataset gets none.
-    from nablanet.cli import evaluate
+    from nablanet.cli import common
     run = copy_run(trained, tmp_path)
     config = (run / "config.toml").read_text()
     (run / "config.toml").write_text(f'data_dir = "{tmp_path / "elsewhere"}"\n' + config)
@@ -79,7 +79,7 @@ def test_evaluate_loads_the_runs_data_set_holding_out_validation_only_for_that_s
     def loader(dataset, *, data_dir, validation_size):
         asked.append((dataset, data_dir, validation_size))
         return load_splits(str(trained[1]), validation_size=validation_size)
-    monkeypatch.setattr(evaluate, "load_splits", loader)
+    monkeypatch.setattr(common, "load_splits", loader)
     for flags in ([], ["--split", "validation"], ["--dataset", "other"],
                   ["--split", "train", "--validation-size", "20"]):
         assert nablanet(capsys, "evaluate", run, *flags, "--quiet").code == 0
@@ -102,13 +102,57 @@ def test_evaluate_holds_out_the_validation_size_the_error_asks_for(capsys, train
         and "errors of 20)" in result.out
 
 
-def test_evaluate_help_says_the_data_set_defaults_to_the_runs_own():
+@pytest.mark.parametrize("command", ["evaluate", "compare", "ensemble"])
+def test_the_help_says_the_data_set_defaults_to_the_runs_own(command):
     # The help said "'mnist' (default)" while evaluate reads the run's config.toml (the
-    # test above); compare and ensemble do default to MNIST.
-    assert "default the run's own" in flag_help("evaluate", "--dataset")
-    assert "the run's, for its own data set" in flag_help("evaluate", "--data-dir")
-    assert "default the run's own" in flag_help("evaluate", "--validation-size")
-    assert flag_help("compare", "--dataset").endswith("default 'mnist'")
+    # test above), and so do compare and ensemble now (the tests below).
+    assert "default the run's own" in flag_help(command, "--dataset")
+    assert "the run's, for its own data set" in flag_help(command, "--data-dir")
+    assert "default the run's own" in flag_help(command, "--validation-size")
+    assert flag_help("train", "--dataset").endswith("default 'mnist'")
+
+
+@pytest.mark.parametrize("command", ["compare", "ensemble"])
+def test_compare_and_ensemble_score_runs_on_the_data_set_they_were_trained_on(
+        capsys, trained, tmp_path, command):
+    # They loaded MNIST unless --dataset was given: runs trained on another data set of
+    # 784 features were scored on MNIST without a word.
+    second = shutil.copytree(trained[0], tmp_path / "second")
+    for split, examples in (("test", 100), ("validation", 50)):
+        result = nablanet(capsys, command, trained[0], second, "--split", split, "--quiet")
+        assert result.code == 0, result.err
+        assert f"errors of {examples})" in result.out
+    # a model directory inside a run is scored on its run's data set too
+    result = nablanet(capsys, "evaluate", second / "best", "--json", "--quiet")
+    assert json.loads(result.out)["dataset"] == str(trained[1])
+
+
+def test_runs_trained_on_different_data_sets_need_dataset(capsys, trained, tmp_path):
+    other = write_blocks_idx(tmp_path / "other", seed=5)
+    second = shutil.copytree(trained[0], tmp_path / "second")
+    config = (second / "config.toml").read_text()
+    (second / "config.toml").write_text(config.replace(str(trained[1]), str(other)))
+    assert_one_error_line(nablanet(capsys, "compare", trained[0], second),
+                          r"the runs were trained with different datasets \(.*blocks, .*other\); "
+                          r"choose one with --dataset$")
+    result = nablanet(capsys, "compare", trained[0], second, "--dataset", other, "--quiet")
+    assert result.code == 0 and "errors of 100)" in result.out
+
+
+def test_runs_that_held_out_different_validation_sizes_need_it_for_that_split(capsys, trained,
+                                                                             tmp_path):
+    second = shutil.copytree(trained[0], tmp_path / "second")
+    config = (second / "config.toml").read_text()
+    (second / "config.toml").write_text(config.replace("validation_size = 50",
+                                                       "validation_size = 30"))
+    assert_one_error_line(nablanet(capsys, "ensemble", trained[0], second, "--split", "train",
+                                   "--quiet"),
+                          r"different validation sizes \(50, 30\); choose one with "
+                          r"--validation-size$")
+    for flags, examples in ((["--split", "test"], 100),        # no rows held out for it
+                            (["--split", "validation", "--validation-size", 30], 30)):
+        result = nablanet(capsys, "ensemble", trained[0], second, *flags, "--quiet")
+        assert result.code == 0 and f"errors of {examples})" in result.out
 
 
 def test_evaluate_a_split_the_run_did_not_hold_out(capsys, trained, tmp_path):

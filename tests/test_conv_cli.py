@@ -91,14 +91,14 @@ def test_compare_two_runs_adds_mcnemar(capsys, trained, blocks_dir):
 
 @pytest.mark.parametrize("split, held_out", [("validation", 10_000), ("test", 0),
                                               ("train", 10_000)])
-def test_the_validation_split_is_the_last_10000_training_examples(monkeypatch, split,
+def test_the_validation_split_is_the_last_10000_training_examples(monkeypatch, tmp_path, split,
                                                                    held_out):
     # Nielsen's 50 000 + 10 000, as training held it out, so the train split is the 50 000
     # as in evaluate (MNIST-sized data only, so the loader is stubbed and the request itself
-    # checked)
+    # checked); a model directory outside a run counts as MNIST's with the default split
     import argparse
 
-    from nablanet.cli import compare
+    from nablanet.cli import common
     from nablanet.config import MNIST
     from nablanet.data.dataset import Splits
     asked = {}
@@ -107,9 +107,9 @@ def test_the_validation_split_is_the_last_10000_training_examples(monkeypatch, s
         asked.update(dataset=dataset, validation_size=validation_size)
         return Splits(["train"], ["validation"] if validation_size else None, ["test"])
 
-    monkeypatch.setattr(compare, "load_splits", loader)
+    monkeypatch.setattr(common, "load_splits", loader)
     args = argparse.Namespace(split=split, dataset=None, data_dir=None, validation_size=None)
-    assert compare.load_split(args) == [split]
+    assert common.load_runs_split(args, [tmp_path / "model"]) == (MNIST, [split])
     assert asked == {"dataset": MNIST, "validation_size": held_out}
 
 

@@ -8,8 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from ..config import CHOICES, FIELDS, MNIST, TrainConfig
-from ..errors import ConfigError
+from ..config import CHOICES, FIELDS, MNIST, TrainConfig, load_splits
+from ..errors import ConfigError, DataError
 
 DEFAULTS = TrainConfig()
 
@@ -52,7 +52,8 @@ def _int_at_least(text: str, least: int, expected: str) -> int:
 
 def add_data_flags(parser, *, of_run: bool = False) -> None:
     """``--dataset``, ``--data-dir`` and ``--validation-size``; ``of_run``: the command
-    reads a run, whose own data set (its config.toml's) is the default, not MNIST."""
+    scores runs, whose own data set (their config.toml's) is the default, not MNIST
+    (:func:`load_runs_split`)."""
     dataset_default = ("the run's own (MNIST for a bare model directory)" if of_run
                        else "'mnist'")
     data_dir_default = ("the run's, for its own data set, else $NABLANET_DATA, then the cache"
@@ -179,6 +180,51 @@ def load_run_model(run: Path, which: str = "best"):
     return net, cost, directory
 
 
+def trained_on(path) -> TrainConfig | None:
+    """The settings of the run whose model ``path`` holds (a run directory, or its best/ or
+    last/), for the data set it was trained on; None for a model directory outside a run."""
+    from ..runs import RunDir
+
+    path = Path(path)
+    for run in (path, path.parent) if path.name in ("best", "last") else (path,):
+        if RunDir(run).config_path.is_file():
+            return RunDir(run).read_config()
+    return None
+
+
+def load_runs_split(args, runs) -> tuple[str, object]:
+    """(data set, its split ``--split``) to score the models of ``runs`` on: the data set the
+    runs were trained on and the validation rows they held out, unless ``--dataset``,
+    ``--data-dir`` or ``--validation-size`` say otherwise. Runs trained on different data
+    sets need ``--dataset``; model directories outside a run count as MNIST's."""
+    configs = [c for c in map(trained_on, runs) if c is not None]
+    dataset = args.dataset or _agreed(configs, "dataset", "--dataset") or MNIST
+    # a data folder belongs to its data set: another --dataset takes none of the runs'
+    data_dir = args.data_dir or next((c.data_dir for c in configs
+                                      if c.dataset == dataset and c.data_dir), None)
+    validation_size = 0                 # the held-out rows matter only for their own split
+    if args.split != "test":
+        validation_size = args.validation_size
+        if validation_size is None:
+            validation_size = _agreed(configs, "validation_size", "--validation-size")
+        if validation_size is None:
+            validation_size = DEFAULTS.validation_size
+    data = getattr(load_splits(dataset, data_dir=data_dir, validation_size=validation_size),
+                   args.split)
+    if data is None:
+        raise DataError(f"{dataset}: has no {args.split} split")
+    return dataset, data
+
+
+def _agreed(configs, key: str, flag: str):
+    """The value of ``key`` that all ``configs`` share; None where there are none."""
+    values = list(dict.fromkeys(getattr(c, key) for c in configs))     # in the runs' order
+    if len(values) > 1:
+        raise ConfigError(f"the runs were trained with different {key.replace('_', ' ')}s "
+                          f"({', '.join(map(str, values))}); choose one with {flag}")
+    return values[0] if values else None
+
+
 def add_blas_threads_flag(parser, default: int | str = 1) -> None:
     """``--blas-threads N|auto``: ``nablanet train`` defaults to auto, the rest to 1."""
     parser.add_argument(
@@ -224,5 +270,5 @@ def _choice(group, flag: str, what: str, default: str) -> None:
 __all__ = ["DEFAULTS", "MNIST", "add_blas_threads_flag", "add_data_flags",
            "add_split_flag",
            "add_model_argument", "add_training_flags", "blas_threads", "info", "int_list",
-           "load_run_model", "non_negative_int", "positive_int", "thread_setting", "training_flags",
-           "with_absolute_data_paths"]
+           "load_run_model", "load_runs_split", "non_negative_int", "positive_int",
+           "thread_setting", "trained_on", "training_flags", "with_absolute_data_paths"]

@@ -13,12 +13,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..config import MNIST, load_splits
 from ..errors import ConfigError, DataError
 from ..evaluation import (check_alpha, compare, confusion_matrix, format_confusion_matrix,
                           plot_confusion_matrix, plot_misclassified, top_k_accuracy)
 from ..runs import check_fits
-from .common import (DEFAULTS, add_data_flags, add_split_flag, info, load_run_model,
+from .common import (add_data_flags, add_split_flag, info, load_run_model, load_runs_split,
                      positive_int)
 
 
@@ -28,7 +27,7 @@ def add_parser(subparsers):
     p.add_argument("runs", nargs="+", metavar="RUN", help="one or two run (or model) directories")
     p.add_argument("--model", choices=("best", "last"), default="best",
                    help="which model of each run (default best)")
-    add_data_flags(p)
+    add_data_flags(p, of_run=True)
     add_split_flag(p)
     p.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     p.add_argument("--top-k", type=positive_int, default=2, metavar="K",
@@ -37,22 +36,6 @@ def add_parser(subparsers):
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
     p.add_argument("--quiet", action="store_true", help="no 'model:' lines on stderr")
     return p
-
-
-def load_split(args):
-    """The split ``--split`` of ``--dataset`` (MNIST by default). As training split them (and
-    as ``evaluate`` does), the last ``--validation-size`` training examples are the
-    validation split and not part of the train split."""
-    validation_size = 0
-    if args.split != "test":
-        validation_size = (DEFAULTS.validation_size if args.validation_size is None
-                           else args.validation_size)
-    splits = load_splits(args.dataset or MNIST, data_dir=args.data_dir,
-                         validation_size=validation_size)
-    data = getattr(splits, args.split)
-    if data is None:
-        raise DataError(f"{args.dataset or MNIST}: has no {args.split} split")
-    return data
 
 
 def png_names(runs) -> list[str]:
@@ -75,7 +58,7 @@ def run(args) -> int:
         if args.top_k > net.output_shape[-1]:
             raise ConfigError(f"--top-k {args.top_k} is more than the {net.output_shape[-1]} "
                               f"classes of {model_dir}")
-    data = load_split(args)
+    _, data = load_runs_split(args, args.runs)
     for _, _, net, _, _ in models:      # all of them before --out gets a PNG
         check_fits(net, data)
     report = {}

@@ -15,8 +15,7 @@ import numpy as np
 from ..ensemble import COMBINE, member_outputs, predict_combined
 from ..errors import ConfigError
 from ..runs import check_fits
-from .common import add_data_flags, add_split_flag, info, load_run_model
-from .compare import load_split
+from .common import add_data_flags, add_split_flag, info, load_run_model, load_runs_split
 
 
 def add_parser(subparsers):
@@ -28,7 +27,7 @@ def add_parser(subparsers):
                    help="how to combine the members' outputs (default vote)")
     p.add_argument("--model", choices=("best", "last"), default="best",
                    help="which model of each run (default best)")
-    add_data_flags(p)
+    add_data_flags(p, of_run=True)
     add_split_flag(p)
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
     p.add_argument("--quiet", action="store_true", help="no 'model:' lines on stderr")
@@ -46,7 +45,7 @@ def run(args) -> int:
         net, _, model_dir = load_run_model(path, args.model)
         info(args, f"model: {model_dir}")
         nets.append(net)
-    data = load_split(args)
+    _, data = load_runs_split(args, args.runs)
     for net in nets:
         check_fits(net, data)
     outputs = member_outputs(nets, data.x)

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import json
 
-from ..config import MNIST, TrainConfig, load_splits
-from ..errors import DataError
-from ..runs import RunDir, score
-from .common import add_data_flags, add_model_argument, add_split_flag, info, load_run_model
+from ..runs import score
+from .common import (add_data_flags, add_model_argument, add_split_flag, info, load_run_model,
+                     load_runs_split)
 
 
 def add_parser(subparsers):
@@ -28,16 +27,7 @@ def add_parser(subparsers):
 
 def run(args) -> int:
     net, cost, model_dir = load_run_model(args.run, args.model)
-    config = _run_config(args.run)
-    dataset = args.dataset or config.dataset
-    data_dir = args.data_dir or (config.data_dir if dataset == config.dataset else None)
-    # The held-out validation rows matter only when they are the split asked for.
-    validation_size = 0 if args.split == "test" else (
-        config.validation_size if args.validation_size is None else args.validation_size)
-    splits = load_splits(dataset, data_dir=data_dir, validation_size=validation_size)
-    data = getattr(splits, args.split)
-    if data is None:
-        raise DataError(f"{dataset}: has no {args.split} split")
+    dataset, data = load_runs_split(args, [args.run])
     info(args, f"model: {model_dir}")
     s = score(net, cost, data)
     if args.json:
@@ -50,8 +40,3 @@ def run(args) -> int:
         print(f"{args.split} cost: {s.cost:.4f} ({cost.name}, without regularisation)")
     return 0
 
-
-def _run_config(path) -> TrainConfig:
-    """The run's settings (for its data set), or the defaults for a bare model directory."""
-    run = RunDir(path)
-    return run.read_config() if run.config_path.is_file() else TrainConfig(dataset=MNIST)
