@@ -21,6 +21,10 @@ from .dataset import Dataset, validate_dataset
 SUPPORTED = (".csv", ".npy", ".npz", ".png")
 _ENCODING = "utf-8-sig"         # UTF-8, skipping the byte-order mark Excel writes
 MNIST_SIDE = 28
+#: the longest side a digit picture may have (a 12-megapixel photo's): a PNG header can
+#: declare 60 000 × 60 000 pixels in a few kilobytes, which decode to tens of gigabytes
+#: of floats, and the picture is padded to a square of its longest side before resizing
+MAX_PNG_SIDE = 4096
 #: what np.load raises for a damaged .npz: bad zip or header, cut short, bad deflate data
 _NPZ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
 
@@ -107,11 +111,24 @@ def load_digit_png(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     try:
         from matplotlib import image as mpimg           # imported late: matplotlib is slow to import
-        pixels = np.asarray(mpimg.imread(path))
+        from PIL import Image                           # matplotlib reads images with Pillow
     except ImportError as err:
         raise DataError(f"{path.name}: reading .png needs matplotlib (pip install matplotlib)") from err
+    too_large = f"{path.name}: image too large for a digit (at most {MAX_PNG_SIDE} pixels on a side"
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns of huge images (and refuses those past twice its limit): the
+            # size is judged below, from the header, before anything is decoded
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+        pixels = np.asarray(mpimg.imread(path)) if max(width, height) <= MAX_PNG_SIDE else None
+    except Image.DecompressionBombError:
+        raise DataError(f"{too_large})") from None
     except (OSError, ValueError, SyntaxError) as err:   # Pillow's errors for non-images
         raise DataError(f"{path.name}: not a readable PNG image ({err})") from err
+    if pixels is None:
+        raise DataError(f"{too_large}, got {width} × {height})")
     grey = _to_grey(_unit_range(pixels), path.name)
     if _border_mean(grey) > 0.5:
         grey = 1.0 - grey
