@@ -131,6 +131,8 @@ class TrainConfig:
             values = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: malformed TOML: {exc}") from None  # says "(at line N, ...)"
+        except RecursionError:
+            raise ConfigError(f"{path}: malformed TOML: arrays or tables nested too deep") from None
         if not values and not allow_empty:
             raise ConfigError(f"{path}: holds no settings (empty or damaged)")
         return cls.from_dict(values, where=str(path))

@@ -181,7 +181,9 @@ def _read_json(path: Path) -> dict:
         raise ModelFileError(f"{path}: too large for a model description")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
+        # ValueError: bad UTF-8, bad JSON, an integer of over 4300 digits;
+        # RecursionError: arrays or objects nested thousands deep
         raise ModelFileError(f"{path}: malformed JSON ({exc})") from None
     if not isinstance(data, dict):
         raise ModelFileError(f"{path}: expected a JSON object")

@@ -100,13 +100,16 @@ class RunDir:
         cut short while it was appended; it is left out (a --resume rewrites it)."""
         if not self.metrics_path.is_file():
             return []
-        text = self.metrics_path.read_text(encoding="utf-8")
-        if not text.endswith("\n"):
-            text = text[:text.rfind("\n") + 1]
         try:
-            return [json.loads(line) for line in text.splitlines() if line.strip()]
-        except json.JSONDecodeError as exc:
+            text = self.metrics_path.read_text(encoding="utf-8")
+            if not text.endswith("\n"):
+                text = text[:text.rfind("\n") + 1]
+            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except (ValueError, RecursionError) as exc:     # as in io._read_json
             raise ConfigError(f"{self.metrics_path}: malformed JSON line ({exc})") from None
+        if not all(isinstance(row, dict) for row in rows):
+            raise ConfigError(f"{self.metrics_path}: each line must be a JSON object")
+        return rows
 
     def write_metrics(self, rows: list[dict]) -> None:
         """Replace metrics.jsonl with ``rows`` (a resumed run restarts from its checkpoint)."""
@@ -388,11 +391,14 @@ def _finite(value) -> bool:
 
 def _read_json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:     # as in io._read_json
         raise ConfigError(f"{path}: malformed JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object")
+    return data
 
 
 def _now() -> str:
