@@ -30,6 +30,7 @@ import numpy as np
 
 from ..backend import Backend, device_rng, get_backend, make_rng, to_host
 from ..errors import ConfigError, DataError, DivergenceError
+from ..init import claim_parameters
 from ..layers.base import is_size
 from ..training.history import History
 from .units import SoftmaxGroup, get_units
@@ -134,6 +135,7 @@ class RBM:
         self.init_std = float(init_std)
         rng = make_rng(rng)
         xp, dtype = self.backend.xp, self.backend.dtype
+        claim_parameters((self.n_visible, self.n_hidden))
         self.params = {
             "W": self.backend.asarray(rng.standard_normal((self.n_visible, self.n_hidden))
                                       * self.init_std),
