@@ -276,13 +276,17 @@ def _restore(trainer, run: RunDir, state: tuple[dict, dict]) -> None:
 
     saved, _, _ = load_model(run.last, backend=trainer.net.backend)
     scalars, arrays = state
-    if (saved.config() != trainer.net.config()
-            or len(scalars.get("callbacks", ())) != len(trainer.callbacks)):
+    callbacks = scalars.get("callbacks")
+    if not isinstance(callbacks, list):
+        raise ModelFileError(f"{run.last / 'training_state.json'}: 'callbacks' must be a list "
+                             f"of callback states, got {callbacks!r}")
+    if saved.config() != trainer.net.config() or len(callbacks) != len(trainer.callbacks):
         raise ConfigError(f"{run.last}: the checkpoint does not match {run.config_path}")
     trainer.set_params([layer.params[name] for layer, name in saved.parameters()])
     try:
         trainer.load_state_dict(scalars, arrays)
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+    # OverflowError: NumPy's check of an RNG state (a negative or 2⁶⁴-sized word)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
         raise ModelFileError(f"{run.last}: malformed training state in training_state.json "
                              f"or .safetensors ({type(exc).__name__}: {exc})") from None
     run.write_metrics(trainer.history.rows)       # drop lines written after the checkpoint
