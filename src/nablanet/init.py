@@ -84,9 +84,9 @@ _BUDGET: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
     "parameter_budget", default=None)
 
 
-#: parameters a file's layers may draw beyond those its weights file holds (128 MB of
+#: parameters a file's layers may draw beyond those its weights file holds (8 MB of
 #: float64 draws): a small mismatch is left to the check that names the tensor
-BUDGET_SLACK = 1 << 24
+BUDGET_SLACK = 1 << 20
 
 
 @contextmanager
