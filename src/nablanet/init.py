@@ -79,14 +79,13 @@ def initializer(name: str) -> tuple[Callable, Callable]:
 
 
 # -- a bound on what a file may make us allocate ----------------------------------------------
-#: [parameters still allowed, the whole budget] in this context, or None: no limit
-_BUDGET: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
-    "parameter_budget", default=None)
-
-
 #: parameters a file's layers may draw beyond those its weights file holds (8 MB of
 #: float64 draws): a small mismatch is left to the check that names the tensor
 BUDGET_SLACK = 1 << 20
+#: [parameters still allowed, parameters the file holds, the file's name] in this
+#: context, or None: no limit
+_BUDGET: contextvars.ContextVar[list | None] = contextvars.ContextVar("parameter_budget",
+                                                                      default=None)
 
 
 @contextmanager
