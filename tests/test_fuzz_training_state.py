@@ -105,7 +105,7 @@ def _drop(path):
     (_set(("callbacks", 2, "patience"), None), "'patience' must be a whole number ≥ 1"),
     (_set(("callbacks", 4, "best", "epoch"), []), "'best epoch' must be a whole number"),
     (_set(("optimizer", "t"), -1), "'t' must be a whole number ≥ 0"),          # ZeroDivision
-    (_set(("optimizer", "eta"), -1), "'eta' must be a positive finite number"),  # silently on
+    (_set(("optimizer", "eta"), -1), "'eta' must be a non-negative finite number"),
     (_set(("history", 0), {}), "'history epoch' must be a whole number"),        # KeyError
     (_drop(("history", 0, "seconds")), "'history seconds' must be a finite number"),
     (_set(("history", 0, "train_cost"), "low"), "history 'train_cost' must be a number"),

@@ -83,7 +83,8 @@ class Optimizer:
         every array is a slot of this optimiser for a parameter of its shape, and that
         after a step every parameter has all its slots."""
         self.t = whole_number(scalars["t"], "t")
-        self.eta = number(scalars["eta"], "eta", positive=True)
+        # 0 is where a cosine schedule ends its last epoch
+        self.eta = number(scalars["eta"], "eta", non_negative=True)
         self.state = {s: [] for s in self.slots}
         for key, value in arrays.items():
             slot, _, i = key.rpartition(".")

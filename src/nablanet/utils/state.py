@@ -19,15 +19,17 @@ def whole_number(value, key: str, least: int = 0) -> int:
     return value
 
 
-def number(value, key: str, *, positive: bool = False, optional: bool = False,
-           finite: bool = True):
-    """``value`` as a float: a finite number (> 0 with ``positive``; NaN and ±inf too
-    unless ``finite``), or None if ``optional``."""
+def number(value, key: str, *, positive: bool = False, non_negative: bool = False,
+           optional: bool = False, finite: bool = True):
+    """``value`` as a float: a finite number (> 0 with ``positive``, ≥ 0 with
+    ``non_negative``; NaN and ±inf too unless ``finite``), or None if ``optional``."""
     if value is None and optional:
         return None
     if (isinstance(value, bool) or not isinstance(value, (int, float))
-            or (finite and not math.isfinite(value)) or (positive and not value > 0)):
-        kind = ("a positive " if positive else "a ") + ("finite number" if finite else "number")
+            or (finite and not math.isfinite(value)) or (positive and not value > 0)
+            or (non_negative and not value >= 0)):
+        sign = "positive " if positive else "non-negative " if non_negative else ""
+        kind = f"a {sign}{'finite ' if finite else ''}number"
         raise ValueError(f"{key!r} must be {kind}{' or null' if optional else ''}, "
                          f"got {value!r}")
     return float(value)
