@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from .dataset import Dataset, validate_dataset
+from .idx import MAX_DEFLATE_RATIO
 
 SUPPORTED = (".csv", ".npy", ".npz", ".png")
 _ENCODING = "utf-8-sig"         # UTF-8, skipping the byte-order mark Excel writes
@@ -114,25 +115,37 @@ def load_digit_png(path: str | os.PathLike) -> np.ndarray:
         from PIL import Image                           # matplotlib reads images with Pillow
     except ImportError as err:
         raise DataError(f"{path.name}: reading .png needs matplotlib (pip install matplotlib)") from err
-    too_large = f"{path.name}: image too large for a digit (at most {MAX_PNG_SIDE} pixels on a side"
     try:
-        with warnings.catch_warnings():
-            # Pillow warns of huge images (and refuses those past twice its limit): the
-            # size is judged below, from the header, before anything is decoded
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                width, height = image.size
-        pixels = np.asarray(mpimg.imread(path)) if max(width, height) <= MAX_PNG_SIDE else None
-    except Image.DecompressionBombError:
-        raise DataError(f"{too_large})") from None
+        _check_declared_size(path, Image)
+        pixels = np.asarray(mpimg.imread(path))
+    except Image.DecompressionBombError:                # past twice Pillow's own limit
+        raise DataError(f"{path.name}: image too large for a digit (at most {MAX_PNG_SIDE} "
+                        "pixels on a side)") from None
+    except DataError:
+        raise
     except (OSError, ValueError, SyntaxError) as err:   # Pillow's errors for non-images
         raise DataError(f"{path.name}: not a readable PNG image ({err})") from err
-    if pixels is None:
-        raise DataError(f"{too_large}, got {width} × {height})")
     grey = _to_grey(_unit_range(pixels), path.name)
     if _border_mean(grey) > 0.5:
         grey = 1.0 - grey
     return _resize_square(grey, MNIST_SIDE).reshape(1, -1).astype(np.float32)
+
+
+def _check_declared_size(path: Path, Image) -> None:
+    """Refuse, from the header alone, a picture too large for a digit or for its file."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)   # judged here
+        with Image.open(path) as image:                 # reads the header only
+            (width, height), mode, kind = image.size, image.mode, image.format
+    if max(width, height) > MAX_PNG_SIDE:
+        raise DataError(f"{path.name}: image too large for a digit (at most {MAX_PNG_SIDE} "
+                        f"pixels on a side, got {width} × {height})")
+    # A PNG's pixels are deflated, at most MAX_DEFLATE_RATIO bytes from each stored one,
+    # and a pixel takes a byte at least (a bit in mode "1").
+    size = path.stat().st_size
+    if kind == "PNG" and width * height * (1 if mode == "1" else 8) > 8 * MAX_DEFLATE_RATIO * size:
+        raise DataError(f"{path.name}: the PNG header declares {width} × {height} pixels, "
+                        f"more than its {size} bytes can hold")
 
 
 def _require_file(path: Path) -> None:

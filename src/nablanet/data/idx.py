@@ -32,7 +32,7 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20
 #: the most bytes deflate can give per compressed byte (RFC 1951's longest run costs
 #: about 1/1032 of its length), which bounds what a gzip file can honestly hold
-_MAX_DEFLATE_RATIO = 1032
+MAX_DEFLATE_RATIO = 1032
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -166,7 +166,7 @@ def _read_idx_stream(stream: BinaryIO, name: str, want_dtype, want_ndim: int | N
     nbytes = prod(shape) * stored.itemsize
     # Checked before anything is allocated: a header's dims can ask for terabytes.
     if isinstance(stream, gzip.GzipFile):
-        if nbytes > file_size * _MAX_DEFLATE_RATIO:
+        if nbytes > file_size * MAX_DEFLATE_RATIO:
             raise DataError(f"{name}: header dims {shape} describe {nbytes} bytes, more than a "
                             f"{file_size}-byte gzip file can hold")
     else:
