@@ -121,10 +121,11 @@ def bounded_allocation(limit: int = MAX_ALLOCATION):
         tracemalloc.reset_peak()
     else:
         tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
     try:
         yield
     finally:
-        peak = tracemalloc.get_traced_memory()[1]
+        peak = tracemalloc.get_traced_memory()[1] - before
         if not was_tracing:
             tracemalloc.stop()
         assert peak <= limit, f"allocated {peak} bytes for a damaged file"
