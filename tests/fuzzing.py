@@ -93,7 +93,7 @@ def mutated(draw, document, max_mutations: int = 3):
         path = draw(st.sampled_from(list(json_paths(document))))
         operation = draw(st.sampled_from(["replace", "replace", "remove", "add", "wrap",
                                           "duplicate"]))
-        value = draw(json_values)
+        value = copy.deepcopy(draw(json_values))     # EXTREMES' lists must stay as they are
         if not path:
             if operation == "replace":
                 document = value

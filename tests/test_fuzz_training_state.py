@@ -74,7 +74,7 @@ def test_a_damaged_training_state_resumes_or_is_one_error(blocks, one_epoch, dat
 
 
 @pytest.mark.slow
-@FUZZ_LONG
+@settings(FUZZ_LONG, max_examples=300)         # ~0.1 s each: a resumed epoch
 @given(data=st.data())
 def test_a_damaged_training_state_resumes_or_is_one_error_long(blocks, one_epoch, data):
     _check_damaged_state(blocks, one_epoch, data)
@@ -109,10 +109,11 @@ def _drop(path):
     (_set(("history", 0), {}), "'history epoch' must be a whole number"),        # KeyError
     (_drop(("history", 0, "seconds")), "'history seconds' must be a finite number"),
     (_set(("history", 0, "train_cost"), "low"), "history 'train_cost' must be a number"),
+    (_set(("history",), []), r"'history' must hold epochs 0 to 0 in order, got \[\]"),
     (_set(("rng", "state", "state"), -1), "OverflowError"),
     (_set(("blas_threads",), True), "'blas_threads' must be a whole number ≥ 1"),
 ], ids=["since", "best-value", "patience", "best-epoch", "t", "eta", "row", "seconds",
-        "metric", "rng", "threads"])
+        "metric", "rows", "rng", "threads"])
 def test_damaged_training_state_values_are_one_model_file_error(blocks, one_epoch, change,
                                                                 match):
     state = json.loads((one_epoch / STATE).read_text())

@@ -267,7 +267,12 @@ class Trainer:
             cb.load_state_arrays({k[len(prefix):]: v for k, v in arrays.items()
                                   if k.startswith(prefix)}, self)
         threads = scalars.get("blas_threads")
-        self.history = History(history_rows(scalars["history"]))
+        rows = history_rows(scalars["history"])
+        if [row["epoch"] for row in rows] != list(range(self.next_epoch)):
+            # one row per epoch done, in order: the summary and metrics.jsonl are made of them
+            raise ValueError(f"'history' must hold epochs 0 to {self.next_epoch - 1} in order, "
+                             f"got {[row['epoch'] for row in rows]}")
+        self.history = History(rows)
         self.threads_used = None if threads is None else whole_number(threads, "blas_threads", 1)
 
 
