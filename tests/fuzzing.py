@@ -6,6 +6,7 @@ The rule under test: a malformed or mismatched file is exactly one nablanet erro
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import tracemalloc
@@ -131,11 +132,13 @@ def bounded_allocation(limit: int = MAX_ALLOCATION):
         assert peak <= limit, f"allocated {peak} bytes for a damaged file"
 
 
-def loaded_or_refused(load, *args, error=NablanetError, **kwargs):
+def loaded_or_refused(load, *args, error=NablanetError, limit: int | None = MAX_ALLOCATION,
+                      **kwargs):
     """``load(*args)``'s result, or None when it raised ``error`` with a one-line message;
-    any other exception fails the test (hypothesis then shrinks the damage)."""
+    any other exception, or an allocation past ``limit`` bytes (None: no bound), fails
+    the test (hypothesis then shrinks the damage)."""
     try:
-        with bounded_allocation():
+        with bounded_allocation(limit) if limit is not None else contextlib.nullcontext():
             return load(*args, **kwargs)
     except error as exc:
         message = str(exc)

@@ -173,7 +173,7 @@ def _load_npy(path: Path) -> np.ndarray:
         array = np.load(path, allow_pickle=False)
     except ValueError as err:                           # object arrays need pickle; also bad headers
         raise DataError(f"{path.name}: not a plain numeric .npy array ({err})") from err
-    except (OSError, EOFError) as err:
+    except _NPZ_ERRORS as err:          # the zip magic, then a damaged archive: np.load opens it
         raise DataError(f"{path.name}: not a readable .npy file ({err})") from err
     if not isinstance(array, np.ndarray):               # np.load sniffs content: a renamed .npz
         array.close()
