@@ -474,19 +474,20 @@ def test_png_background_is_judged_on_the_whole_border(tmp_path, Image, rows, col
     (np.zeros((28, 28, 5), np.uint8), r"unsupported image shape \(28, 28, 5\)"),
     (np.zeros((2, 28, 28, 3), np.uint8), "unsupported image shape"),
 ])
-def test_png_with_an_unknown_layout_is_a_data_error(tmp_path, monkeypatch, pixels, message):
+def test_png_with_an_unknown_layout_is_a_data_error(tmp_path, monkeypatch, Image, pixels,
+                                                    message):
     from matplotlib import image as mpimg
     monkeypatch.setattr(mpimg, "imread", lambda path: pixels)
-    (tmp_path / "odd.png").write_bytes(b"")
+    Image.fromarray(digit(28)).save(tmp_path / "odd.png")     # a real header: its size is read
     with pytest.raises(DataError, match=message):
         load_array(tmp_path / "odd.png")
 
 
-def test_png_read_as_16_bit_integers_is_scaled_by_their_own_range(tmp_path, monkeypatch):
+def test_png_read_as_16_bit_integers_is_scaled_by_their_own_range(tmp_path, monkeypatch, Image):
     from matplotlib import image as mpimg
     pixels = digit(28).astype(np.uint16) * 257                     # 255 → 65535
     monkeypatch.setattr(mpimg, "imread", lambda path: pixels)
-    (tmp_path / "deep.png").write_bytes(b"")
+    Image.fromarray(digit(28)).save(tmp_path / "deep.png")    # a real header: its size is read
     np.testing.assert_allclose(load_array(tmp_path / "deep.png").reshape(28, 28),
                                digit(28) / 255)
 

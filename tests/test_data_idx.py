@@ -111,7 +111,24 @@ def test_truncated_header_inside_the_dims(tmp_path, keep):
 def test_header_with_absurd_dims_is_refused_without_allocating(tmp_path):
     path = tmp_path / "huge"
     path.write_bytes(header(0x0E, [0xFFFFFFFF] * 4))
-    with pytest.raises(DataError, match="too many to hold"):
+    with pytest.raises(DataError, match="shorter than the header says.*found 0$"):
+        read_idx(path)
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_a_size_the_file_cannot_hold_is_refused_before_allocating(tmp_path, monkeypatch,
+                                                                   compress):
+    """4 GiB of uint8 declared in a small file: refused from the file's size, not after
+    np.empty has reserved the gigabytes (nor after gzip has inflated what there is)."""
+    raw = header(0x08, [65536, 65536]) + bytes(1000)
+    path = tmp_path / "x"
+    path.write_bytes(gzip.compress(raw) if compress else raw)
+
+    def no_allocation(*args, **kwargs):
+        raise AssertionError("allocated before checking the size")
+    monkeypatch.setattr(np, "empty", no_allocation)
+    what = "more than a .*-byte gzip file can hold" if compress else "shorter than the header"
+    with pytest.raises(DataError, match=what):
         read_idx(path)
 
 

@@ -135,6 +135,8 @@ class TrainConfig:
             values = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: malformed TOML: {exc}") from None  # says "(at line N, ...)"
+        except RecursionError:
+            raise ConfigError(f"{path}: malformed TOML: arrays or tables nested too deep") from None
         if not values and not allow_empty:
             raise ConfigError(f"{path}: holds no settings (empty or damaged)")
         return cls.from_dict(values, where=str(path))
@@ -222,12 +224,25 @@ _HINTS = typing.get_type_hints(TrainConfig)
 def build_net(config: TrainConfig, rng):
     """The network ``config.layers`` or ``config.sizes`` describes (resolve the config first)."""
     from .backend import get_backend
-    from .layers.base import layers_from_specs
-    from .net import Sequential, mlp
+    from .errors import NablanetError
+    from .io import _describe
 
     if config.sizes is None:
         raise ConfigError("build_net needs a resolved config (sizes unset); call resolve()")
-    backend = get_backend(config.device, config.dtype)
+    try:
+        return _net_of(config, get_backend(config.device, config.dtype), rng)
+    except (ValueError, MemoryError) as exc:
+        if isinstance(exc, NablanetError):
+            raise
+        # NumPy's MemoryError or "array is too big": widths no machine can hold
+        where = "layers" if config.layers is not None else "sizes"
+        raise ConfigError(f"{where}: {_describe(exc)}") from None
+
+
+def _net_of(config: TrainConfig, backend, rng):
+    from .layers.base import layers_from_specs
+    from .net import Sequential, mlp
+
     if config.layers is not None:
         net = Sequential(layers_from_specs(config.layers, "layers", ConfigError)).build(
             (config.sizes[0],), backend, rng)

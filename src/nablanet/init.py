@@ -10,6 +10,9 @@ the others.
 """
 from __future__ import annotations
 
+import contextvars
+from contextlib import contextmanager
+from math import prod
 from typing import Callable
 
 import numpy as np
@@ -62,10 +65,60 @@ INITIALIZERS: dict[str, tuple[Callable, Callable]] = {
 
 
 def initializer(name: str) -> tuple[Callable, Callable]:
-    """Look up an initialiser pair by name; unknown names list the valid ones."""
+    """Look up an initialiser pair by name; unknown names list the valid ones.
+
+    Each draw is first counted against the :func:`parameter_budget` in force, if any.
+    """
     try:
-        return INITIALIZERS[name]
+        pair = INITIALIZERS[name]
     except KeyError:
         raise ConfigError(
             f"unknown init {name!r}; choose one of {', '.join(sorted(INITIALIZERS))}"
         ) from None
+    return tuple(_claiming(draw) for draw in pair)
+
+
+# -- a bound on what a file may make us allocate ----------------------------------------------
+#: parameters a file's layers may draw beyond those its weights file holds (8 MB of
+#: float64 draws): a small mismatch is left to the check that names the tensor
+BUDGET_SLACK = 1 << 20
+#: [parameters still allowed, parameters the file holds, the file's name] in this
+#: context, or None: no limit
+_BUDGET: contextvars.ContextVar[list | None] = contextvars.ContextVar("parameter_budget",
+                                                                      default=None)
+
+
+@contextmanager
+def parameter_budget(n: int, source: str):
+    """Within the block, refuse (ConfigError) a draw that takes the parameters drawn past
+    ``n`` + :data:`BUDGET_SLACK`, before it allocates anything.
+
+    A model file's layers are built with fresh weights, then the stored ones replace
+    them. ``source`` (the weights file) holds every parameter, so a config.json that
+    asks for far more, lying or damaged, is refused before gigabytes are drawn for
+    nothing (a width of 10⁶ took 27 s and 11 GB).
+    """
+    token = _BUDGET.set([int(n) + BUDGET_SLACK, int(n), source])
+    try:
+        yield
+    finally:
+        _BUDGET.reset(token)
+
+
+def claim_parameters(shape) -> None:
+    """Count a tensor of ``shape`` against the :func:`parameter_budget` in force."""
+    budget = _BUDGET.get()
+    if budget is None:
+        return
+    budget[0] -= prod(shape)
+    if budget[0] < 0:
+        raise ConfigError(f"the layers need far more parameters than the {budget[1]} that "
+                          f"{budget[2]} holds")
+
+
+def _claiming(draw: Callable) -> Callable:
+    def claimed(shape, fan_in, fan_out, rng):
+        claim_parameters(shape)
+        return draw(shape, fan_in, fan_out, rng)
+    claimed.__doc__ = draw.__doc__
+    return claimed

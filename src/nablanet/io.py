@@ -28,6 +28,7 @@ import safetensors.numpy
 from .backend import Backend, get_backend, to_host
 from .costs import COSTS, Cost, get_cost
 from .errors import ModelFileError, NablanetError
+from .init import parameter_budget
 from .layers.base import layers_from_specs
 from .net import Sequential
 from .utils.atomic import atomic_write_bytes
@@ -77,8 +78,9 @@ def load_model(directory, *, backend: Backend | None = None, dtype: str | None =
         raise ModelFileError(f"{directory / CONFIG}: unsupported dtype {stored!r} "
                              "(float32 or float64)")
     backend = backend or get_backend("cpu", dtype or stored)
-    net = build_net(config.get("net"), backend, where=directory / CONFIG)
     tensors = _read_tensors(directory / WEIGHTS)
+    with parameter_budget(sum(t.size for t in tensors.values()), WEIGHTS):
+        net = build_net(config.get("net"), backend, where=directory / CONFIG)
     install_weights(net, tensors, where=directory / WEIGHTS)
     cost_cfg = config.get("cost")
     cost = None
@@ -181,7 +183,9 @@ def _read_json(path: Path) -> dict:
         raise ModelFileError(f"{path}: too large for a model description")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:
+        # ValueError: bad UTF-8, bad JSON, an integer of over 4300 digits;
+        # RecursionError: arrays or objects nested thousands deep
         raise ModelFileError(f"{path}: malformed JSON ({exc})") from None
     if not isinstance(data, dict):
         raise ModelFileError(f"{path}: expected a JSON object")

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import weakref
 
+import numpy as np
+
 from .backend import axpy, to_host, xp_of
 from .errors import ConfigError, ModelFileError
 from .gpu_kernels import kernel, on_gpu
+from .utils.state import number, whole_number
 
 
 class Optimizer:
@@ -79,7 +82,9 @@ class Optimizer:
         """Restore :meth:`state_dict`; ``shapes`` (the parameters', in order) checks that
         every array is a slot of this optimiser for a parameter of its shape, and that
         after a step every parameter has all its slots."""
-        self.t, self.eta = int(scalars["t"]), float(scalars["eta"])
+        self.t = whole_number(scalars["t"], "t")
+        # 0 is where a cosine schedule ends its last epoch
+        self.eta = number(scalars["eta"], "eta", non_negative=True)
         self.state = {s: [] for s in self.slots}
         for key, value in arrays.items():
             slot, _, i = key.rpartition(".")
@@ -87,6 +92,12 @@ class Optimizer:
                     int(i) >= len(shapes) or value.shape != tuple(shapes[int(i)])):
                 raise ModelFileError(f"{self.name} state {key!r} of shape {value.shape} "
                                      "matches no parameter of the net")
+            # The slots are updated in place in the net's float type: an integer one fails
+            # mid-epoch, another float type or an infinity resumes a different run.
+            if value.dtype != np.dtype(backend.dtype) or not np.isfinite(value).all():
+                raise ModelFileError(f"{self.name} state {key!r} must hold finite "
+                                     f"{np.dtype(backend.dtype)} numbers, got {value.dtype}"
+                                     f"{'' if np.isfinite(value).all() else ' with NaN or inf'}")
             lst = self.state[slot]
             while len(lst) <= int(i):
                 lst.append(None)

@@ -100,13 +100,16 @@ class RunDir:
         cut short while it was appended; it is left out (a --resume rewrites it)."""
         if not self.metrics_path.is_file():
             return []
-        text = self.metrics_path.read_text(encoding="utf-8")
-        if not text.endswith("\n"):
-            text = text[:text.rfind("\n") + 1]
         try:
-            return [json.loads(line) for line in text.splitlines() if line.strip()]
-        except json.JSONDecodeError as exc:
+            text = self.metrics_path.read_text(encoding="utf-8")
+            if not text.endswith("\n"):
+                text = text[:text.rfind("\n") + 1]
+            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except (ValueError, RecursionError) as exc:     # as in io._read_json
             raise ConfigError(f"{self.metrics_path}: malformed JSON line ({exc})") from None
+        if not all(isinstance(row, dict) for row in rows):
+            raise ConfigError(f"{self.metrics_path}: each line must be a JSON object")
+        return rows
 
     def write_metrics(self, rows: list[dict]) -> None:
         """Replace metrics.jsonl with ``rows`` (a resumed run restarts from its checkpoint)."""
@@ -283,13 +286,17 @@ def _restore(trainer, run: RunDir, state: tuple[dict, dict]) -> None:
 
     saved, _, _ = load_model(run.last, backend=trainer.net.backend)
     scalars, arrays = state
-    if (saved.config() != trainer.net.config()
-            or len(scalars.get("callbacks", ())) != len(trainer.callbacks)):
+    callbacks = scalars.get("callbacks")
+    if not isinstance(callbacks, list):
+        raise ModelFileError(f"{run.last / 'training_state.json'}: 'callbacks' must be a list "
+                             f"of callback states, got {callbacks!r}")
+    if saved.config() != trainer.net.config() or len(callbacks) != len(trainer.callbacks):
         raise ConfigError(f"{run.last}: the checkpoint does not match {run.config_path}")
     trainer.set_params([layer.params[name] for layer, name in saved.parameters()])
     try:
         trainer.load_state_dict(scalars, arrays)
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+    # OverflowError: NumPy's check of an RNG state (a negative or 2⁶⁴-sized word)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as exc:
         raise ModelFileError(f"{run.last}: malformed training state in training_state.json "
                              f"or .safetensors ({type(exc).__name__}: {exc})") from None
     run.write_metrics(trainer.history.rows)       # drop lines written after the checkpoint
@@ -398,11 +405,14 @@ def _finite(value) -> bool:
 
 def _read_json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:     # as in io._read_json
         raise ConfigError(f"{path}: malformed JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object")
+    return data
 
 
 def _now() -> str:

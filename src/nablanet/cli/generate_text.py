@@ -51,7 +51,8 @@ def model_dir(run: Path, which: str = "best") -> Path | None:
             try:
                 meta = json.loads(config.read_text(encoding="utf-8")).get("metadata") or {}
                 return directory if meta.get("kind") == "char-lm" else None
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+            # ValueError: bad UTF-8 or JSON; RecursionError: JSON nested thousands deep
+            except (OSError, ValueError, RecursionError, AttributeError):
                 return None         # not a char-LM; loading it names what is wrong
     return None
 

@@ -17,10 +17,15 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from .dataset import Dataset, validate_dataset
+from .idx import MAX_DEFLATE_RATIO
 
 SUPPORTED = (".csv", ".npy", ".npz", ".png")
 _ENCODING = "utf-8-sig"         # UTF-8, skipping the byte-order mark Excel writes
 MNIST_SIDE = 28
+#: the longest side a digit picture may have (a 12-megapixel photo's): a PNG header can
+#: declare 60 000 × 60 000 pixels in a few kilobytes, which decode to tens of gigabytes
+#: of floats, and the picture is padded to a square of its longest side before resizing
+MAX_PNG_SIDE = 4096
 #: what np.load raises for a damaged .npz: bad zip or header, cut short, bad deflate data
 _NPZ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
 
@@ -107,15 +112,40 @@ def load_digit_png(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     try:
         from matplotlib import image as mpimg           # imported late: matplotlib is slow to import
-        pixels = np.asarray(mpimg.imread(path))
+        from PIL import Image                           # matplotlib reads images with Pillow
     except ImportError as err:
         raise DataError(f"{path.name}: reading .png needs matplotlib (pip install matplotlib)") from err
+    try:
+        _check_declared_size(path, Image)
+        pixels = np.asarray(mpimg.imread(path))
+    except Image.DecompressionBombError:                # past twice Pillow's own limit
+        raise DataError(f"{path.name}: image too large for a digit (at most {MAX_PNG_SIDE} "
+                        "pixels on a side)") from None
+    except DataError:
+        raise
     except (OSError, ValueError, SyntaxError) as err:   # Pillow's errors for non-images
         raise DataError(f"{path.name}: not a readable PNG image ({err})") from err
     grey = _to_grey(_unit_range(pixels), path.name)
     if _border_mean(grey) > 0.5:
         grey = 1.0 - grey
     return _resize_square(grey, MNIST_SIDE).reshape(1, -1).astype(np.float32)
+
+
+def _check_declared_size(path: Path, Image) -> None:
+    """Refuse, from the header alone, a picture too large for a digit or for its file."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)   # judged here
+        with Image.open(path) as image:                 # reads the header only
+            (width, height), mode, kind = image.size, image.mode, image.format
+    if max(width, height) > MAX_PNG_SIDE:
+        raise DataError(f"{path.name}: image too large for a digit (at most {MAX_PNG_SIDE} "
+                        f"pixels on a side, got {width} × {height})")
+    # A PNG's pixels are deflated, at most MAX_DEFLATE_RATIO bytes from each stored one,
+    # and a pixel takes a byte at least (a bit in mode "1").
+    size = path.stat().st_size
+    if kind == "PNG" and width * height * (1 if mode == "1" else 8) > 8 * MAX_DEFLATE_RATIO * size:
+        raise DataError(f"{path.name}: the PNG header declares {width} × {height} pixels, "
+                        f"more than its {size} bytes can hold")
 
 
 def _require_file(path: Path) -> None:
@@ -143,7 +173,7 @@ def _load_npy(path: Path) -> np.ndarray:
         array = np.load(path, allow_pickle=False)
     except ValueError as err:                           # object arrays need pickle; also bad headers
         raise DataError(f"{path.name}: not a plain numeric .npy array ({err})") from err
-    except (OSError, EOFError) as err:
+    except _NPZ_ERRORS as err:          # the zip magic, then a damaged archive: np.load opens it
         raise DataError(f"{path.name}: not a readable .npy file ({err})") from err
     if not isinstance(array, np.ndarray):               # np.load sniffs content: a renamed .npz
         array.close()

@@ -173,6 +173,8 @@ def _check_affine(rotation, translation, shear, scale):
     # Written so that NaN fails: min() with a NaN passed "< 0", and a NaN angle or shift
     # turned every image black.
     ranges = (rotation, translation, shear)
+    if len(scale) != 2:
+        raise ConfigError(f"affine scale must be a (low, high) pair, got {scale!r}")
     if not all(0 <= r < inf for r in ranges) or not 0 < scale[0] <= scale[1] < inf:
         raise ConfigError(f"affine ranges must be finite and ≥ 0 with 0 < scale[0] ≤ "
                           f"scale[1], got rotation={rotation}, translation={translation}, "

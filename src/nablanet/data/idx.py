@@ -30,6 +30,9 @@ _TYPE_CODES = {
 _CODE_OF = {dtype.newbyteorder("="): code for code, dtype in _TYPE_CODES.items()}
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 1 << 20
+#: the most bytes deflate can give per compressed byte (RFC 1951's longest run costs
+#: about 1/1032 of its length), which bounds what a gzip file can honestly hold
+MAX_DEFLATE_RATIO = 1032
 
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -48,7 +51,7 @@ def read_idx(path: str | os.PathLike, *, dtype=None, ndim: int | None = None) ->
     path = Path(path)
     try:
         with _open_maybe_gzip(path) as stream:
-            return _read_idx_stream(stream, path.name, dtype, ndim)
+            return _read_idx_stream(stream, path.name, dtype, ndim, path.stat().st_size)
     except FileNotFoundError as err:
         raise DataError(f"{path}: no such file") from err
     except OSError as err:                             # a directory, no permission, ...
@@ -157,9 +160,17 @@ def _open_maybe_gzip(path: Path) -> Iterator[BinaryIO]:
             raise DataError(f"{path.name}: not a valid gzip file (truncated or corrupted)") from err
 
 
-def _read_idx_stream(stream: BinaryIO, name: str, want_dtype, want_ndim: int | None) -> np.ndarray:
+def _read_idx_stream(stream: BinaryIO, name: str, want_dtype, want_ndim: int | None,
+                     file_size: int) -> np.ndarray:
     stored, shape = _read_header(stream, name, want_dtype, want_ndim)
     nbytes = prod(shape) * stored.itemsize
+    # Checked before anything is allocated: a header's dims can ask for terabytes.
+    if isinstance(stream, gzip.GzipFile):
+        if nbytes > file_size * MAX_DEFLATE_RATIO:
+            raise DataError(f"{name}: header dims {shape} describe {nbytes} bytes, more than a "
+                            f"{file_size}-byte gzip file can hold")
+    else:
+        _check_length(name, shape, nbytes, file_size - 4 - 4 * len(shape))
     try:
         # np.empty reserves without touching memory, so a header that lies about a
         # huge size costs nothing until data actually arrives.
@@ -167,17 +178,21 @@ def _read_idx_stream(stream: BinaryIO, name: str, want_dtype, want_ndim: int | N
     except (MemoryError, ValueError) as err:
         raise DataError(f"{name}: header dims {shape} describe {nbytes} bytes, too many to hold") from err
     got = _fill(stream, memoryview(array.reshape(-1).view(np.uint8)))
-    if got < nbytes:
-        raise DataError(f"{name}: data is shorter than the header says: dims {shape} "
-                        f"need {nbytes} bytes, found {got}")
-    extra = _count_remaining(stream)
-    if extra:
-        raise DataError(f"{name}: data is longer than the header says: dims {shape} "
-                        f"need {nbytes} bytes, found {nbytes + extra}")
+    _check_length(name, shape, nbytes, got if got < nbytes else nbytes + _count_remaining(stream))
     if not array.dtype.isnative:
         # Swap in place and relabel: no second copy of the data.
         array = array.byteswap(inplace=True).view(array.dtype.newbyteorder("="))
     return array
+
+
+def _check_length(name: str, shape: tuple, nbytes: int, found: int) -> None:
+    """The data must be exactly the ``nbytes`` the header's dims describe."""
+    if found < nbytes:
+        raise DataError(f"{name}: data is shorter than the header says: dims {shape} "
+                        f"need {nbytes} bytes, found {found}")
+    if found > nbytes:
+        raise DataError(f"{name}: data is longer than the header says: dims {shape} "
+                        f"need {nbytes} bytes, found {found}")
 
 
 def _read_header(stream: BinaryIO, name: str, want_dtype, want_ndim: int | None):

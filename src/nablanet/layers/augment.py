@@ -38,11 +38,12 @@ class RandomDistortion(Layer):
             raise ConfigError(f"RandomDistortion image_shape must be two positive integers "
                               f"(height, width), got {image_shape!r}")
         self.image_shape = tuple(int(s) for s in image_shape)
-        if "scale" in self.options:
-            self.options["scale"] = tuple(self.options["scale"])
-        # Fail at construction, not mid-training: distort one blank image once.
+        # Fail at construction, not mid-training: distort one blank pixel once (the
+        # options do not depend on the size, and a model file's image_shape may be huge).
         try:
-            distort(np.zeros((1, prod(self.image_shape))), np.random.default_rng(0), kind,
+            if "scale" in self.options:
+                self.options["scale"] = tuple(self.options["scale"])
+            distort(np.zeros((1, 1, 1)), np.random.default_rng(0), kind,
                     image_shape=self.image_shape, **self.options)
         except TypeError as exc:
             raise ConfigError(f"RandomDistortion({kind!r}): {exc}") from None

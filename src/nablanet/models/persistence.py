@@ -17,6 +17,7 @@ import safetensors.numpy
 
 from ..backend import Backend, get_backend, to_host
 from ..errors import ConfigError, ModelFileError
+from ..init import parameter_budget
 from ..io import (
     CONFIG,
     WEIGHTS,
@@ -81,17 +82,18 @@ def load_rbm(directory, *, backend: Backend | None = None) -> tuple[RBM | DBN, d
                              "for each RBM")
     tensors = _read_tensors(directory / WEIGHTS)
     rbms = []
-    for i, spec in enumerate(specs):
-        if not isinstance(spec, dict) or set(spec) != set(_RBM_KEYS):
-            raise ModelFileError(f"{where}: RBM {i} must have exactly the keys {_RBM_KEYS}")
-        try:
-            rbm = RBM(**spec, backend=backend, rng=0)
-        except (TypeError, ValueError, MemoryError) as exc:   # ConfigError is a ValueError
-            raise ModelFileError(f"{where}: RBM {i}: {_describe(exc)}") from None
-        _install(rbm, tensors, f"rbm{i}.", directory / WEIGHTS)
-        if trained is not None:
-            rbm.epochs_trained = trained[i]
-        rbms.append(rbm)
+    with parameter_budget(sum(t.size for t in tensors.values()), WEIGHTS):
+        for i, spec in enumerate(specs):
+            if not isinstance(spec, dict) or set(spec) != set(_RBM_KEYS):
+                raise ModelFileError(f"{where}: RBM {i} must have exactly the keys {_RBM_KEYS}")
+            try:
+                rbm = RBM(**spec, backend=backend, rng=0)
+            except (TypeError, ValueError, MemoryError) as exc:  # ConfigError is a ValueError
+                raise ModelFileError(f"{where}: RBM {i}: {_describe(exc)}") from None
+            _install(rbm, tensors, f"rbm{i}.", directory / WEIGHTS)
+            if trained is not None:
+                rbm.epochs_trained = trained[i]
+            rbms.append(rbm)
     untied = config.get("untied", False)
     if not isinstance(untied, bool) or (untied and kind != "DBN"):    # JSON 1 is no boolean
         raise ModelFileError(f"{where}: 'untied' must be true or false (true only for a DBN)")

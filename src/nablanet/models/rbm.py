@@ -30,6 +30,8 @@ import numpy as np
 
 from ..backend import Backend, device_rng, get_backend, make_rng, to_host
 from ..errors import ConfigError, DataError, DivergenceError
+from ..init import claim_parameters
+from ..layers.base import is_size
 from ..training.history import History
 from .units import SoftmaxGroup, get_units
 
@@ -115,10 +117,12 @@ class RBM:
     def __init__(self, n_visible: int, n_hidden: int, *, visible: str = "binary",
                  hidden: str = "binary", n_labels: int = 0, init_std: float = 0.01,
                  backend: Backend | None = None, rng=None):
-        if int(n_visible) < 1 or int(n_hidden) < 1:
-            raise ConfigError(f"an RBM needs positive sizes, got {n_visible} visible and "
-                              f"{n_hidden} hidden units")
-        if not 0 <= int(n_labels) < int(n_visible):
+        # is_size, not int(): int() cuts 2.5 to 2, reads "5" as 5 and fails on inf
+        if not (is_size(n_visible) and is_size(n_hidden)):
+            raise ConfigError(f"an RBM needs positive whole-number sizes, got {n_visible!r} "
+                              f"visible and {n_hidden!r} hidden units")
+        if isinstance(n_labels, bool) or not (is_size(n_labels) or n_labels == 0) \
+                or not n_labels < n_visible:
             raise ConfigError(f"n_labels must be in [0, n_visible), got {n_labels}")
         if n_labels and visible != "binary":
             raise ConfigError("label units can only join binary visible units")
@@ -131,6 +135,7 @@ class RBM:
         self.init_std = float(init_std)
         rng = make_rng(rng)
         xp, dtype = self.backend.xp, self.backend.dtype
+        claim_parameters((self.n_visible, self.n_hidden))
         self.params = {
             "W": self.backend.asarray(rng.standard_normal((self.n_visible, self.n_hidden))
                                       * self.init_std),

@@ -161,9 +161,9 @@ def _finished(out: Path, name: str, settings: dict, seed: int, n_train: int, dev
 
     try:
         stored = json.loads((Path(out) / RESULT).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):   # unreadable, or JSON nested too deep
         return None
-    same = (stored.get("name") == name and stored.get("seed") == seed
+    same = isinstance(stored, dict) and (stored.get("name") == name and stored.get("seed") == seed
             and stored.get("device") == device and stored.get("status") == "completed"
             and stored.get("settings") == json.loads(json.dumps(settings))
             and stored.get("train_examples") == n_train)

@@ -11,8 +11,12 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
+
+import numpy as np
+
 from ..backend import xp_of
 from ..errors import ConfigError, ModelFileError
+from ..utils.state import number, whole_number
 from ..utils.wording import plural
 
 
@@ -67,7 +71,9 @@ class Best:
         return {"value": self.value, "epoch": self.epoch}
 
     def load_state_dict(self, state: dict) -> None:
-        self.value, self.epoch = state["value"], state["epoch"]
+        self.value = number(state["value"], "best value", optional=True)
+        epoch = state["epoch"]
+        self.epoch = None if epoch is None else whole_number(epoch, "best epoch")
 
 
 class EarlyStopping(Callback):
@@ -111,7 +117,7 @@ class EarlyStopping(Callback):
         return {"patience": self.patience, "best": self.best.state_dict()}
 
     def load_state_dict(self, state):
-        self.patience = state["patience"]
+        self.patience = whole_number(state["patience"], "patience", 1)
         self.best.load_state_dict(state["best"])
 
     def state_arrays(self):
@@ -132,8 +138,10 @@ class EarlyStopping(Callback):
                                  f"{', '.join(missing)}")
         self._best_params = [arrays[f"best_params.{i}"] for i in range(len(params))]
         if len(arrays) != len(params) or any(
-                a.shape != p.shape for a, p in zip(self._best_params, params)):
-            raise ModelFileError("the early-stopping best weights do not match the net")
+                a.shape != p.shape or a.dtype != p.dtype or not np.isfinite(a).all()
+                for a, p in zip(self._best_params, params)):
+            raise ModelFileError("the early-stopping best weights do not match the net (in "
+                                 "number, shape or float type) or hold NaN or inf")
 
 
 class DivergenceGuard(Callback):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 from ..errors import ConfigError
+from ..utils.state import number, whole_number
 from .callbacks import Best, Callback
 
 
@@ -54,7 +55,7 @@ class CosineDecay(Callback):
         return {"eta0": self.eta0}
 
     def load_state_dict(self, state):
-        self.eta0 = state["eta0"]
+        self.eta0 = number(state["eta0"], "eta0", positive=True, optional=True)
 
 
 class HalveOnPlateau(Callback):
@@ -95,7 +96,8 @@ class HalveOnPlateau(Callback):
         return {"eta0": self.eta0, "since": self.since, "best": self.best.state_dict()}
 
     def load_state_dict(self, state):
-        self.eta0, self.since = state["eta0"], state["since"]
+        self.eta0 = number(state["eta0"], "eta0", positive=True, optional=True)
+        self.since = whole_number(state["since"], "since")
         self.best.load_state_dict(state["best"])
 
 
@@ -123,7 +125,8 @@ class BoldDriver(Callback):
         return {"previous": self.previous}
 
     def load_state_dict(self, state):
-        self.previous = state["previous"]
+        # the cost of a diverged epoch may be NaN or infinite
+        self.previous = number(state["previous"], "previous", optional=True, finite=False)
 
 
 SCHEDULES = {"constant": None, "step": StepDecay, "cosine": CosineDecay,

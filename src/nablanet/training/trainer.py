@@ -24,6 +24,7 @@ from ..net import Sequential
 from ..optimizers import Optimizer
 from ..utils.allocator import retain_freed_memory
 from ..utils.blas import limited, thread_count
+from ..utils.state import history_rows, whole_number
 from .batches import minibatches
 from .callbacks import Callback, DivergenceGuard
 from .fused import armed
@@ -255,7 +256,7 @@ class Trainer:
         return scalars, arrays
 
     def load_state_dict(self, scalars: dict, arrays: dict) -> None:
-        self.next_epoch = int(scalars["next_epoch"])
+        self.next_epoch = whole_number(scalars["next_epoch"], "next_epoch")
         self.rng.bit_generator.state = scalars["rng"]
         opt = {k[len("optimizer/"):]: v for k, v in arrays.items() if k.startswith("optimizer/")}
         self.optimizer.load_state_dict(scalars["optimizer"], opt, self.net.backend,
@@ -265,13 +266,14 @@ class Trainer:
             prefix = f"callback{i}/"
             cb.load_state_arrays({k[len(prefix):]: v for k, v in arrays.items()
                                   if k.startswith(prefix)}, self)
-        history, threads = scalars["history"], scalars.get("blas_threads")
-        if not isinstance(history, list) or not all(isinstance(row, dict) for row in history):
-            raise TypeError("'history' must be a list of per-epoch objects")
-        if threads is not None and (not isinstance(threads, int) or threads < 1):
-            raise TypeError(f"'blas_threads' must be a positive whole number, got {threads!r}")
-        self.history = History(history)
-        self.threads_used = threads
+        threads = scalars.get("blas_threads")
+        rows = history_rows(scalars["history"])
+        if [row["epoch"] for row in rows] != list(range(self.next_epoch)):
+            # one row per epoch done, in order: the summary and metrics.jsonl are made of them
+            raise ValueError(f"'history' must hold epochs 0 to {self.next_epoch - 1} in order, "
+                             f"got {[row['epoch'] for row in rows]}")
+        self.history = History(rows)
+        self.threads_used = None if threads is None else whole_number(threads, "blas_threads", 1)
 
 
 def _check_dataset(data, what: str) -> None:
