@@ -217,7 +217,7 @@ def test_a_png_declaring_a_huge_picture_is_refused_before_decoding(tmp_path, Ima
 
 @pytest.mark.slow
 def test_the_largest_side_allowed_still_loads(tmp_path, Image):
-    """(6 s: the 4096² square is blurred before it is shrunk to 28²)"""
+    """(~25 s: the 8192² square is blurred before it is shrunk to 28²)"""
     path = tmp_path / "wide.png"
     Image.fromarray(np.zeros((2, MAX_PNG_SIDE), np.uint8)).save(path)
     assert load_digit_png(path).shape == (1, 784)

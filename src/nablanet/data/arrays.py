@@ -22,10 +22,11 @@ from .idx import MAX_DEFLATE_RATIO
 SUPPORTED = (".csv", ".npy", ".npz", ".png")
 _ENCODING = "utf-8-sig"         # UTF-8, skipping the byte-order mark Excel writes
 MNIST_SIDE = 28
-#: the longest side a digit picture may have (a 12-megapixel photo's): a PNG header can
-#: declare 60 000 × 60 000 pixels in a few kilobytes, which decode to tens of gigabytes
-#: of floats, and the picture is padded to a square of its longest side before resizing
-MAX_PNG_SIDE = 4096
+#: the longest side a digit picture may have (a 48-megapixel phone photo's is 8064): a PNG
+#: header can declare 60 000 × 60 000 pixels in a few kilobytes, which decode to tens of
+#: gigabytes of floats, and the picture is padded to a square of its longest side before
+#: resizing
+MAX_PNG_SIDE = 8192
 #: what np.load raises for a damaged .npz: bad zip or header, cut short, bad deflate data
 _NPZ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
 
