@@ -231,9 +231,9 @@ def build_net(config: TrainConfig, rng):
         raise ConfigError("build_net needs a resolved config (sizes unset); call resolve()")
     try:
         return _net_of(config, get_backend(config.device, config.dtype), rng)
+    except NablanetError:           # ConfigError is a ValueError: already one clear line
+        raise
     except (ValueError, MemoryError) as exc:
-        if isinstance(exc, NablanetError):
-            raise
         # NumPy's MemoryError or "array is too big": widths no machine can hold
         where = "layers" if config.layers is not None else "sizes"
         raise ConfigError(f"{where}: {_describe(exc)}") from None

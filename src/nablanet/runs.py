@@ -261,7 +261,7 @@ def _resume_state(run: RunDir, config: TrainConfig) -> tuple[dict, dict]:
     run.require_resumable()
     try:
         ended = run.read_summary().get("status")
-    except (ConfigError, OSError, AttributeError):      # no readable summary: the checkpoint decides
+    except (ConfigError, OSError):      # no readable summary: the checkpoint decides
         ended = None
     if ended == "early-stopped":
         # Its checkpoint is where an uninterrupted run stops too; training on from there
