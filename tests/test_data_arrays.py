@@ -6,6 +6,7 @@ import pytest
 
 from nablanet.data import (Dataset, check_representable, hold_out_last, load_array,
                            load_labelled_csv, load_train_test, validate_dataset)
+from nablanet.data import arrays
 from nablanet.errors import ConfigError, DataError
 
 
@@ -536,3 +537,27 @@ def test_half_precision_labels_are_checked_without_a_warning():
     np.testing.assert_array_equal(d.y, [0, 1, 2])
     big = np.array([2 ** 63 - 1], np.uint64)   # fits int64: not out of range
     assert Dataset(np.zeros((1, 2), np.float32), big).y[0] == 2 ** 63 - 1
+
+
+@pytest.mark.parametrize("height, width", [(2240, 2240), (28, 8000), (3000, 1000)])
+def test_png_large_pictures_are_box_shrunk_before_the_blur(tmp_path, Image, monkeypatch,
+                                                            height, width):
+    """A phone photo is shrunk by block means first: blurring it at full size took 8 s at
+    4096 × 4096, and a 28 × 8000 strip, padded to 8000 × 8000, a minute."""
+    from scipy import ndimage
+    blurred = []
+    gaussian_filter = ndimage.gaussian_filter
+    monkeypatch.setattr(ndimage, "gaussian_filter",
+                        lambda a, **kw: blurred.append(a.shape) or gaussian_filter(a, **kw))
+    picture = np.zeros((height, width), dtype=np.uint8)
+    picture[height // 4: -(height // 4) or None, width // 2 - width // 14: width // 2 + width // 14] = 255
+    Image.fromarray(picture).save(tmp_path / "big.png")
+    image = load_array(tmp_path / "big.png").reshape(28, 28)
+    assert blurred and all(max(shape) <= 8 * 28 for shape in blurred)
+    assert 0.0 <= image.min() and image.max() <= 1.0
+    # as the same picture drawn 8 times smaller, resized without the box step
+    small = np.asarray(Image.fromarray(picture).resize((max(1, width // 8), max(1, height // 8)),
+                                                       Image.BOX), dtype=float) / 255
+    monkeypatch.setattr(arrays, "SHRINK_FIRST_ABOVE", 10 ** 9)
+    np.testing.assert_allclose(image, arrays._resize_square(small, 28), atol=0.2)
+    assert abs(image.sum() - arrays._resize_square(small, 28).sum()) < 0.05 * image.sum() + 0.5
