@@ -136,3 +136,135 @@ def test_predict_refuses_inputs_that_are_not_finite_real_numbers(x, match):
 def test_predict_chunk_size_must_be_positive(chunk_size):
     with pytest.raises(ConfigError, match="'chunk_size' must be a whole number ≥ 1"):
         mlp([4, 3], rng=0).classify(np.zeros((3, 4)), chunk_size=chunk_size)
+
+
+# -- linear models, second-order optimisers, PCA, the autoencoder ------------------------
+def blobs(n=20, k=3):
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(n, 3)), np.arange(n) % k
+
+
+@pytest.mark.parametrize("model", ["LogisticRegression", "SoftmaxRegression"])
+def test_an_unfitted_classifier_says_so(model):
+    from nablanet import models
+    with pytest.raises(ConfigError, match=f"this {model} is not fitted"):
+        getattr(models, model)().predict(np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("model", ["Perceptron", "Adaline", "SoftmaxRegression"])
+def test_score_with_fewer_labels_than_examples_is_a_data_error(model):
+    from nablanet import models
+    x, y = blobs(k=2)
+    fitted = getattr(models, model)().fit(x, y)
+    with pytest.raises(DataError, match="x has 20 examples but y has 19"):
+        fitted.score(x, y[:-1])
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda m: m.LinearRegression(l2=None), "'l2' must be a non-negative finite number"),
+    (lambda m: m.LinearRegression(l2=float("nan")), "'l2' must be"),
+    (lambda m: m.LinearRegression("sgd", epochs=2.5), "'epochs' must be a whole number ≥ 1"),
+    (lambda m: m.LinearRegression("gd", eta="0.1"), "'eta' must be"),
+    (lambda m: m.Perceptron(max_epochs=2.5), "'max_epochs' must be a whole number ≥ 1"),
+    (lambda m: m.Perceptron(eta=None), "'eta' must be a positive finite number"),
+    (lambda m: m.SoftmaxRegression(l2=float("nan")), "'l2' must be"),
+    (lambda m: m.SoftmaxRegression(max_iter=2.5), "'max_iter' must be a whole number"),
+    (lambda m: m.SoftmaxRegression(tol=-1), "'tol' must be a non-negative finite number"),
+    (lambda m: m.SoftmaxRegression(solver="sgd", epochs=0), "'epochs' must be a whole number"),
+    (lambda m: m.LogisticRegression(solver="sgd", batch_size=2.5), "'batch size' must be"),
+])
+def test_linear_model_settings_are_checked(make, match):
+    from nablanet import models
+    x, y = blobs(k=2)
+    with pytest.raises((ConfigError, DataError), match=match):
+        make(models).fit(x, y)
+
+
+def test_a_failed_refit_leaves_the_fitted_classifier_as_it_was():
+    from nablanet.models import SoftmaxRegression
+    x, y = blobs()
+    model = SoftmaxRegression().fit(x, y)
+    before = model.coef_
+    model.max_iter = 0
+    with pytest.raises(ConfigError, match="max_iter"):
+        model.fit(x, y)
+    np.testing.assert_array_equal(model.coef_, before)
+
+
+@pytest.mark.parametrize("y, match", [
+    (np.zeros((20, 1, 1)), "regression targets y must be 1-D or n × k"),
+])
+def test_linear_regression_targets_of_three_axes(y, match):
+    from nablanet.models import LinearRegression
+    with pytest.raises(DataError, match=match):
+        LinearRegression().fit(blobs()[0], y)
+
+
+def test_labels_that_cannot_be_ordered_are_a_data_error():
+    from nablanet.models import SoftmaxRegression
+    x, _ = blobs()
+    with pytest.raises(DataError, match="all numbers or all strings"):
+        SoftmaxRegression().fit(x, np.array([1, "a"] * 10, dtype=object))
+
+
+def objective(x=None):
+    from nablanet.optim import Objective
+    xx, y = blobs()
+    net = mlp([3, 3], output="softmax", rng=0)
+    return Objective(net, "log-likelihood", xx if x is None else x, y)
+
+
+@pytest.mark.parametrize("run, match", [
+    (lambda o, opt: opt.minimize(o, max_iter=2.5), "'max_iter' must be a whole number"),
+    (lambda o, opt: opt.minimize(o, tol=float("nan")), "'tol' must be"),
+    (lambda o, opt: opt.minimize(o, theta0=np.full(12, np.nan)), "theta0 must hold 12 finite"),
+    (lambda o, opt: opt.hessian_free(o, max_iter=0), "max_iter must be ≥ 1"),
+    (lambda o, opt: opt.hessian_free(o, cg_max_iter=0), "'cg_max_iter' must be a whole number"),
+    (lambda o, opt: opt.hessian_free(o, damping=-1), "'damping' must be a non-negative"),
+    (lambda o, opt: opt.hessian_free(o, damping=float("nan")), "'damping' must be"),
+])
+def test_second_order_settings_are_checked_before_the_first_iteration(run, match):
+    from nablanet import optim
+    with pytest.raises((ConfigError, DataError), match=match):
+        run(objective(), optim)
+
+
+@pytest.mark.parametrize("x, match", [
+    (np.full((20, 3), np.nan), "non-finite"), (np.zeros((20, 4)), r"expects inputs of shape \(3,\)"),
+])
+def test_an_objective_checks_its_inputs(x, match):
+    with pytest.raises(DataError, match=match):
+        objective(x)
+
+
+def test_an_objective_needs_a_positive_n_train():
+    from nablanet.optim import Objective
+    x, y = blobs()
+    with pytest.raises(ConfigError, match="'n_train' must be a whole number ≥ 1"):
+        Objective(mlp([3, 3], rng=0), "cross-entropy", x, y, n_train=0)
+
+
+@pytest.mark.parametrize("k", [2.5, "2", None, True])
+def test_pca_components_must_be_a_whole_number(k):
+    from nablanet.models import PCA
+    with pytest.raises(ConfigError, match="'n_components' must be a whole number"):
+        PCA(k)
+
+
+def test_pca_refuses_nan_where_the_svd_failed_and_codes_were_nan():
+    from nablanet.models import PCA
+    x = blobs()[0]
+    with pytest.raises(DataError, match="training data: x has 1 non-finite"):
+        PCA(2).fit(np.where(np.arange(60).reshape(20, 3) == 4, np.nan, x))
+    with pytest.raises(DataError, match="data: x has 3 non-finite"):
+        PCA(2).fit(x).encode(np.full((1, 3), np.nan))
+
+
+def test_an_autoencoder_decodes_only_once_unrolled_and_refuses_nan():
+    from nablanet.models import DeepAutoencoder
+    ae = DeepAutoencoder([6, 4, 2], rng=0)
+    with pytest.raises(ConfigError, match="unroll"):          # was an AttributeError
+        ae.decode(np.zeros((2, 2)))
+    ae.unroll(rng=0)
+    with pytest.raises(DataError, match="codes: x has 2 non-finite"):
+        ae.decode(np.full((1, 2), np.nan))
