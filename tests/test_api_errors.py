@@ -268,3 +268,156 @@ def test_an_autoencoder_decodes_only_once_unrolled_and_refuses_nan():
     ae.unroll(rng=0)
     with pytest.raises(DataError, match="codes: x has 2 non-finite"):
         ae.decode(np.full((1, 2), np.nan))
+
+
+# -- RBMs, DBNs, up-down, AIS ---------------------------------------------------------------
+def binary(n=20, d=6):
+    return (np.random.default_rng(0).random((n, d)) > 0.5).astype(float)
+
+
+def rbm(**kwargs):
+    from nablanet.models import RBM
+    return RBM(6, 4, rng=0, **kwargs)
+
+
+@pytest.mark.parametrize("epochs", [-1, 0, 2.5, "2", True])
+def test_rbm_epochs_that_would_train_nothing_or_be_cut(epochs):
+    model = rbm()
+    with pytest.raises(ConfigError, match="'epochs' must be a whole number ≥ 1"):
+        model.fit(binary(), epochs)
+    assert model.epochs_trained == 0
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"monitor_size": 0}, "'monitor_size' must be a whole number ≥ 1"),   # ZeroDivisionError
+    ({"monitor_size": 2.5}, "'monitor_size' must be"),
+    ({"cd": 1}, r"cd must be a ContrastiveDivergence\(...\), got 1"),
+    ({"monitor": "reconstruction_error"}, "monitor must be a sequence of names"),
+])
+def test_rbm_fit_arguments(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        rbm().fit(binary(), 1, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"k": 2.5}, "'k' must be a whole number, got 2.5"),
+    ({"k": None}, "'k' must be a whole number"),
+    ({"batch_size": 2.5}, "'batch_size' must be a whole number"),
+    ({"learning_rate": "0.1"}, "'learning_rate' must be a finite number"),
+    ({"momentum": None}, "'momentum' must be a finite number"),
+    ({"momentum_switch": -1}, "'momentum_switch' must be a whole number ≥ 0"),
+    ({"n_chains": 2.5}, "'n_chains' must be a whole number ≥ 1"),
+])
+def test_contrastive_divergence_settings(kwargs, match):
+    from nablanet.models import ContrastiveDivergence
+    with pytest.raises(ConfigError, match=match):
+        ContrastiveDivergence(**kwargs)
+
+
+@pytest.mark.parametrize("std", [-1, float("nan"), "0.01", None])
+def test_rbm_init_std(std):
+    with pytest.raises(ConfigError, match="'init_std' must be a non-negative finite number"):
+        rbm(init_std=std)
+
+
+def test_rbm_data_methods_refuse_nan_and_empty_data():
+    model = rbm()
+    with pytest.raises(DataError, match="data: x has 6 non-finite"):
+        model.transform(np.full((1, 6), np.nan))
+    with pytest.raises(DataError, match="v: x has 6 non-finite"):
+        model.free_energy(np.full((1, 6), np.nan))
+    with pytest.raises(DataError, match="no examples"):        # was a ZeroDivisionError
+        model.reconstruction_error(np.zeros((0, 6)))
+    with pytest.raises(ConfigError, match="'chunk_size' must be a whole number ≥ 1"):
+        model.transform(binary(), chunk_size=0)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"n": 2.5}, "'n' must be a whole number ≥ 1"), ({"n": -1}, "'n' must be"),
+    ({"steps": 0}, "'steps' must be a whole number ≥ 1"),       # an uninitialised buffer
+    ({"start": np.zeros((2, 5))}, r"start: an RBM with 6 visible units needs an \(n, 6\)"),
+    ({"labels": [0, 1]}, r"labels must be one-hot rows of shape \(2, 0\)"),
+])
+def test_rbm_sample_arguments(kwargs, match):
+    with pytest.raises((ConfigError, DataError), match=match):
+        rbm().sample(**({"n": 2, "steps": 2, "rng": 0} | kwargs))
+
+
+def dbn(**kwargs):
+    from nablanet.models import DBN
+    return DBN([6, 4, 3], rng=0, **kwargs)
+
+
+@pytest.mark.parametrize("sizes", [[6, 2.5], [6, "4"], [6, True], "64"])
+def test_dbn_sizes_must_be_whole_numbers(sizes):
+    from nablanet.models import DBN
+    with pytest.raises(ConfigError, match="layer sizes must be positive whole numbers"):
+        DBN(sizes)
+
+
+@pytest.mark.parametrize("epochs", [-1, [1, 0], [1, 2.5]])
+def test_dbn_pretrain_checks_every_layers_epochs_before_the_first_trains(epochs):
+    model = dbn()
+    before = model.rbms[0].W.copy()
+    with pytest.raises(ConfigError, match="'epochs' must be a whole number ≥ 1"):
+        model.pretrain(binary(), epochs)
+    np.testing.assert_array_equal(model.rbms[0].W, before)
+
+
+def test_labels_for_a_dbn_without_label_units_are_refused_not_ignored():
+    with pytest.raises(ConfigError, match="no label units"):
+        dbn().pretrain(binary(), 1, labels=np.arange(20) % 3)
+
+
+@pytest.mark.parametrize("call", [lambda m: m.up(binary(), 5), lambda m: m.up(binary(), -1),
+                                  lambda m: m.down(np.zeros((2, 3)), 5)])
+def test_dbn_passes_through_at_most_its_rbms(call):
+    with pytest.raises(ConfigError, match="n_layers"):
+        call(dbn())
+
+
+def test_dbn_unroll_head_width_must_be_whole():
+    with pytest.raises(ConfigError, match="positive whole-number sizes"):
+        dbn().unroll(2.5)
+
+
+@pytest.mark.parametrize("kwargs, match", [({"gibbs_steps": 2.5}, "'gibbs_steps' must be"),
+                                           ({"label_gain": "2"}, "'label_gain' must be")])
+def test_dbn_generate_settings(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        dbn(n_labels=3).generate([0], **kwargs)
+
+
+def test_up_down_checks_epochs_and_rule_before_untying():
+    from nablanet.models.updown import UpDown
+    model = dbn(n_labels=3)
+    for kwargs, match in [({"epochs": -1}, "'epochs' must be a whole number ≥ 1"),
+                          ({"epochs": 1, "rule": 1}, r"rule must be an UpDown")]:
+        with pytest.raises(ConfigError, match=match):
+            model.up_down(binary(), np.arange(20) % 3, **kwargs)
+        assert model.generative is None
+    with pytest.raises(ConfigError, match="'k' must be a whole number"):
+        UpDown(k=2.5)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"n_chains": 0}, "'n_chains' must be a whole number ≥ 1"),
+    ({"n_chains": 2.5}, "'n_chains' must be"),
+    ({"n_betas": 2.5}, "'n_betas' must be a whole number"),
+    ({"betas": [0, float("nan"), 1]}, "betas must increase strictly"),
+    ({"base_bias": np.full(6, np.nan)}, "base_bias must be 6 finite numbers"),
+])
+def test_ais_settings(kwargs, match):
+    from nablanet.models import ais_log_partition
+    with pytest.raises(ConfigError, match=match):
+        ais_log_partition(rbm(), rng=0, **({"n_betas": 20} | kwargs))
+
+
+@pytest.mark.parametrize("x, smoothing, match", [
+    (np.full((2, 6), np.nan), 0.05, "non-finite"), (np.zeros((0, 6)), 0.05, "n ≥ 1"),
+    (binary(), -1, "smoothing must be > 0"),
+])
+def test_base_rate_bias_inputs(x, smoothing, match):
+    from nablanet.models.ais import base_rate_bias
+    with pytest.raises((ConfigError, DataError), match=match):
+        base_rate_bias(x, smoothing)
