@@ -4,9 +4,11 @@ from __future__ import annotations
 import numpy as np
 
 from .backend import Backend, device_rng, get_backend, make_rng, to_host
+from .data.dataset import check_values
 from .errors import ConfigError, DataError
 from .layers import Activation, Layer
-from .layers.base import every_layer, layer_spec, set_input_grad_needed
+from .layers.base import every_layer, is_size, layer_spec, set_input_grad_needed
+from .utils.state import whole_number
 
 
 class Sequential:
@@ -22,9 +24,15 @@ class Sequential:
     """
 
     def __init__(self, layers: list[Layer], input_shape: tuple[int, ...] | int | None = None):
+        if isinstance(layers, Layer) or not hasattr(layers, "__iter__"):
+            raise ConfigError(f"Sequential takes a list of layers such as [Dense(n_out=30), "
+                              f"Sigmoid()], got {layers!r}")
         if not layers:
             raise ConfigError("a network needs at least one layer")
         self.layers = list(layers)
+        for i, layer in enumerate(self.layers):
+            if not isinstance(layer, Layer):
+                raise ConfigError(f"layer {i} of the network is not a layer: {layer!r}")
         self.input_shape: tuple[int, ...] | None = None
         self.output_shape: tuple[int, ...] | None = None
         self.backend: Backend = get_backend()
@@ -36,7 +44,11 @@ class Sequential:
     def build(self, input_shape, backend: Backend | None = None, rng=None) -> "Sequential":
         """Allocate every layer's parameters for per-example ``input_shape``."""
         _check_each_layer_once(self.layers)
-        shape = (int(input_shape),) if np.isscalar(input_shape) else tuple(input_shape)
+        shape = (input_shape,) if np.isscalar(input_shape) else tuple(input_shape)
+        if not shape or not all(is_size(n) for n in shape):
+            raise ConfigError(f"input_shape must hold positive whole numbers (the size of one "
+                              f"example), got {input_shape!r}")
+        shape = tuple(int(n) for n in shape)
         self.input_shape = shape
         self.backend = backend or self.backend
         rng = make_rng(rng)
@@ -99,6 +111,7 @@ class Sequential:
     def predict(self, x, chunk_size: int = 2000) -> np.ndarray:
         """Outputs for every row of ``x`` (host array), evaluated in chunks to bound memory."""
         x = self.check_input(x)
+        chunk_size = whole_number(chunk_size, "chunk_size", 1, error=ConfigError)
         outs = [to_host(self.forward(self.device_input(x[i:i + chunk_size]))[0])
                 for i in range(0, len(x), chunk_size)]
         return np.concatenate(outs) if outs else np.empty((0,) + self.output_shape)
@@ -133,6 +146,8 @@ class Sequential:
             hint = "; one example x is x[None]" if tuple(x.shape) == self.input_shape else ""
             raise DataError(f"network expects inputs of shape {self.input_shape} per example, "
                             f"got {tuple(x.shape[1:])}{hint}")
+        # once per call: a NaN row would come back as NaN outputs, a string as a ValueError
+        check_values(x, "inputs")
         return x
 
     # -- description ---------------------------------------------------------------
@@ -170,9 +185,12 @@ def mlp(sizes, activation: str = "sigmoid", output: str = "sigmoid", *,
     """
     from .layers import ACTIVATIONS, Dense, Dropout
 
+    # is_size, not int(): int() cuts 2.5 to 2 and reads "30" or True as a width
+    if (isinstance(sizes, str) or not hasattr(sizes, "__iter__") or len(sizes) < 2
+            or not all(is_size(s) for s in sizes)):
+        raise ConfigError(f"sizes must list at least two positive layer widths (whole "
+                          f"numbers), got {sizes!r}")
     sizes = [int(s) for s in sizes]
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise ConfigError(f"sizes must list at least two positive layer widths, got {sizes}")
     for name in (activation, output):
         if name not in ACTIVATIONS:
             raise ConfigError(f"unknown activation {name!r}; choose one of "

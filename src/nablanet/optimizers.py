@@ -24,9 +24,7 @@ class Optimizer:
     slots: tuple[str, ...] = ()
 
     def __init__(self, eta: float):
-        if not 0 < float(eta) < float("inf"):
-            raise ConfigError(f"learning rate eta must be > 0 and finite, got {eta}")
-        self.eta = float(eta)
+        self.eta = number(eta, "eta", positive=True, error=ConfigError)
         self.t = 0                                 # steps taken (Adam's bias correction)
         self.state: dict[str, list] = {s: [] for s in self.slots}
         self._net = None                           # weakref to the net the steps were for
@@ -130,7 +128,8 @@ class Momentum(Optimizer):
 
     def __init__(self, eta: float, momentum: float = 0.9):
         super().__init__(eta)
-        if not 0 <= float(momentum) < 1:
+        momentum = number(momentum, "momentum", error=ConfigError)
+        if not 0 <= momentum < 1:
             raise ConfigError(f"momentum must be in [0, 1), got {momentum}")
         self.momentum = float(momentum)
 
@@ -197,7 +196,8 @@ class RMSprop(Optimizer):
 
     def __init__(self, eta: float = 0.001, rho: float = 0.9, eps: float = 1e-8):
         super().__init__(eta)
-        if not 0 <= float(rho) < 1:
+        rho = number(rho, "rho", error=ConfigError)
+        if not 0 <= rho < 1:
             raise ConfigError(f"RMSprop's rho must be in [0, 1), got {rho}")
         _check_eps(eps)
         self.rho, self.eps = float(rho), float(eps)
@@ -227,6 +227,7 @@ class Adam(Optimizer):
     def __init__(self, eta: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8):
         super().__init__(eta)
+        beta1, beta2 = number(beta1, "beta1", error=ConfigError), number(beta2, "beta2", error=ConfigError)
         # β = 1 divides by 1 − βᵗ = 0 at the first step; β > 1 makes v negative
         if not (0 <= float(beta1) < 1 and 0 <= float(beta2) < 1):
             raise ConfigError(f"Adam's beta1 and beta2 must be in [0, 1), got "
@@ -254,8 +255,7 @@ class Adam(Optimizer):
 
 def _check_eps(eps) -> None:
     """ε keeps g / (√s + ε) finite where s is 0; ε ≤ 0 divides by zero there."""
-    if not float(eps) > 0:
-        raise ConfigError(f"eps must be > 0, got {eps}")
+    number(eps, "eps", positive=True, error=ConfigError)
 
 
 def _sqrt(a):

@@ -14,13 +14,16 @@ from __future__ import annotations
 
 from .backend import axpy, xp_of
 from .errors import ConfigError
+from .utils.state import number
 
 
 class Penalty:
     def __init__(self, lmbda: float, include_biases: bool = False):
-        if float(lmbda) < 0:
+        # NaN passed `lmbda < 0` and made every weight NaN at the first step
+        lmbda = number(lmbda, "lmbda", error=ConfigError)
+        if lmbda < 0:
             raise ConfigError(f"regularisation strength must be ≥ 0, got {lmbda}")
-        self.lmbda = float(lmbda)
+        self.lmbda = lmbda
         self.include_biases = include_biases
 
     def _targets(self, net):
@@ -79,9 +82,9 @@ class MaxNorm:
     """
 
     def __init__(self, c: float = 3.0):
-        if float(c) <= 0:
+        self.c = number(c, "c", error=ConfigError)
+        if self.c <= 0:
             raise ConfigError(f"max-norm bound must be > 0, got {c}")
-        self.c = float(c)
 
     def apply(self, net) -> None:
         for layer in net.layers:

@@ -123,12 +123,25 @@ def _flatten_to(x: np.ndarray, n_features: int | None, name: str) -> np.ndarray:
     return x.reshape(len(x), n_features)
 
 
+def check_values(x, name: str = "data", what: str = "x") -> None:
+    """Raise :class:`DataError` unless ``x`` (n examples of any shape; NumPy or CuPy) holds
+    real numbers with no NaN or inf: the value checks of a :class:`Dataset`, for inputs that
+    reach a model without one (``Sequential.predict``, an RBM's ``transform``)."""
+    _check_numeric(x, name, what)
+    if x.ndim:
+        _check_finite(x, name, what)
+
+
+def _check_numeric(x, name: str, what: str) -> None:
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)
+            or x.dtype == np.bool_):
+        raise DataError(f"{name}: {what} must be numeric, got dtype {x.dtype}")
+
+
 def _as_float_matrix(x, name: str) -> np.ndarray:
     """x as a non-empty, finite n × d float32/float64 array."""
     x = _as_array(x, name, "x")
-    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)
-            or x.dtype == np.bool_):
-        raise DataError(f"{name}: x must be numeric, got dtype {x.dtype}")
+    _check_numeric(x, name, "x")
     if x.ndim != 2:
         hint = f"; pass n_features={prod(x.shape[1:])} to flatten" if x.ndim > 2 else ""
         raise DataError(f"{name}: x must be 2-D (examples × features), got shape {x.shape}{hint}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..errors import ConfigError
+from ..utils.state import number
 from .base import Layer, register
 
 
@@ -28,9 +29,11 @@ class Dropout(Layer):
 
     def __init__(self, p: float = 0.5):
         super().__init__()
-        if not 0.0 <= float(p) < 1.0:
+        # number(), not float(): float() reads "0.5" and fails on None with a TypeError
+        p = number(p, "p", error=ConfigError)
+        if not 0.0 <= p < 1.0:
             raise ConfigError(f"dropout probability must be in [0, 1), got {p}")
-        self.p = float(p)
+        self.p = p
 
     def config(self):
         return {"p": self.p}

@@ -25,7 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..backend import device_rng, make_rng, to_host
+from ..data.dataset import check_values
 from ..errors import ConfigError, DataError
+from ..utils.state import number, whole_number
 from .rbm import RBM
 from .units import Binary, logsumexp, sigmoid_, softplus
 
@@ -55,7 +57,7 @@ class AISEstimate:
 def default_betas(n_betas: int = 14_500) -> np.ndarray:
     """Inverse temperatures 0 = β₀ < … < β_K = 1, denser near 1 where p_β changes fastest;
     Salakhutdinov & Murray's 14 500 values, scaled to ``n_betas``."""
-    if int(n_betas) < 2:
+    if whole_number(n_betas, "n_betas", None, error=ConfigError) < 2:
         raise ConfigError(f"AIS needs at least 2 inverse temperatures, got {n_betas}")
     total = sum(n for *_, n in _SCHEDULE)
     parts = [np.linspace(lo, hi, max(1, round(n * n_betas / total)), endpoint=False)
@@ -66,7 +68,14 @@ def default_betas(n_betas: int = 14_500) -> np.ndarray:
 def base_rate_bias(x, smoothing: float = 0.05) -> np.ndarray:
     """Visible biases a_A = log(p / (1 − p)) of the base-rate model, p the pixel means of
     the training data pulled towards ½ by ``smoothing`` pseudo-counts (so p ∉ {0, 1})."""
-    x = to_host(getattr(x, "x", x)).astype(np.float64)
+    x = to_host(getattr(x, "x", x))
+    check_values(x, "data")             # NaN gave NaN biases, no rows the uniform ones
+    if x.ndim != 2 or len(x) == 0:
+        raise DataError(f"data: base rates need an (n, d) array with n ≥ 1, got shape "
+                        f"{x.shape}")
+    if not number(smoothing, "smoothing", error=ConfigError) > 0:   # p = 0 or 1: log(0)
+        raise ConfigError(f"smoothing must be > 0, got {smoothing}")
+    x = x.astype(np.float64)
     n = len(x)
     p = (x.sum(axis=0) + smoothing) / (n + 2 * smoothing)
     return np.log(p) - np.log1p(-p)
@@ -80,15 +89,18 @@ def ais_log_partition(rbm: RBM, *, n_chains: int = 100, betas=None, n_betas: int
     training data; zeros, the uniform distribution, by default).
     """
     _require_binary(rbm, "AIS")
+    n_chains = whole_number(n_chains, "n_chains", 1, error=ConfigError)
     backend, xp = rbm.backend, rbm.backend.xp
     betas = default_betas(n_betas) if betas is None else np.asarray(betas, dtype=np.float64)
+    # (a NaN β fails the last test: NaN ≤ 0 is False, but so is NaN > 0)
     if betas.ndim != 1 or len(betas) < 2 or betas[0] != 0 or betas[-1] != 1 \
-            or np.any(np.diff(betas) <= 0):
+            or not np.all(np.diff(betas) > 0):
         raise ConfigError("betas must increase strictly from 0 to 1")
     a_base = (np.zeros(rbm.n_visible) if base_bias is None
               else np.asarray(base_bias, dtype=np.float64))
-    if a_base.shape != (rbm.n_visible,):
-        raise ConfigError(f"base_bias must have {rbm.n_visible} entries, got {a_base.shape}")
+    if a_base.shape != (rbm.n_visible,) or not np.isfinite(a_base).all():
+        raise ConfigError(f"base_bias must be {rbm.n_visible} finite numbers, got shape "
+                          f"{a_base.shape}{'' if np.isfinite(a_base).all() else ' with NaN or inf'}")
     draw = device_rng(backend, make_rng(rng))
     dtype = backend.dtype
     W, a, b = rbm.W, rbm.b_visible, rbm.b_hidden

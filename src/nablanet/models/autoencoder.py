@@ -22,10 +22,11 @@ from typing import Sequence
 import numpy as np
 
 from ..backend import Backend, make_rng, to_host
-from ..data.dataset import Dataset
+from ..data.dataset import Dataset, check_values
 from ..errors import ConfigError, DataError
 from ..layers import Dropout
 from ..net import Sequential
+from ..utils.state import whole_number
 from .dbn import DBN, unroll
 from .rbm import ContrastiveDivergence
 
@@ -121,20 +122,23 @@ class DeepAutoencoder:
         return self._run(x, 0, self.code_end)
 
     def decode(self, codes) -> np.ndarray:
-        return self._run(codes, self.code_end, len(self.net.layers))
+        return self._run(codes, self.code_end)
 
     def reconstruct(self, x) -> np.ndarray:
-        return self._run(x, 0, len(self.net.layers))
+        return self._run(x, 0)
 
     def reconstruction_error(self, x) -> float:
         """Average squared reconstruction error per image, mean over rows of Σᵢ (xᵢ − x̂ᵢ)²."""
         x = getattr(x, "x", x)
         return squared_error_per_image(x, self.reconstruct(x))
 
-    def _run(self, x, start: int, stop: int) -> np.ndarray:
+    def _run(self, x, start: int, stop: int | None = None) -> np.ndarray:
         if self.net is None:
             raise ConfigError("unroll (or fine-tune) the autoencoder first")
+        stop = len(self.net.layers) if stop is None else stop
         x = getattr(x, "x", x)
+        x = x if hasattr(x, "ndim") else np.asarray(x)   # a CuPy array stays on its device
+        check_values(x, "codes" if start else "data")    # NaN rows gave NaN codes
         outs = []
         for i in range(0, len(x), _CHUNK):
             h = self.backend.asarray(x[i:i + _CHUNK])
@@ -150,12 +154,12 @@ class PCA:
     reconstruction in squared error)."""
 
     def __init__(self, n_components: int):
-        if int(n_components) < 1:
+        if whole_number(n_components, "n_components", None, error=ConfigError) < 1:
             raise ConfigError(f"n_components must be ≥ 1, got {n_components}")
         self.n_components = int(n_components)
 
     def fit(self, x) -> "PCA":
-        x = np.asarray(getattr(x, "x", x), dtype=np.float64)
+        x = _real_values(x, "training data")
         if x.ndim != 2 or self.n_components > min(x.shape):
             raise DataError(f"PCA with {self.n_components} components needs an (n, d) array "
                             f"with n, d ≥ {self.n_components}, got shape {x.shape}")
@@ -168,7 +172,7 @@ class PCA:
     def encode(self, x) -> np.ndarray:
         if not hasattr(self, "components_"):
             raise ConfigError("this PCA is not fitted yet; call fit(x) first")
-        x = np.asarray(getattr(x, "x", x), dtype=np.float64)
+        x = _real_values(x, "data")
         d = len(self.mean_)
         if x.ndim != 2 or x.shape[1] != d:
             raise DataError(f"PCA fitted on {d} features needs an (n, {d}) array, got shape "
@@ -189,6 +193,14 @@ def squared_error_per_image(x, x_hat) -> float:
     if x.shape != x_hat.shape:
         raise DataError(f"reconstruction of shape {x_hat.shape} does not match data {x.shape}")
     return float(((x - x_hat) ** 2).sum(axis=1).mean())
+
+
+def _real_values(x, name: str) -> np.ndarray:
+    """x (an array or a Dataset) as float64 after the value checks: NaN made the SVD fail
+    to converge (LinAlgError) and gave NaN codes."""
+    x = np.asarray(getattr(x, "x", x))
+    check_values(x, name)
+    return x.astype(np.float64, copy=False)
 
 
 def _as_targets(x, name: str) -> Dataset:

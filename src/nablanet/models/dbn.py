@@ -29,7 +29,9 @@ from ..backend import Backend, device_rng, get_backend, make_rng, to_host
 from ..data.dataset import as_class_labels
 from ..errors import ConfigError, DataError
 from ..layers import Dense, Layer, Linear, Sigmoid, Softmax
+from ..layers.base import is_size
 from ..net import Sequential
+from ..utils.state import number, whole_number
 from .rbm import RBM, ContrastiveDivergence
 from .units import softplus
 
@@ -125,8 +127,17 @@ class DBN:
                               "pretraining would ignore its generative weights")
         rng = make_rng(rng)
         n_layers = len(self.rbms)
-        epochs = _per_layer(epochs, n_layers, "epochs")
+        # checked for every layer before the first trains: a bad value for layer 2 would
+        # fail only after layer 1 had changed
+        epochs = [whole_number(e, "epochs", 1, error=ConfigError)
+                  for e in _per_layer(epochs, n_layers, "epochs")]
         cds = _per_layer(cd or ContrastiveDivergence(), n_layers, "cd")
+        for c in cds:
+            if not isinstance(c, ContrastiveDivergence):
+                raise ConfigError(f"cd must be a ContrastiveDivergence(...), got {c!r}")
+        if labels is not None and not self.n_labels:
+            raise ConfigError("this DBN has no label units (n_labels=0): the labels would "
+                              "be ignored; build it with n_labels=K to learn them")
         data = self.rbms[0].prepare(x, binarize=binarize, probabilities=probabilities, rng=rng,
                                     name="training data")
         onehot = self._label_units(labels, len(data)) if self.n_labels else None
@@ -135,7 +146,7 @@ class DBN:
             if rbm.n_labels:
                 data = self.backend.xp.concatenate([data, onehot], axis=1)
             report = None if callback is None else (lambda row, i=i: callback(i, row))
-            histories.append(rbm.fit(data, int(epochs[i]), cd=cds[i],
+            histories.append(rbm.fit(data, epochs[i], cd=cds[i],
                                      probabilities=rbm.visible == "binary", callback=report,
                                      rng=rng))
             if i + 1 < n_layers:
@@ -161,6 +172,7 @@ class DBN:
         units: the top RBM's input is the penultimate layer when labels are joined)."""
         if n_layers is None:
             n_layers = len(self.rbms) - (1 if self.n_labels else 0)
+        self._check_depth(n_layers)
         h = self.rbms[0].visible_input(x)
         for rbm in self.rbms[:n_layers]:
             h = rbm.transform(h)
@@ -168,9 +180,17 @@ class DBN:
 
     def down(self, h, n_layers: int):
         """Top-down pass of probabilities through the lowest ``n_layers`` layers."""
+        self._check_depth(n_layers)
         for i in reversed(range(n_layers)):
             h = self.generate_down(h, i)
         return h
+
+    def _check_depth(self, n_layers) -> None:
+        """A slice of the stack: n_layers = 5 of 2 passed silently through 2, −1 through
+        all but the last (up) or was an IndexError (down)."""
+        if whole_number(n_layers, "n_layers", error=ConfigError) > len(self.rbms):
+            raise ConfigError(f"n_layers must be at most {len(self.rbms)}, the RBMs of this "
+                              f"DBN, got {n_layers}")
 
     def generate_down(self, h, layer: int):
         """E[v | h] of layer ``layer``'s visible units: f(hG + b) with its generative
@@ -200,7 +220,10 @@ class DBN:
     def check_sampling(label_gain: float, gain_steps: int, gibbs_steps: int) -> None:
         """A ConfigError unless :meth:`generate` can run these settings: a finite gain > 0
         (a NaN one draws blank digits) and at least one Gibbs step in all."""
-        if not 0 < float(label_gain) < math.inf or int(gain_steps) < 0 or int(gibbs_steps) < 0:
+        label_gain = number(label_gain, "label_gain", finite=False, error=ConfigError)
+        gain_steps = whole_number(gain_steps, "gain_steps", None, error=ConfigError)
+        gibbs_steps = whole_number(gibbs_steps, "gibbs_steps", None, error=ConfigError)
+        if not 0 < label_gain < math.inf or gain_steps < 0 or gibbs_steps < 0:
             raise ConfigError(f"need a finite label_gain > 0 and steps ≥ 0, got label_gain="
                               f"{label_gain}, gain_steps={gain_steps}, gibbs_steps={gibbs_steps}")
         if int(gain_steps) + int(gibbs_steps) < 1:
@@ -267,7 +290,7 @@ class DBN:
         """A feed-forward net with the RBMs' recognition weights (W, b_hidden): Dense + Sigmoid
         per RBM (label units dropped), then ``Dense(n_top, n_outputs)`` + Softmax
         (Glorot-initialised) unless ``n_outputs`` is None."""
-        head = ([Dense(self.sizes[-1], int(n_outputs), init="glorot"), Softmax()]
+        head = ([Dense(self.sizes[-1], n_outputs, init="glorot"), Softmax()]
                 if n_outputs else [])
         net, _ = unroll(self.rbms, head=head, rng=rng)
         return net
@@ -327,11 +350,12 @@ _ACTIVATION = {"binary": Sigmoid, "gaussian": Linear}
 
 
 def _check_sizes(sizes) -> list[int]:
-    try:
-        sizes = [int(s) for s in sizes]
-    except (TypeError, ValueError):
-        raise ConfigError(f"layer sizes must be integers, got {sizes!r}") from None
-    if len(sizes) < 2 or min(sizes) < 1:
+    # is_size, not int(): int() cut 2.5 to 2 and read "4" as a size
+    if (isinstance(sizes, str) or not hasattr(sizes, "__iter__")
+            or not all(is_size(s) for s in sizes)):
+        raise ConfigError(f"layer sizes must be positive whole numbers, got {sizes!r}")
+    sizes = [int(s) for s in sizes]
+    if len(sizes) < 2:
         raise ConfigError(f"a DBN needs at least two positive layer sizes, got {sizes}")
     return sizes
 

@@ -34,6 +34,7 @@ from ..optim import Objective, minimize
 from ..optimizers import SGD
 from ..regularizers import L2
 from ..training import StepDecay, Trainer
+from ..utils.state import number, whole_number
 
 _F64 = "float64"
 
@@ -62,6 +63,21 @@ def _as_design(x, y=None, *, name: str = "data"):
         raise DataError(f"{name}: y has {int((~np.isfinite(y)).sum())} non-finite values "
                         f"(NaN or inf), first in row {int(np.argmax(bad))}")
     return x, y
+
+
+def _l2(value) -> float:
+    """λ ≥ 0 (NaN would pass ``λ < 0`` and make every weight NaN)."""
+    return number(value, "l2", non_negative=True, error=ConfigError)
+
+
+def _classes(y, who: str):
+    """``np.unique(y, return_inverse=True)``: labels that cannot be ordered (3 beside "a")
+    are one DataError, not NumPy's TypeError."""
+    try:
+        return np.unique(y, return_inverse=True)
+    except TypeError:
+        raise DataError(f"{who}: the class labels must be all numbers or all strings, got "
+                        f"{y[:5].tolist()}...") from None
 
 
 def _float_targets(y) -> np.ndarray:
@@ -134,18 +150,22 @@ class LinearRegression(_OneLayer):
         if self.method not in self.METHODS:
             raise ConfigError(f"unknown method {self.method!r}; choose one of "
                               f"{', '.join(self.METHODS)}")
-        if float(self.l2) < 0:
-            raise ConfigError(f"l2 must be ≥ 0, got {self.l2}")
+        _l2(self.l2)
         x, y = _as_design(x, _float_targets(y), name="training data")
+        if y.ndim > 2:
+            raise DataError(f"training data: regression targets y must be 1-D or n × k, got "
+                            f"shape {y.shape}")
         targets = y[:, None] if y.ndim == 1 else y
-        self.net_ = _one_layer(x.shape[1], targets.shape[1])
+        # installed once fitted: a fit that fails leaves the model as it was, not zeroed
+        net = _one_layer(x.shape[1], targets.shape[1])
         if self.method == "lstsq":
-            self._fit_lstsq(x, targets)
+            self._fit_lstsq(net, x, targets)
         else:
-            self._fit_descent(x, targets)
+            self.epochs_run_ = self._fit_descent(net, x, targets)
+        self.net_ = net
         return self
 
-    def _fit_lstsq(self, x, targets) -> None:
+    def _fit_lstsq(self, net, x, targets) -> None:
         n, d = x.shape
         design = np.hstack([x, np.ones((n, 1))])
         rhs = targets
@@ -162,23 +182,21 @@ class LinearRegression(_OneLayer):
                 f"unique (a constant or duplicated feature, a feature that is a linear "
                 f"combination of others, or fewer examples than parameters); remove "
                 f"those features or use ridge regression (l2 > 0)")
-        self.net_.layers[0].set_params(W=solution[:d], b=solution[d])
+        net.layers[0].set_params(W=solution[:d], b=solution[d])
 
-    def _fit_descent(self, x, targets) -> None:
+    def _fit_descent(self, net, x, targets) -> int:
         online = self.method == "sgd"
-        epochs = int(self.epochs)
-        if epochs < 1:
-            raise ConfigError(f"epochs must be ≥ 1, got {self.epochs}")
+        epochs = whole_number(self.epochs, "epochs", 1, error=ConfigError)
         callbacks = [StepDecay(every=max(1, epochs // 10))] if online else []
         # Linear unit + quadratic cost: δ = o − y, so SGD is exactly the delta rule.
-        trainer = Trainer(self.net_, "quadratic", SGD(self.eta),
+        trainer = Trainer(net, "quadratic", SGD(self.eta),
                           batch_size=1 if online else len(x),
                           penalties=[L2(self.l2)] if self.l2 else [], callbacks=callbacks,
                           monitor=(), rng=make_rng(self.rng))
         trainer.fit(Dataset(x, targets, "training data"), epochs)
         if trainer.status == "diverged":
             raise ConfigError(f"{trainer.message}")
-        self.epochs_run_ = len(trainer.history)
+        return len(trainer.history)
 
     def predict(self, x) -> np.ndarray:
         return self.decision_function(x)
@@ -198,7 +216,7 @@ class _BinaryClassifier(_OneLayer):
         if y.ndim != 1:
             raise DataError(f"{type(self).__name__} needs 1-D class labels, got y of shape "
                             f"{y.shape}")
-        self.classes_ = np.unique(y)
+        self.classes_ = _classes(y, type(self).__name__)[0]
         if len(self.classes_) != 2:
             raise DataError(f"{type(self).__name__} separates two classes; the labels hold "
                             f"{len(self.classes_)}: {self.classes_[:10].tolist()}")
@@ -210,7 +228,8 @@ class _BinaryClassifier(_OneLayer):
 
     def score(self, x, y) -> float:
         """Accuracy: the fraction of examples classified correctly."""
-        return float((self.predict(x) == np.asarray(y)).mean())
+        x, y = _as_design(x, y)            # one length, or a DataError (not a broadcast error)
+        return float((self.predict(x) == y).mean())
 
 
 class Perceptron(_BinaryClassifier):
@@ -228,9 +247,8 @@ class Perceptron(_BinaryClassifier):
         self.eta, self.max_epochs, self.shuffle, self.rng = eta, max_epochs, shuffle, rng
 
     def fit(self, x, y) -> "Perceptron":
-        if not float(self.eta) > 0 or int(self.max_epochs) < 1:
-            raise ConfigError(f"the perceptron needs eta > 0 and max_epochs ≥ 1, "
-                              f"got eta={self.eta}, max_epochs={self.max_epochs}")
+        number(self.eta, "eta", positive=True, error=ConfigError)
+        whole_number(self.max_epochs, "max_epochs", 1, error=ConfigError)
         x, y = _as_design(x, y, name="training data")
         t = self._binary_targets(y)
         rng = make_rng(self.rng)
@@ -303,29 +321,31 @@ class _OneLayerClassifier(_OneLayer):
     def fit(self, x, y) -> "_OneLayerClassifier":
         if self.solver not in ("lbfgs", "sgd"):
             raise ConfigError(f"unknown solver {self.solver!r}; choose lbfgs or sgd")
-        if float(self.l2) < 0:
-            raise ConfigError(f"l2 must be ≥ 0, got {self.l2}")
+        _l2(self.l2)
         x, y = _as_design(x, y, name="training data")
         if y.ndim != 1:
             raise DataError(f"{type(self).__name__} needs 1-D class labels, got y of shape "
                             f"{y.shape}")
-        self.classes_, index = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
+        classes, index = _classes(y, type(self).__name__)
+        if len(classes) < 2:
             raise DataError(f"{type(self).__name__} needs at least two classes in y")
-        n_out = self._n_outputs(len(self.classes_))
-        self.net_ = _one_layer(x.shape[1], n_out, self.activation)
+        n_out = self._n_outputs(len(classes))
+        # installed once fitted: a fit that fails (max_iter=0, epochs=-1) leaves the model
+        # as it was instead of holding the zero weights it started from
+        net = _one_layer(x.shape[1], n_out, self.activation)
         targets = self._targets(index, n_out)
         penalties = [L2(self.l2)] if self.l2 else []
         if self.solver == "lbfgs":
-            objective = Objective(self.net_, self.cost, x, targets, penalties=penalties)
+            objective = Objective(net, self.cost, x, targets, penalties=penalties)
             self.result_ = minimize(objective, "l-bfgs", max_iter=self.max_iter, tol=self.tol)
             self.cost_ = self.result_.cost
         else:
-            trainer = Trainer(self.net_, self.cost, SGD(self.eta), batch_size=self.batch_size,
+            trainer = Trainer(net, self.cost, SGD(self.eta), batch_size=self.batch_size,
                               penalties=penalties, monitor=("train_cost",),
                               rng=make_rng(self.rng))
-            history = trainer.fit(Dataset(x, targets, "training data"), int(self.epochs))
+            history = trainer.fit(Dataset(x, targets, "training data"), self.epochs)
             self.cost_ = history["train_cost"][-1]
+        self.classes_, self.net_ = classes, net
         return self
 
     def predict_proba(self, x) -> np.ndarray:
@@ -333,11 +353,13 @@ class _OneLayerClassifier(_OneLayer):
         return self.net_.predict(_as_design(x))
 
     def predict(self, x) -> np.ndarray:
-        return self.classes_[self.predict_proba(x).argmax(axis=1)]
+        index = self.predict_proba(x).argmax(axis=1)     # first: it says when nothing is fitted
+        return self.classes_[index]
 
     def score(self, x, y) -> float:
         """Accuracy: the fraction of examples classified correctly."""
-        return float((self.predict(x) == np.asarray(y)).mean())
+        x, y = _as_design(x, y)
+        return float((self.predict(x) == y).mean())
 
 
 class LogisticRegression(_OneLayerClassifier):

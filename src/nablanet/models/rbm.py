@@ -32,7 +32,9 @@ from ..backend import Backend, device_rng, get_backend, make_rng, to_host
 from ..errors import ConfigError, DataError, DivergenceError
 from ..init import claim_parameters
 from ..layers.base import is_size
+from ..data.dataset import check_values
 from ..training.history import History
+from ..utils.state import number, whole_number
 from .units import SoftmaxGroup, get_units
 
 MONITORS = ("reconstruction_error", "pseudo_log_likelihood")
@@ -70,14 +72,16 @@ class ContrastiveDivergence:
     clamp_labels: bool = False
 
     def __post_init__(self):
-        if int(self.k) < 1:
+        # whole_number, not int(): k = 2.5 passed int(k) ≥ 1 and failed in range() later
+        if whole_number(self.k, "k", None, error=ConfigError) < 1:
             raise ConfigError(f"CD-k needs k ≥ 1, got {self.k}")
         check_update_rule(self.learning_rate, self.weight_cost, self.batch_size)
         for name in ("momentum", "final_momentum"):
-            if not 0 <= float(getattr(self, name)) < 1:
+            if not 0 <= number(getattr(self, name), name, error=ConfigError) < 1:
                 raise ConfigError(f"{name} ν must be in [0, 1), got {getattr(self, name)}")
-        if self.n_chains is not None and int(self.n_chains) < 1:
-            raise ConfigError(f"n_chains must be ≥ 1, got {self.n_chains}")
+        whole_number(self.momentum_switch, "momentum_switch", error=ConfigError)
+        if self.n_chains is not None:
+            whole_number(self.n_chains, "n_chains", 1, error=ConfigError)
 
     def config(self) -> dict:
         return asdict(self)
@@ -85,11 +89,11 @@ class ContrastiveDivergence:
 
 def check_update_rule(learning_rate, weight_cost, batch_size) -> None:
     """The constants every RBM-style update rule shares: ε > 0, η ≥ 0, batches ≥ 1."""
-    if not float(learning_rate) > 0:
+    if not number(learning_rate, "learning_rate", error=ConfigError) > 0:
         raise ConfigError(f"learning rate ε must be > 0, got {learning_rate}")
-    if float(weight_cost) < 0:
+    if number(weight_cost, "weight_cost", error=ConfigError) < 0:
         raise ConfigError(f"weight cost η must be ≥ 0, got {weight_cost}")
-    if int(batch_size) < 1:
+    if whole_number(batch_size, "batch_size", None, error=ConfigError) < 1:
         raise ConfigError(f"batch size must be ≥ 1, got {batch_size}")
 
 
@@ -132,7 +136,7 @@ class RBM:
         self.hidden_units = get_units(hidden, "hidden")
         self.label_units = SoftmaxGroup()
         self.backend = backend or get_backend()
-        self.init_std = float(init_std)
+        self.init_std = number(init_std, "init_std", non_negative=True, error=ConfigError)
         rng = make_rng(rng)
         xp, dtype = self.backend.xp, self.backend.dtype
         claim_parameters((self.n_visible, self.n_hidden))
@@ -242,8 +246,6 @@ class RBM:
         """
         xp = self.backend.xp
         x = self.visible_input(x, name)
-        if x.shape[0] == 0:
-            raise DataError(f"{name}: no examples")
         if binarize not in (False, True, "threshold", "sample"):
             raise ConfigError(f"binarize must be False, True, 'threshold' or 'sample', "
                               f"got {binarize!r}")
@@ -282,6 +284,9 @@ class RBM:
             hint = "; one example v is v[None, :]" if x.shape == (self.n_visible,) else ""
             raise DataError(f"{name}: an RBM with {self.n_visible} visible units needs an "
                             f"(n, {self.n_visible}) array, got shape {tuple(x.shape)}{hint}")
+        if x.shape[0] == 0:      # a mean over no rows was a ZeroDivisionError
+            raise DataError(f"{name}: no examples")
+        check_values(x, name)    # NaN rows gave NaN features and free energies
         return self.backend.asarray(x)
 
     # -- learning -----------------------------------------------------------------------
@@ -297,6 +302,14 @@ class RBM:
         ``callback(row)`` is called with each epoch's metrics (progress, plots).
         """
         cd = cd or ContrastiveDivergence()
+        if not isinstance(cd, ContrastiveDivergence):
+            raise ConfigError(f"cd must be a ContrastiveDivergence(...), got {cd!r}")
+        # range(-1) trained nothing and said nothing; monitor_size=0 divided by zero
+        epochs = whole_number(epochs, "epochs", 1, error=ConfigError)
+        monitor_size = whole_number(monitor_size, "monitor_size", 1, error=ConfigError)
+        if isinstance(monitor, str):       # its letters are no monitors
+            raise ConfigError(f"monitor must be a sequence of names such as ({monitor!r},), "
+                              f"got the string {monitor!r}")
         unknown = set(monitor) - set(MONITORS)
         if unknown:
             raise ConfigError(f"unknown monitor {sorted(unknown)}; choose from {MONITORS}")
@@ -310,7 +323,7 @@ class RBM:
         monitor_rng = np.random.default_rng(rng.integers(2**63))   # keeps training's stream
         history = History()
         n, xp = len(x), self.backend.xp
-        for _ in range(int(epochs)):
+        for _ in range(epochs):
             momentum = (cd.momentum if self.epochs_trained < cd.momentum_switch
                         else cd.final_momentum)
             start = time.perf_counter()
@@ -452,6 +465,7 @@ class RBM:
     def transform(self, x, chunk_size: int = _CHUNK):
         """p(h = 1 | v) (or E[h | v]) for every row, on the backend, in chunks."""
         x = self.visible_input(x)
+        chunk_size = whole_number(chunk_size, "chunk_size", 1, error=ConfigError)
         xp = self.backend.xp
         out = xp.empty((len(x), self.n_hidden), dtype=self.backend.dtype)
         for i in range(0, len(x), chunk_size):
@@ -548,13 +562,22 @@ class RBM:
         """``n`` fantasies: Gibbs chains run ``steps`` steps from ``start`` (default random
         binary states, or N(0, 1) for Gaussian units); returns E[v | h] of the last step
         as a host array."""
+        # ≥ 1: with no step the "probabilities" returned were an uninitialised buffer
+        steps = whole_number(steps, "steps", 1, error=ConfigError)
         draw = device_rng(self.backend, make_rng(rng))
         if start is None:
-            shape = (int(n), self.n_visible)
+            shape = (whole_number(n, "n", 1, error=ConfigError), self.n_visible)
             start = (draw.random(shape, dtype=self.backend.dtype) < 0.5
                      if self.visible == "binary"
                      else draw.standard_normal(shape, dtype=self.backend.dtype))
             start = start.astype(self.backend.dtype)
+        else:
+            start = self.visible_input(start, "start")
+        if labels is not None and tuple(getattr(labels, "shape", np.shape(labels))) != (
+                len(start), self.n_labels):
+            raise DataError(f"labels must be one-hot rows of shape ({len(start)}, "
+                            f"{self.n_labels}) for this RBM's {self.n_labels} label units, "
+                            f"got shape {np.shape(labels)}")
         _, mean = self.gibbs(start, steps, draw, labels=labels)
         return to_host(mean)
 

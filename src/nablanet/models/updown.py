@@ -34,6 +34,7 @@ import numpy as np
 from ..backend import device_rng, make_rng
 from ..errors import ConfigError, DivergenceError
 from ..training.history import History
+from ..utils.state import whole_number
 from .rbm import check_update_rule
 
 
@@ -57,6 +58,8 @@ class UpDown:
 
     def __post_init__(self):
         check_update_rule(self.learning_rate, self.weight_cost, self.batch_size)
+        for name in ("k", "k_max", "k_every", "k_step"):    # int() cut k = 2.5 to 2
+            whole_number(getattr(self, name), name, None, error=ConfigError)
         if int(self.k) < 1 or int(self.k_max) < int(self.k):
             raise ConfigError(f"up-down needs 1 ≤ k ≤ k_max, got k={self.k}, "
                               f"k_max={self.k_max}")
@@ -91,6 +94,10 @@ def up_down(dbn, x, labels, epochs: int, *, rule: UpDown | None = None, validati
     free-energy classification error there. ``callback(row)`` sees each row.
     """
     rule = rule or UpDown()
+    if not isinstance(rule, UpDown):
+        raise ConfigError(f"rule must be an UpDown(...), got {rule!r}")
+    # before untie(): epochs=-1 untied the DBN and trained nothing
+    epochs = whole_number(epochs, "epochs", 1, error=ConfigError)
     if not dbn.n_labels:
         raise ConfigError("up-down fine-tunes a generative DBN: its top RBM needs label units")
     if len(dbn.rbms) < 2:
@@ -103,7 +110,7 @@ def up_down(dbn, x, labels, epochs: int, *, rule: UpDown | None = None, validati
     dbn.untie()
     draw = device_rng(dbn.backend, rng)
     history, xp = History(), dbn.backend.xp
-    for epoch in range(int(epochs)):
+    for epoch in range(epochs):
         k = rule.k_at(epoch)
         start = time.perf_counter()
         order = rng.permutation(len(x))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..backend import xp_of
 from ..errors import ConfigError
 from ..optimizers import Optimizer
+from ..utils.state import number
 
 
 class DeltaBarDelta(Optimizer):
@@ -29,6 +30,8 @@ class DeltaBarDelta(Optimizer):
     def __init__(self, eta: float, kappa: float | None = None, phi: float = 0.1,
                  theta: float = 0.7):
         super().__init__(eta)
+        kappa = number(kappa, "kappa", optional=True, error=ConfigError)
+        phi, theta = number(phi, "phi", error=ConfigError), number(theta, "theta", error=ConfigError)
         if kappa is not None and not float(kappa) >= 0:
             raise ConfigError(f"delta-bar-delta kappa must be ≥ 0, got {kappa}")
         if not 0 < float(phi) < 1 or not 0 <= float(theta) < 1:
@@ -71,6 +74,9 @@ class Rprop(Optimizer):
     def __init__(self, eta: float = 0.1, eta_plus: float = 1.2, eta_minus: float = 0.5,
                  step_max: float = 50.0, step_min: float = 1e-6):
         super().__init__(eta)
+        eta_plus, eta_minus = number(eta_plus, "eta_plus", error=ConfigError), number(eta_minus, "eta_minus", error=ConfigError)
+        step_min = number(step_min, "step_min", error=ConfigError)
+        step_max = number(step_max, "step_max", finite=False, error=ConfigError)
         if not (0 < float(eta_minus) < 1 < float(eta_plus)):
             raise ConfigError(f"Rprop needs 0 < eta_minus < 1 < eta_plus, "
                               f"got {eta_minus}, {eta_plus}")

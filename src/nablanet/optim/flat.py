@@ -27,6 +27,7 @@ from ..backend import to_host
 from ..costs import get_cost, output_delta
 from ..errors import ConfigError, DataError
 from ..layers import Activation, Dense, Dropout, Linear
+from ..utils.state import whole_number
 
 
 def get_flat(net) -> np.ndarray:
@@ -84,13 +85,15 @@ class Objective:
             raise DataError(f"x has {len(x)} examples but y has {len(y)}")
         if len(x) == 0:
             raise DataError("the training set is empty")
+        x = net.check_input(x)       # the width and NaN/inf, before the first evaluation
         self.net, self.cost = net, get_cost(cost)
         self.penalties = list(penalties)
         backend = net.backend
         self.x = backend.asarray(x)
         self.y = self.cost.targets(y, net.output_shape[-1], backend)
         self.n = len(x)
-        self.n_train = int(n_train or self.n)
+        self.n_train = (self.n if n_train is None
+                        else whole_number(n_train, "n_train", 1, error=ConfigError))
         # As in the training loop: the cost meets the output activation; a net without
         # one is linear, and backprop starts one layer below it.
         self.output = net.output_activation or Linear()

@@ -19,7 +19,8 @@ import scipy.linalg
 import scipy.optimize
 import scipy.sparse.linalg
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
+from ..utils.state import number, whole_number
 from .flat import Objective, set_flat
 
 #: user-facing names → scipy.optimize.minimize methods
@@ -54,9 +55,7 @@ def minimize(objective: Objective, method: str = "l-bfgs", *, max_iter: int = 20
         scipy_method = METHODS[method.lower()]
     except KeyError:
         raise ConfigError(f"unknown method {method!r}; choose one of cg, bfgs, l-bfgs") from None
-    if int(max_iter) < 1:
-        raise ConfigError(f"max_iter must be ≥ 1, got {max_iter}")
-    theta0 = objective.theta() if theta0 is None else np.asarray(theta0, np.float64)
+    theta0 = _start(objective, theta0, max_iter, tol)
     evals0 = objective.n_evals
     costs: list[float] = []
 
@@ -89,7 +88,8 @@ def newton(objective: Objective, *, max_iter: int = 50, damping: float = 1e-3,
     if objective.net.backend.dtype != np.float64:
         raise ConfigError("Newton's method needs a float64 net for an accurate Hessian; "
                           "build it with backend=get_backend('cpu', 'float64')")
-    theta = objective.theta() if theta0 is None else np.asarray(theta0, np.float64).copy()
+    theta = _start(objective, theta0, max_iter, tol, damping).copy()
+    number(eps, "eps", positive=True, error=ConfigError)
     evals0, products0, lam = objective.n_evals, objective.n_products, float(damping)
     cost, g = objective.value_and_grad(theta)
     costs, norms = [cost], [float(np.linalg.norm(g))]
@@ -140,7 +140,8 @@ def hessian_free(objective: Objective, *, max_iter: int = 100, cg_max_iter: int 
     (ρ < ¼: λ ← 3λ/2; ρ > ¾: λ ← 2λ/3), and a backtracking line search on the step
     length guarantees that C decreases.
     """
-    theta = objective.theta() if theta0 is None else np.asarray(theta0, np.float64).copy()
+    theta = _start(objective, theta0, max_iter, tol, damping).copy()
+    whole_number(cg_max_iter, "cg_max_iter", 1, error=ConfigError)
     evals0, products0, lam = objective.n_evals, objective.n_products, float(damping)
     cost, g = objective.value_and_grad(theta)
     costs, norms = [cost], [float(np.linalg.norm(g))]
@@ -172,3 +173,22 @@ def hessian_free(objective: Objective, *, max_iter: int = 100, cg_max_iter: int 
     set_flat(objective.net, theta)
     return Result(theta, cost, norms[-1] < tol, message, it, objective.n_evals - evals0,
                   objective.n_products - products0, costs, norms)
+
+
+def _start(objective: Objective, theta0, max_iter, tol, damping=None) -> np.ndarray:
+    """θ₀ after the checks every optimiser here needs: max_iter = 0 or −1 returned θ₀ as
+    the result, a negative or NaN λ made (H + λI) indefinite or NaN, a NaN in θ₀ gave a
+    NaN "minimum"."""
+    if whole_number(max_iter, "max_iter", None, error=ConfigError) < 1:
+        raise ConfigError(f"max_iter must be ≥ 1, got {max_iter}")
+    number(tol, "tol", non_negative=True, error=ConfigError)
+    if damping is not None:             # λ = 0 is the pure Newton or Gauss–Newton step
+        number(damping, "damping", non_negative=True, error=ConfigError)
+    if theta0 is None:
+        return objective.theta()
+    theta0 = np.asarray(theta0, np.float64)
+    if theta0.shape != (objective.size,) or not np.isfinite(theta0).all():
+        raise DataError(f"theta0 must hold {objective.size} finite numbers (one per "
+                        f"parameter), got shape {theta0.shape}"
+                        f"{'' if np.isfinite(theta0).all() else ' with NaN or inf'}")
+    return theta0

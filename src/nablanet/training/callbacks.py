@@ -88,12 +88,13 @@ class EarlyStopping(Callback):
     def __init__(self, patience: int = 10, monitor: str = "validation_accuracy",
                  mode: str | None = None, restore_best: bool = True,
                  growing: bool = False, factor: float = 2.0):
-        if int(patience) < 1:
+        self.patience = whole_number(patience, "patience", None, error=ConfigError)
+        if self.patience < 1:
             raise ConfigError(f"early-stopping patience must be ≥ 1, got {patience}")
-        self.patience = int(patience)
         self.best = Best(monitor, mode)
         self.restore_best = restore_best
-        self.growing, self.factor = growing, float(factor)
+        self.growing = growing
+        self.factor = number(factor, "factor", positive=True, error=ConfigError)
         self._best_params = None
 
     def on_epoch_end(self, trainer, epoch, metrics):
@@ -170,7 +171,8 @@ class Progress(Callback):
 
     def __init__(self, stream=None, total_epochs: int | None = None):
         self.stream = stream or sys.stderr
-        self.total = total_epochs
+        self.total = (None if total_epochs is None
+                      else whole_number(total_epochs, "total_epochs", 1, error=ConfigError))
 
     def on_epoch_end(self, trainer, epoch, metrics):
         parts = [f"epoch {epoch + 1}" + (f"/{self.total}" if self.total else "")]

@@ -16,10 +16,12 @@ class StepDecay(Callback):
     """η ← η·``factor`` every ``every`` epochs (a step schedule)."""
 
     def __init__(self, every: int, factor: float = 0.5):
-        if int(every) < 1 or not 0 < float(factor) <= 1:
+        every = whole_number(every, "every", None, error=ConfigError)
+        factor = number(factor, "factor", error=ConfigError)
+        if every < 1 or not 0 < factor <= 1:
             raise ConfigError(f"step schedule needs every ≥ 1 and 0 < factor ≤ 1, "
                               f"got every={every}, factor={factor}")
-        self.every, self.factor = int(every), float(factor)
+        self.every, self.factor = every, factor
 
     def on_epoch_end(self, trainer, epoch, metrics):
         if (epoch + 1) % self.every == 0:
@@ -36,10 +38,12 @@ class CosineDecay(Callback):
     """
 
     def __init__(self, epochs: int, floor: float = 0.0):
-        if int(epochs) < 1 or float(floor) < 0:
+        epochs = whole_number(epochs, "epochs", None, error=ConfigError)
+        floor = number(floor, "floor", error=ConfigError)
+        if epochs < 1 or floor < 0:
             raise ConfigError(f"cosine schedule needs epochs ≥ 1 and floor ≥ 0, "
                               f"got epochs={epochs}, floor={floor}")
-        self.epochs, self.floor = int(epochs), float(floor)
+        self.epochs, self.floor = epochs, floor
         self.eta0: float | None = None
 
     def on_train_begin(self, trainer):
@@ -64,15 +68,16 @@ class HalveOnPlateau(Callback):
 
     def __init__(self, patience: int = 10, monitor: str = "validation_accuracy",
                  floor_ratio: float = 1024.0, factor: float = 0.5):
-        if int(patience) < 1:
+        self.patience = whole_number(patience, "patience", None, error=ConfigError)
+        if self.patience < 1:
             raise ConfigError(f"schedule patience must be ≥ 1, got {patience}")
+        self.factor = number(factor, "factor", error=ConfigError)
+        self.floor_ratio = number(floor_ratio, "floor_ratio", error=ConfigError)
         # factor ≥ 1 would never bring η down to the floor, and floor_ratio ≤ 1 would stop
         # at the first cut: either is a typo, not a schedule
-        if not (0 < float(factor) < 1 and float(floor_ratio) > 1):
+        if not (0 < self.factor < 1 and self.floor_ratio > 1):
             raise ConfigError(f"halve-on-plateau needs 0 < factor < 1 and floor_ratio > 1, "
                               f"got factor={factor}, floor_ratio={floor_ratio}")
-        self.patience, self.floor_ratio = int(patience), float(floor_ratio)
-        self.factor = float(factor)
         self.best = Best(monitor)
         self.eta0: float | None = None
         self.since = 0                      # epochs since the last improvement or halving
@@ -108,9 +113,12 @@ class BoldDriver(Callback):
 
     def __init__(self, increase: float = 1.05, decrease: float = 0.5,
                  monitor: str = "train_cost"):
-        if not (float(increase) >= 1 and 0 < float(decrease) < 1):
-            raise ConfigError("bold driver needs increase ≥ 1 and 0 < decrease < 1")
-        self.increase, self.decrease, self.monitor = float(increase), float(decrease), monitor
+        self.increase = number(increase, "increase", error=ConfigError)
+        self.decrease = number(decrease, "decrease", error=ConfigError)
+        if not (self.increase >= 1 and 0 < self.decrease < 1):
+            raise ConfigError(f"bold driver needs increase ≥ 1 and 0 < decrease < 1, got "
+                              f"increase={increase}, decrease={decrease}")
+        self.monitor = monitor
         self.previous: float | None = None
 
     def on_epoch_end(self, trainer, epoch, metrics):

@@ -52,26 +52,31 @@ class Trainer:
                  batch_size: int = 10, penalties=(), constraints=(), callbacks=(),
                  monitor=MONITOR_ALL, rng=None, eval_chunk: int = 2000,
                  blas_threads: int | str | None = "auto"):
-        if int(batch_size) < 1:
-            raise DataError(f"batch size must be ≥ 1, got {batch_size}")
+        self.batch_size = whole_number(batch_size, "batch size", 1, error=DataError)
+        if not isinstance(net, Sequential):
+            raise ConfigError(f"Trainer needs a Sequential net (mlp(...) or Sequential([...])), "
+                              f"got {type(net).__name__}")
         if not isinstance(optimizer, Optimizer):
             raise ConfigError(f"optimizer must be an Optimizer such as SGD(eta=0.1), got "
                               f"{optimizer!r} (get_optimizer(name, eta) builds one by name)")
         optimizer.attach(net)
         self.net, self.cost, self.optimizer = net, get_cost(cost), optimizer
-        self.batch_size = int(batch_size)
-        self.penalties, self.constraints = list(penalties), list(constraints)
-        callbacks = list(callbacks)
+        self.penalties = _list_of(penalties, "penalties", "add_gradient", "L2(5.0)")
+        self.constraints = _list_of(constraints, "constraints", "apply", "MaxNorm(3.0)")
+        callbacks = _list_of(callbacks, "callbacks", "on_epoch_end", "EarlyStopping(10)")
         if not any(isinstance(c, DivergenceGuard) for c in callbacks):
             callbacks.append(DivergenceGuard())
         self.callbacks: list[Callback] = sorted(callbacks, key=lambda c: c.priority)
+        if isinstance(monitor, str):       # a tuple of one name, not its letters
+            raise ConfigError(f"monitor must be a sequence of names such as "
+                              f"({monitor!r},), got the string {monitor!r}")
         self.monitor = tuple(monitor)
         unknown = [k for k in self.monitor if k not in MONITOR_ALL]
         if unknown:
             raise ConfigError(f"cannot monitor {unknown[0]!r}; "
                               f"choose from {', '.join(MONITOR_ALL)}")
         self.rng = make_rng(rng)
-        self.eval_chunk = eval_chunk
+        self.eval_chunk = whole_number(eval_chunk, "eval_chunk", 1, error=ConfigError)
         self.blas_threads = check_setting(blas_threads)
         #: the BLAS threads the training steps ran with (decided at the first ``fit``, kept
         #: in checkpoints: a GEMM's last bits can depend on it, so a resume reuses it)
@@ -114,6 +119,8 @@ class Trainer:
     # -- the loop ----------------------------------------------------------------------
     def fit(self, train: Dataset, epochs: int, validation: Dataset | None = None) -> History:
         """Train for ``epochs`` epochs (counting from ``self.next_epoch`` on a resume)."""
+        # range(-1) or range(0) would train nothing and report the run completed
+        epochs = whole_number(epochs, "epochs", 1, error=ConfigError)
         _check_dataset(train, "train")
         if validation is not None:
             _check_dataset(validation, "validation")
@@ -274,6 +281,18 @@ class Trainer:
                              f"got {[row['epoch'] for row in rows]}")
         self.history = History(rows)
         self.threads_used = None if threads is None else whole_number(threads, "blas_threads", 1)
+
+
+def _list_of(items, what: str, method: str, example: str) -> list:
+    """``items`` as a list of objects with ``method``: one passed without a list, or a list
+    of anything else, is a ConfigError here rather than an AttributeError at the first step."""
+    if hasattr(items, method) or not hasattr(items, "__iter__"):
+        raise ConfigError(f"{what} must be a list such as [{example}], got {items!r}")
+    items = list(items)
+    for item in items:
+        if not hasattr(item, method):
+            raise ConfigError(f"{what} must hold objects such as {example}, got {item!r}")
+    return items
 
 
 def _check_dataset(data, what: str) -> None:

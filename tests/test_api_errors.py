@@ -1,0 +1,423 @@
+"""Bad arguments and bad data given to the Python API: one nablanet error at the call,
+naming the argument and the value, never a TypeError from int(), an AttributeError or a
+silent run that trains nothing (the API audit; the CLI and file readers have their own)."""
+import numpy as np
+import pytest
+
+from nablanet import SGD, Adam, L2, MaxNorm, Momentum, Sequential, mlp
+from nablanet.data.dataset import Dataset
+from nablanet.errors import ConfigError, DataError
+from nablanet.layers import Dense, Dropout, Sigmoid
+from nablanet.optim import DeltaBarDelta, Rprop
+from nablanet.training import Trainer
+from nablanet.training.callbacks import EarlyStopping, Progress
+from nablanet.training.schedules import BoldDriver, CosineDecay, HalveOnPlateau, StepDecay
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    return Dataset(rng.normal(size=(12, 4)), rng.integers(0, 3, 12))
+
+
+def trainer(**kwargs):
+    return Trainer(mlp([4, 5, 3], rng=0), "cross-entropy", SGD(0.1), **kwargs)
+
+
+# -- the trainer --------------------------------------------------------------------------
+@pytest.mark.parametrize("epochs", [-1, 0, 2.5, "3", None, True])
+def test_epochs_that_would_train_nothing_or_fail_in_range_are_refused(data, epochs):
+    t = trainer(monitor=())
+    with pytest.raises(ConfigError, match=r"'epochs' must be a whole number ≥ 1, got"):
+        t.fit(data, epochs)
+    assert len(t.history) == 0
+
+
+def test_a_numpy_integer_is_a_whole_number_of_epochs(data):
+    assert len(trainer(monitor=()).fit(data, np.int64(2))) == 2
+
+
+@pytest.mark.parametrize("batch_size", [2.5, "10", None, True])
+def test_batch_size_must_be_a_whole_number_not_cut_by_int(batch_size):
+    with pytest.raises(DataError, match=r"'batch size' must be a whole number ≥ 1"):
+        trainer(batch_size=batch_size)
+
+
+@pytest.mark.parametrize("eval_chunk", [0, -1, 2.5, None])
+def test_eval_chunk_is_checked_when_the_trainer_is_made(eval_chunk):
+    with pytest.raises(ConfigError, match="'eval_chunk' must be a whole number ≥ 1"):
+        trainer(eval_chunk=eval_chunk)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"callbacks": EarlyStopping(2)}, r"callbacks must be a list such as \[EarlyStopping"),
+    ({"callbacks": [1]}, "callbacks must hold objects such as EarlyStopping"),
+    ({"penalties": L2(1.0)}, r"penalties must be a list such as \[L2"),
+    ({"penalties": ["l2"]}, "penalties must hold objects such as L2"),
+    ({"constraints": [3.0]}, "constraints must hold objects such as MaxNorm"),
+    ({"monitor": "train_cost"}, r"monitor must be a sequence of names such as \('train_cost',\)"),
+])
+def test_trainer_arguments_of_the_wrong_kind(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        trainer(**kwargs)
+
+
+def test_a_trainer_needs_a_sequential_net():
+    with pytest.raises(ConfigError, match="Trainer needs a Sequential net"):
+        Trainer(None, "quadratic", SGD(0.1))
+
+
+# -- optimisers, penalties, schedules, callbacks ------------------------------------------
+@pytest.mark.parametrize("make, match", [
+    (lambda: SGD("0.1"), "'eta' must be a positive finite number, got '0.1'"),
+    (lambda: SGD(None), "'eta' must be a positive finite number, got None"),
+    (lambda: SGD(True), "'eta' must be"),
+    (lambda: Momentum(0.1, None), "'momentum' must be a finite number"),
+    (lambda: Adam(0.1, beta1="0.9"), "'beta1' must be"),
+    (lambda: L2(float("nan")), "'lmbda' must be a finite number, got nan"),
+    (lambda: L2(None), "'lmbda' must be"),
+    (lambda: MaxNorm("3"), "'c' must be"),
+    (lambda: DeltaBarDelta(0.1, phi=None), "'phi' must be"),
+    (lambda: Rprop(eta_plus="1.2"), "'eta_plus' must be"),
+    (lambda: Dropout("0.5"), "'p' must be a finite number"),
+    (lambda: StepDecay(2.5), "'every' must be a whole number, got 2.5"),
+    (lambda: StepDecay(2, None), "'factor' must be"),
+    (lambda: CosineDecay(None), "'epochs' must be a whole number"),
+    (lambda: CosineDecay(3, floor=float("nan")), "'floor' must be a finite number"),
+    (lambda: HalveOnPlateau(2.5), "'patience' must be a whole number"),
+    (lambda: BoldDriver(decrease=None), "'decrease' must be"),
+    (lambda: EarlyStopping("3"), "'patience' must be a whole number, got '3'"),
+    (lambda: EarlyStopping(3, growing=True, factor=float("nan")), "'factor' must be"),
+    (lambda: Progress(total_epochs="a"), "'total_epochs' must be a whole number ≥ 1"),
+])
+def test_settings_of_the_wrong_type_are_config_errors(make, match):
+    with pytest.raises(ConfigError, match=match):
+        make()
+
+
+# -- nets -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("sizes", [[4, 2.5, 3], [4, "5", 3], [True, 3], "4,3", None])
+def test_mlp_sizes_must_be_whole_numbers(sizes):
+    with pytest.raises(ConfigError, match="sizes must list at least two positive layer widths"):
+        mlp(sizes)
+
+
+def test_mlp_takes_numpy_sizes():
+    assert mlp(np.array([4, 5, 3]), rng=0).output_shape == (3,)
+
+
+@pytest.mark.parametrize("layers, match", [
+    (Dense(4, 3), "Sequential takes a list of layers"),
+    ([Dense(4, 3), "sigmoid"], "layer 1 of the network is not a layer: 'sigmoid'"),
+])
+def test_sequential_needs_a_list_of_layers(layers, match):
+    with pytest.raises(ConfigError, match=match):
+        Sequential(layers)
+
+
+@pytest.mark.parametrize("shape", ["a", 0, (4, 0), 2.5, ()])
+def test_input_shape_must_be_positive_whole_numbers(shape):
+    with pytest.raises(ConfigError, match="input_shape must hold positive whole numbers"):
+        Sequential([Dense(n_out=3), Sigmoid()], input_shape=shape)
+
+
+@pytest.mark.parametrize("x, match", [
+    (np.array([[1.0, np.nan, 0.0, 0.0]]), r"inputs: x has 1 non-finite values .* row 0"),
+    (np.array([["a"] * 4]), "inputs: x must be numeric, got dtype <U1"),
+    (np.array([[1, 2, None, 4]], dtype=object), "must be numeric, got dtype object"),
+    (np.ones((2, 4), dtype=complex), "must be numeric, got dtype complex128"),
+])
+def test_predict_refuses_inputs_that_are_not_finite_real_numbers(x, match):
+    with pytest.raises(DataError, match=match):
+        mlp([4, 3], rng=0).predict(x)
+
+
+@pytest.mark.parametrize("chunk_size", [0, -1, 2.5])
+def test_predict_chunk_size_must_be_positive(chunk_size):
+    with pytest.raises(ConfigError, match="'chunk_size' must be a whole number ≥ 1"):
+        mlp([4, 3], rng=0).classify(np.zeros((3, 4)), chunk_size=chunk_size)
+
+
+# -- linear models, second-order optimisers, PCA, the autoencoder ------------------------
+def blobs(n=20, k=3):
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(n, 3)), np.arange(n) % k
+
+
+@pytest.mark.parametrize("model", ["LogisticRegression", "SoftmaxRegression"])
+def test_an_unfitted_classifier_says_so(model):
+    from nablanet import models
+    with pytest.raises(ConfigError, match=f"this {model} is not fitted"):
+        getattr(models, model)().predict(np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("model", ["Perceptron", "Adaline", "SoftmaxRegression"])
+def test_score_with_fewer_labels_than_examples_is_a_data_error(model):
+    from nablanet import models
+    x, y = blobs(k=2)
+    fitted = getattr(models, model)().fit(x, y)
+    with pytest.raises(DataError, match="x has 20 examples but y has 19"):
+        fitted.score(x, y[:-1])
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda m: m.LinearRegression(l2=None), "'l2' must be a non-negative finite number"),
+    (lambda m: m.LinearRegression(l2=float("nan")), "'l2' must be"),
+    (lambda m: m.LinearRegression("sgd", epochs=2.5), "'epochs' must be a whole number ≥ 1"),
+    (lambda m: m.LinearRegression("gd", eta="0.1"), "'eta' must be"),
+    (lambda m: m.Perceptron(max_epochs=2.5), "'max_epochs' must be a whole number ≥ 1"),
+    (lambda m: m.Perceptron(eta=None), "'eta' must be a positive finite number"),
+    (lambda m: m.SoftmaxRegression(l2=float("nan")), "'l2' must be"),
+    (lambda m: m.SoftmaxRegression(max_iter=2.5), "'max_iter' must be a whole number"),
+    (lambda m: m.SoftmaxRegression(tol=-1), "'tol' must be a non-negative finite number"),
+    (lambda m: m.SoftmaxRegression(solver="sgd", epochs=0), "'epochs' must be a whole number"),
+    (lambda m: m.LogisticRegression(solver="sgd", batch_size=2.5), "'batch size' must be"),
+])
+def test_linear_model_settings_are_checked(make, match):
+    from nablanet import models
+    x, y = blobs(k=2)
+    with pytest.raises((ConfigError, DataError), match=match):
+        make(models).fit(x, y)
+
+
+def test_a_failed_refit_leaves_the_fitted_classifier_as_it_was():
+    from nablanet.models import SoftmaxRegression
+    x, y = blobs()
+    model = SoftmaxRegression().fit(x, y)
+    before = model.coef_
+    model.max_iter = 0
+    with pytest.raises(ConfigError, match="max_iter"):
+        model.fit(x, y)
+    np.testing.assert_array_equal(model.coef_, before)
+
+
+@pytest.mark.parametrize("y, match", [
+    (np.zeros((20, 1, 1)), "regression targets y must be 1-D or n × k"),
+])
+def test_linear_regression_targets_of_three_axes(y, match):
+    from nablanet.models import LinearRegression
+    with pytest.raises(DataError, match=match):
+        LinearRegression().fit(blobs()[0], y)
+
+
+def test_labels_that_cannot_be_ordered_are_a_data_error():
+    from nablanet.models import SoftmaxRegression
+    x, _ = blobs()
+    with pytest.raises(DataError, match="all numbers or all strings"):
+        SoftmaxRegression().fit(x, np.array([1, "a"] * 10, dtype=object))
+
+
+def objective(x=None):
+    from nablanet.optim import Objective
+    xx, y = blobs()
+    net = mlp([3, 3], output="softmax", rng=0)
+    return Objective(net, "log-likelihood", xx if x is None else x, y)
+
+
+@pytest.mark.parametrize("run, match", [
+    (lambda o, opt: opt.minimize(o, max_iter=2.5), "'max_iter' must be a whole number"),
+    (lambda o, opt: opt.minimize(o, tol=float("nan")), "'tol' must be"),
+    (lambda o, opt: opt.minimize(o, theta0=np.full(12, np.nan)), "theta0 must hold 12 finite"),
+    (lambda o, opt: opt.hessian_free(o, max_iter=0), "max_iter must be ≥ 1"),
+    (lambda o, opt: opt.hessian_free(o, cg_max_iter=0), "'cg_max_iter' must be a whole number"),
+    (lambda o, opt: opt.hessian_free(o, damping=-1), "'damping' must be a non-negative"),
+    (lambda o, opt: opt.hessian_free(o, damping=float("nan")), "'damping' must be"),
+])
+def test_second_order_settings_are_checked_before_the_first_iteration(run, match):
+    from nablanet import optim
+    with pytest.raises((ConfigError, DataError), match=match):
+        run(objective(), optim)
+
+
+@pytest.mark.parametrize("x, match", [
+    (np.full((20, 3), np.nan), "non-finite"), (np.zeros((20, 4)), r"expects inputs of shape \(3,\)"),
+])
+def test_an_objective_checks_its_inputs(x, match):
+    with pytest.raises(DataError, match=match):
+        objective(x)
+
+
+def test_an_objective_needs_a_positive_n_train():
+    from nablanet.optim import Objective
+    x, y = blobs()
+    with pytest.raises(ConfigError, match="'n_train' must be a whole number ≥ 1"):
+        Objective(mlp([3, 3], rng=0), "cross-entropy", x, y, n_train=0)
+
+
+@pytest.mark.parametrize("k", [2.5, "2", None, True])
+def test_pca_components_must_be_a_whole_number(k):
+    from nablanet.models import PCA
+    with pytest.raises(ConfigError, match="'n_components' must be a whole number"):
+        PCA(k)
+
+
+def test_pca_refuses_nan_where_the_svd_failed_and_codes_were_nan():
+    from nablanet.models import PCA
+    x = blobs()[0]
+    with pytest.raises(DataError, match="training data: x has 1 non-finite"):
+        PCA(2).fit(np.where(np.arange(60).reshape(20, 3) == 4, np.nan, x))
+    with pytest.raises(DataError, match="data: x has 3 non-finite"):
+        PCA(2).fit(x).encode(np.full((1, 3), np.nan))
+
+
+def test_an_autoencoder_decodes_only_once_unrolled_and_refuses_nan():
+    from nablanet.models import DeepAutoencoder
+    ae = DeepAutoencoder([6, 4, 2], rng=0)
+    with pytest.raises(ConfigError, match="unroll"):          # was an AttributeError
+        ae.decode(np.zeros((2, 2)))
+    ae.unroll(rng=0)
+    with pytest.raises(DataError, match="codes: x has 2 non-finite"):
+        ae.decode(np.full((1, 2), np.nan))
+
+
+# -- RBMs, DBNs, up-down, AIS ---------------------------------------------------------------
+def binary(n=20, d=6):
+    return (np.random.default_rng(0).random((n, d)) > 0.5).astype(float)
+
+
+def rbm(**kwargs):
+    from nablanet.models import RBM
+    return RBM(6, 4, rng=0, **kwargs)
+
+
+@pytest.mark.parametrize("epochs", [-1, 0, 2.5, "2", True])
+def test_rbm_epochs_that_would_train_nothing_or_be_cut(epochs):
+    model = rbm()
+    with pytest.raises(ConfigError, match="'epochs' must be a whole number ≥ 1"):
+        model.fit(binary(), epochs)
+    assert model.epochs_trained == 0
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"monitor_size": 0}, "'monitor_size' must be a whole number ≥ 1"),   # ZeroDivisionError
+    ({"monitor_size": 2.5}, "'monitor_size' must be"),
+    ({"cd": 1}, r"cd must be a ContrastiveDivergence\(...\), got 1"),
+    ({"monitor": "reconstruction_error"}, "monitor must be a sequence of names"),
+])
+def test_rbm_fit_arguments(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        rbm().fit(binary(), 1, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"k": 2.5}, "'k' must be a whole number, got 2.5"),
+    ({"k": None}, "'k' must be a whole number"),
+    ({"batch_size": 2.5}, "'batch_size' must be a whole number"),
+    ({"learning_rate": "0.1"}, "'learning_rate' must be a finite number"),
+    ({"momentum": None}, "'momentum' must be a finite number"),
+    ({"momentum_switch": -1}, "'momentum_switch' must be a whole number ≥ 0"),
+    ({"n_chains": 2.5}, "'n_chains' must be a whole number ≥ 1"),
+])
+def test_contrastive_divergence_settings(kwargs, match):
+    from nablanet.models import ContrastiveDivergence
+    with pytest.raises(ConfigError, match=match):
+        ContrastiveDivergence(**kwargs)
+
+
+@pytest.mark.parametrize("std", [-1, float("nan"), "0.01", None])
+def test_rbm_init_std(std):
+    with pytest.raises(ConfigError, match="'init_std' must be a non-negative finite number"):
+        rbm(init_std=std)
+
+
+def test_rbm_data_methods_refuse_nan_and_empty_data():
+    model = rbm()
+    with pytest.raises(DataError, match="data: x has 6 non-finite"):
+        model.transform(np.full((1, 6), np.nan))
+    with pytest.raises(DataError, match="v: x has 6 non-finite"):
+        model.free_energy(np.full((1, 6), np.nan))
+    with pytest.raises(DataError, match="no examples"):        # was a ZeroDivisionError
+        model.reconstruction_error(np.zeros((0, 6)))
+    with pytest.raises(ConfigError, match="'chunk_size' must be a whole number ≥ 1"):
+        model.transform(binary(), chunk_size=0)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"n": 2.5}, "'n' must be a whole number ≥ 1"), ({"n": -1}, "'n' must be"),
+    ({"steps": 0}, "'steps' must be a whole number ≥ 1"),       # an uninitialised buffer
+    ({"start": np.zeros((2, 5))}, r"start: an RBM with 6 visible units needs an \(n, 6\)"),
+    ({"labels": [0, 1]}, r"labels must be one-hot rows of shape \(2, 0\)"),
+])
+def test_rbm_sample_arguments(kwargs, match):
+    with pytest.raises((ConfigError, DataError), match=match):
+        rbm().sample(**({"n": 2, "steps": 2, "rng": 0} | kwargs))
+
+
+def dbn(**kwargs):
+    from nablanet.models import DBN
+    return DBN([6, 4, 3], rng=0, **kwargs)
+
+
+@pytest.mark.parametrize("sizes", [[6, 2.5], [6, "4"], [6, True], "64"])
+def test_dbn_sizes_must_be_whole_numbers(sizes):
+    from nablanet.models import DBN
+    with pytest.raises(ConfigError, match="layer sizes must be positive whole numbers"):
+        DBN(sizes)
+
+
+@pytest.mark.parametrize("epochs", [-1, [1, 0], [1, 2.5]])
+def test_dbn_pretrain_checks_every_layers_epochs_before_the_first_trains(epochs):
+    model = dbn()
+    before = model.rbms[0].W.copy()
+    with pytest.raises(ConfigError, match="'epochs' must be a whole number ≥ 1"):
+        model.pretrain(binary(), epochs)
+    np.testing.assert_array_equal(model.rbms[0].W, before)
+
+
+def test_labels_for_a_dbn_without_label_units_are_refused_not_ignored():
+    with pytest.raises(ConfigError, match="no label units"):
+        dbn().pretrain(binary(), 1, labels=np.arange(20) % 3)
+
+
+@pytest.mark.parametrize("call", [lambda m: m.up(binary(), 5), lambda m: m.up(binary(), -1),
+                                  lambda m: m.down(np.zeros((2, 3)), 5)])
+def test_dbn_passes_through_at_most_its_rbms(call):
+    with pytest.raises(ConfigError, match="n_layers"):
+        call(dbn())
+
+
+def test_dbn_unroll_head_width_must_be_whole():
+    with pytest.raises(ConfigError, match="positive whole-number sizes"):
+        dbn().unroll(2.5)
+
+
+@pytest.mark.parametrize("kwargs, match", [({"gibbs_steps": 2.5}, "'gibbs_steps' must be"),
+                                           ({"label_gain": "2"}, "'label_gain' must be")])
+def test_dbn_generate_settings(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        dbn(n_labels=3).generate([0], **kwargs)
+
+
+def test_up_down_checks_epochs_and_rule_before_untying():
+    from nablanet.models.updown import UpDown
+    model = dbn(n_labels=3)
+    for kwargs, match in [({"epochs": -1}, "'epochs' must be a whole number ≥ 1"),
+                          ({"epochs": 1, "rule": 1}, r"rule must be an UpDown")]:
+        with pytest.raises(ConfigError, match=match):
+            model.up_down(binary(), np.arange(20) % 3, **kwargs)
+        assert model.generative is None
+    with pytest.raises(ConfigError, match="'k' must be a whole number"):
+        UpDown(k=2.5)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"n_chains": 0}, "'n_chains' must be a whole number ≥ 1"),
+    ({"n_chains": 2.5}, "'n_chains' must be"),
+    ({"n_betas": 2.5}, "'n_betas' must be a whole number"),
+    ({"betas": [0, float("nan"), 1]}, "betas must increase strictly"),
+    ({"base_bias": np.full(6, np.nan)}, "base_bias must be 6 finite numbers"),
+])
+def test_ais_settings(kwargs, match):
+    from nablanet.models import ais_log_partition
+    with pytest.raises(ConfigError, match=match):
+        ais_log_partition(rbm(), rng=0, **({"n_betas": 20} | kwargs))
+
+
+@pytest.mark.parametrize("x, smoothing, match", [
+    (np.full((2, 6), np.nan), 0.05, "non-finite"), (np.zeros((0, 6)), 0.05, "n ≥ 1"),
+    (binary(), -1, "smoothing must be > 0"),
+])
+def test_base_rate_bias_inputs(x, smoothing, match):
+    from nablanet.models.ais import base_rate_bias
+    with pytest.raises((ConfigError, DataError), match=match):
+        base_rate_bias(x, smoothing)
