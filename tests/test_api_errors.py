@@ -421,3 +421,100 @@ def test_base_rate_bias_inputs(x, smoothing, match):
     from nablanet.models.ais import base_rate_bias
     with pytest.raises((ConfigError, DataError), match=match):
         base_rate_bias(x, smoothing)
+
+
+# -- echo-state networks --------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs, match", [
+    ({"n_reservoir": 2.5}, "'n_reservoir' must be a whole number ≥ 1, got 2.5"),   # was cut
+    ({"washout": 2.5}, "'washout' must be a whole number ≥ 0"),
+    ({"input_scaling": None}, "'input_scaling' must be a finite number, got None"),  # TypeError
+    ({"density": "0.1"}, "'density' must be a finite number"),
+    ({"spectral_radius": float("inf")}, "'spectral_radius' must be a finite number"),
+])
+def test_esn_settings(kwargs, match):
+    from nablanet.models import EchoStateNetwork
+    with pytest.raises(ConfigError, match=match):
+        EchoStateNetwork(**({"n_reservoir": 20} | kwargs))
+
+
+def test_esn_generate_steps_and_start_state():
+    from nablanet.models import EchoStateNetwork
+    esn = EchoStateNetwork(20, washout=1, rng=0).fit(np.zeros((5, 1)), np.zeros((5, 1)))
+    for n_steps in (0, 2.5):                   # 0: NumPy's "need at least one array to stack"
+        with pytest.raises(ConfigError, match="'n_steps' must be a whole number ≥ 1"):
+            esn.generate(np.zeros((3, 1)), n_steps)
+    with pytest.raises(DataError, match=r"x0 must be a reservoir state of 20 numbers"):
+        esn.predict(np.zeros((3, 1)), x0=np.zeros(3))          # was a matmul ValueError
+    with pytest.raises(DataError, match="x0 contains NaN"):
+        esn.predict(np.zeros((3, 1)), x0=np.full(20, np.nan))
+    np.testing.assert_array_equal(esn.predict(np.ones((3, 1)), x0=np.zeros(20)),
+                                  esn.predict(np.ones((3, 1))))
+
+
+# -- character language models --------------------------------------------------------------
+@pytest.mark.parametrize("indices, match", [
+    ([5], r"symbol index 5 is outside \[0, 3\)"),             # IndexError
+    ([-1], r"symbol index -1 is outside \[0, 3\)"),           # read 'c' from the end
+    ([1.7], "expects integer symbol indices, got dtype float64"),     # cut to 'b'
+])
+def test_vocabulary_decode_refuses_what_is_not_an_index(indices, match):
+    from nablanet.models.charlm import Vocabulary
+    with pytest.raises(DataError, match=match):
+        Vocabulary("abc").decode(indices)
+
+
+def test_vocabulary_wants_strings():
+    from nablanet.models.charlm import Vocabulary
+    with pytest.raises(DataError, match="a vocabulary is a string of characters"):
+        Vocabulary(["a", "b"])                 # accepted, and saved as an unloadable model
+    with pytest.raises(DataError, match="text must be a string, got NoneType"):
+        Vocabulary("ab").encode(None)          # AttributeError
+
+
+@pytest.fixture(scope="module")
+def char_lm():
+    from nablanet.models.charlm import CharLM, Vocabulary, char_lstm
+    return CharLM(char_lstm(3, 4, rng=0, seq_length=5), Vocabulary("abc"))
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda m: m.generate("ab", 2.5), "'length' must be a whole number ≥ 0, got 2.5"),
+    (lambda m: m.generate("ab", 2, temperature="1"), "'temperature' must be a number"),
+    (lambda m: m.generate(None, 2), "the prime must be a string"),
+    (lambda m: m.nats_per_char([0, 1, 2, 0], n_streams=0), "'n_streams' must be a whole"),
+    (lambda m: m.nats_per_char([0, 1, 2, 0], n_streams=1, chunk=0), "'chunk' must be"),
+])
+def test_char_lm_arguments(char_lm, call, match):
+    with pytest.raises((ConfigError, DataError), match=match):
+        call(char_lm)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"eta": 0}, "'eta' must be a positive finite number"),
+    ({"epochs": 0}, "'epochs' must be a whole number ≥ 1"),
+    ({"epochs": 2.5}, "'epochs' must be a whole number ≥ 1"),
+    ({"batch_size": 2.5}, "'batch_size' must be a whole number ≥ 1"),
+    ({"decay_fraction": 1.5}, r"decay_fraction must be in \[0, 1\], got 1.5"),
+    ({"reset_probability": None}, "'reset_probability' must be a finite number"),
+    ({"clip": "5"}, "'clip' must be a positive finite number"),
+    ({"epochs": None, "max_seconds": 0}, "'max_seconds' must be a positive"),   # never stopped
+])
+def test_char_lm_train_settings(kwargs, match):
+    from nablanet.models.charlm import TrainSettings
+    with pytest.raises(ConfigError, match=match):
+        TrainSettings(**({"epochs": 1} | kwargs)).check()
+
+
+@pytest.mark.parametrize("kwargs, match", [({"n_layers": 2.5}, "'n_layers' must be a whole"),
+                                           ({"seq_length": 2.5}, "'seq_length' must be")])
+def test_char_lstm_sizes_are_not_cut(kwargs, match):
+    from nablanet.models.charlm import char_lstm
+    with pytest.raises(ConfigError, match=match):
+        char_lstm(3, 4, rng=0, **kwargs)
+
+
+@pytest.mark.parametrize("fraction", ["0.1", None])
+def test_split_text_fraction_must_be_a_number(fraction):
+    from nablanet.data.text import split_text
+    with pytest.raises(ConfigError, match="'validation_fraction' must be a finite number"):
+        split_text("abcdefghij" * 3, fraction)
