@@ -518,3 +518,77 @@ def test_split_text_fraction_must_be_a_number(fraction):
     from nablanet.data.text import split_text
     with pytest.raises(ConfigError, match="'validation_fraction' must be a finite number"):
         split_text("abcdefghij" * 3, fraction)
+
+
+# -- ensembles ------------------------------------------------------------------------------
+def members():
+    return [mlp([4, 3], output="softmax", rng=i) for i in range(2)]
+
+
+def no_fit(net, data, rng):
+    return None
+
+
+@pytest.mark.parametrize("outputs, match", [
+    (np.zeros((0, 2, 3)), r"K ≥ 1 members .* got shape \(0, 2, 3\)"),     # NaN and a warning
+    (np.full((2, 2, 3), np.nan), "member outputs: outputs has 12 non-finite"),  # NaN scores
+    (np.array([[["a"]]]), "must be a .* array of numbers"),                    # ValueError
+])
+def test_combine_refuses_empty_or_non_finite_outputs(outputs, match):
+    from nablanet.ensemble import combine, predict_combined
+    for how in ("mean", "vote"):
+        with pytest.raises(DataError, match=match):
+            predict_combined(outputs, how)
+    with pytest.raises(DataError, match=match):
+        combine(outputs, "product")
+
+
+def test_ensemble_score_and_resampling_need_a_dataset(data):
+    from nablanet.ensemble import Ensemble, bootstrap, train_members
+    with pytest.raises(DataError, match="data must be a Dataset, got tuple"):   # AttributeError
+        Ensemble(members()).score((data.x, data.y))
+    with pytest.raises(DataError, match="data must be a Dataset"):
+        bootstrap((data.x, data.y), 0)
+    with pytest.raises(DataError, match="train must be a Dataset"):
+        train_members(lambda rng: mlp([4, 3], rng=rng), no_fit, (data.x, data.y), 2)
+
+
+@pytest.mark.parametrize("k", [2.5, None, 0])
+def test_train_members_k_is_a_whole_number(data, k):
+    from nablanet.ensemble import train_members
+    with pytest.raises(ConfigError, match="'k' must be a whole number ≥ 1"):
+        train_members(lambda rng: mlp([4, 3], rng=rng), no_fit, data, k)
+
+
+@pytest.mark.parametrize("weights, match", [
+    (-np.ones(12), "finite and ≥ 0 with a positive sum"),        # accepted: p = w / Σw ≥ 0
+    (np.r_[-1.0, np.ones(11)], "finite and ≥ 0"), (np.zeros(12), "positive sum"),
+    (np.full(12, np.nan), "finite"), (np.ones(3), r"weights must be 12 numbers, one per example"),
+])
+def test_weighted_resample_weights(data, weights, match):
+    from nablanet.ensemble import weighted_resample
+    with pytest.raises(DataError, match=match):
+        weighted_resample(data, weights, 0)
+
+
+@pytest.mark.parametrize("n_estimators", [-1, 0, 2.5])
+def test_adaboost_n_estimators(data, n_estimators):
+    from nablanet.ensemble import AdaBoostSAMME
+    boost = AdaBoostSAMME(lambda rng: mlp([4, 3], rng=rng), no_fit, n_estimators)
+    with pytest.raises(ConfigError, match="'n_estimators' must be a whole number ≥ 1"):
+        boost.fit(data)
+
+
+def test_adaboost_predict_before_fit():
+    from nablanet.ensemble import AdaBoostSAMME
+    with pytest.raises(ConfigError, match="AdaBoostSAMME is not fitted"):    # AttributeError
+        AdaBoostSAMME(None, no_fit).predict(np.zeros((2, 4)))
+
+
+@pytest.mark.parametrize("kwargs, match", [({"passes": 2.5}, "'passes' must be a whole number"),
+                                           ({"chunk_size": 0}, "'chunk_size' must be")])
+def test_mc_dropout_counts(kwargs, match):
+    from nablanet.ensemble import mc_dropout
+    net = Sequential([Dense(n_out=5), Dropout(0.5), Dense(n_out=3)], input_shape=4)
+    with pytest.raises(ConfigError, match=match):
+        mc_dropout(net, np.zeros((3, 4)), **({"passes": 2, "rng": 0} | kwargs))

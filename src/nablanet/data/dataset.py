@@ -123,6 +123,13 @@ def _flatten_to(x: np.ndarray, n_features: int | None, name: str) -> np.ndarray:
     return x.reshape(len(x), n_features)
 
 
+def check_dataset(data, what: str) -> None:
+    """Checked once per call: a bare (x, y) tuple would fail as "no attribute 'x'"."""
+    if not (hasattr(data, "x") and hasattr(data, "y")):
+        raise DataError(f"{what} must be a Dataset, got {type(data).__name__}; wrap arrays "
+                        "as nablanet.data.Dataset(x, y)")
+
+
 def check_values(x, name: str = "data", what: str = "x") -> None:
     """Raise :class:`DataError` unless ``x`` (n examples of any shape; NumPy or CuPy) holds
     real numbers with no NaN or inf: the value checks of a :class:`Dataset`, for inputs that
