@@ -592,3 +592,55 @@ def test_mc_dropout_counts(kwargs, match):
     net = Sequential([Dense(n_out=5), Dropout(0.5), Dense(n_out=3)], input_shape=4)
     with pytest.raises(ConfigError, match=match):
         mc_dropout(net, np.zeros((3, 4)), **({"passes": 2, "rng": 0} | kwargs))
+
+
+# -- evaluation -----------------------------------------------------------------------------
+SCORES, LABELS = np.eye(3)[[0, 1, 2, 0]], np.array([0, 1, 2, 0])
+
+
+@pytest.mark.parametrize("scores, y, k, error, match", [
+    (SCORES, LABELS, 2.5, ConfigError, "'k' must be a whole number, got 2.5"),   # TypeError
+    (SCORES, LABELS, None, ConfigError, "'k' must be a whole number, got None"),
+    (SCORES, np.full(4, 5), 1, DataError, r"label 5 at row 0 is out of range \[0, 3\)"),  # 0.0
+    (np.full((4, 3), np.nan), LABELS, 1, DataError, "scores has 12 non-finite"),        # 0.5
+])
+def test_top_k_accuracy_arguments(scores, y, k, error, match):
+    from nablanet.evaluation import top_k_accuracy
+    with pytest.raises(error, match=match):
+        top_k_accuracy(scores, y, k)
+
+
+def test_compare_needs_labels_for_the_same_examples():
+    from nablanet.evaluation import compare
+    with pytest.raises(DataError, match="got 4, 3 and 4 labels"):      # a broadcast error
+        compare(LABELS, LABELS[:3], LABELS)
+
+
+@pytest.mark.parametrize("n_classes", [2.5, 0, "3"])
+def test_confusion_matrix_n_classes_is_a_whole_number(n_classes):
+    from nablanet.evaluation import confusion_matrix
+    with pytest.raises(ConfigError, match="'n_classes' must be a whole number ≥ 1"):
+        confusion_matrix(LABELS, LABELS, n_classes)
+
+
+@pytest.mark.parametrize("cm", [np.array([1, 2]), np.ones((2, 3)), -np.eye(2)])
+def test_a_confusion_matrix_is_square_counts(cm):
+    from nablanet.evaluation import format_confusion_matrix, per_class_accuracy
+    for read in (per_class_accuracy, format_confusion_matrix):      # AxisError, or a number
+        with pytest.raises(DataError, match=r"must be a square \(K, K\) array of counts"):
+            read(cm)
+
+
+@pytest.mark.parametrize("table", [[[1, np.nan], [2, 3]], [[1, 2.5], [2, 3]], [["a", 1], [2, 3]]])
+def test_mcnemar_table_holds_whole_counts(table):
+    from nablanet.evaluation import mcnemar_test
+    with pytest.raises(DataError, match="2×2 table of counts"):      # 2.5 was cut to 2
+        mcnemar_test(table)
+    assert mcnemar_test([[1.0, 2.0], [3.0, 4.0]]).only_b_right == 2
+
+
+@pytest.mark.parametrize("alpha", ["0.05", None])
+def test_mcnemar_alpha_must_be_a_number(alpha):
+    from nablanet.evaluation import mcnemar_test
+    with pytest.raises(ConfigError, match="'alpha' must be a number"):
+        mcnemar_test([[1, 2], [2, 3]], alpha)

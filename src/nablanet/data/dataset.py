@@ -74,7 +74,7 @@ def validate_dataset(x, y, *, n_features: int | None = None, n_classes: int | No
     x = _flatten_to(_as_array(x, name, "x"), n_features, name)
     dataset = Dataset(x, y, name)
     if n_classes is not None:
-        _check_label_range(dataset.y, n_classes, name)
+        check_label_range(dataset.y, n_classes, name)
     return dataset
 
 
@@ -200,7 +200,7 @@ def as_class_labels(y: np.ndarray, name: str) -> np.ndarray:
     return y.astype(np.int64, copy=False)
 
 
-def _check_label_range(y: np.ndarray, n_classes: int, name: str) -> None:
+def check_label_range(y: np.ndarray, n_classes: int, name: str) -> None:
     if y.ndim != 1:
         raise DataError(f"{name}: n_classes={n_classes} needs 1-D integer labels, got y of shape {y.shape}")
     bad = (y < 0) | (y >= n_classes)
