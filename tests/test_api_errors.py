@@ -644,3 +644,58 @@ def test_mcnemar_alpha_must_be_a_number(alpha):
     from nablanet.evaluation import mcnemar_test
     with pytest.raises(ConfigError, match="'alpha' must be a number"):
         mcnemar_test([[1, 2], [2, 3]], alpha)
+
+
+# -- data augmentation ----------------------------------------------------------------------
+def images(n=2, value=1.0):
+    return np.full((n, 28, 28), value)
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda a: a.distort(images(), 0, "affine", rotate=3), ConfigError,       # TypeError
+     "the affine distortion has no option 'rotate'; its options are rotation"),
+    (lambda a: a.distort(images(1, np.nan), 0), DataError, "distort: images has 784 non-finite"),
+    (lambda a: a.random_affine(images(), 0, scale=1.0), ConfigError, r"scale must be a \(low"),
+    (lambda a: a.random_affine(images(), 0, rotation=None), ConfigError, "'rotation' must be a"),
+    (lambda a: a.elastic_distortion(images(), 0, alpha="34"), ConfigError, "'alpha' must be"),
+    (lambda a: a.shift_images(images(), 0, 2.5), ConfigError, r"a shift must be \(dy, dx\)"),
+    (lambda a: a.shift_images(images(), 0, 28), ConfigError, "below the image size 28×28"),
+    (lambda a: a.shift_images(images(1, np.nan), 0, 1), DataError, "784 non-finite"),
+])
+def test_augment_arguments(call, error, match):
+    from nablanet.data import augment
+    with pytest.raises(error, match=match):
+        call(augment)
+
+
+def test_augment_takes_an_int_seed_like_the_rest_of_the_library():
+    from nablanet.data.augment import distort, random_affine, random_shift
+    for kind in ("affine", "elastic", "shift"):        # was AttributeError: 'int' ... 'random'
+        np.testing.assert_array_equal(distort(images(), 3, kind),
+                                      distort(images(), np.random.default_rng(3), kind))
+    assert random_affine(images(), None).shape == random_shift(images(), 1).shape
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"copies": 2.5}, ConfigError, "'copies' must be a whole number ≥ 0, got 2.5"),   # cut
+    ({"copies": (1, 2)}, ConfigError, "'copies' must be a whole number"),
+    ({"kind": "affine", "rotate": 2}, ConfigError, "has no option 'rotate'"),
+])
+def test_expand_arguments(kwargs, error, match):
+    from nablanet.data.augment import expand
+    with pytest.raises(error, match=match):
+        expand(Dataset(images().reshape(2, -1), [0, 1]), 0, **kwargs)
+
+
+@pytest.mark.parametrize("shifts", [[1, 2], [(1, 2, 3)], [(1.5, 0)], [(0, 1), (30, 0)], 3])
+def test_expand_by_shifts_checks_every_shift_first(shifts):
+    from nablanet.data.augment import expand_by_shifts
+    with pytest.raises(ConfigError, match="shift"):
+        expand_by_shifts(Dataset(images().reshape(2, -1), [0, 1]), shifts=shifts)
+
+
+def test_a_distortion_layer_names_an_unknown_option():
+    from nablanet.layers import RandomDistortion
+    with pytest.raises(ConfigError, match="RandomDistortion: the elastic distortion has no "
+                                          "option 'sigmaa'"):
+        RandomDistortion("elastic", sigmaa=3)
