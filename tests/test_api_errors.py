@@ -699,3 +699,35 @@ def test_a_distortion_layer_names_an_unknown_option():
     with pytest.raises(ConfigError, match="RandomDistortion: the elastic distortion has no "
                                           "option 'sigmaa'"):
         RandomDistortion("elastic", sigmaa=3)
+
+
+# -- sequences and saved models -------------------------------------------------------------
+@pytest.mark.parametrize("sequences, match", [
+    ([np.zeros(3), np.array([1.0, np.nan])], "sequence 1 has 1 non-finite values .* row 1"),
+    ([np.array(["a", "b"])], "sequence 0 must be numeric, got dtype <U1"),
+])
+def test_stack_sequences_refuses_what_a_net_cannot_read(sequences, match):
+    from nablanet.data.sequences import stack_sequences
+    with pytest.raises(DataError, match=match):
+        stack_sequences(sequences)
+
+
+def test_save_rbm_takes_only_rbms_and_dbns(tmp_path):
+    from nablanet.models.persistence import save_rbm
+    with pytest.raises(ConfigError, match="save_rbm writes an RBM or a DBN, got Sequential"):
+        save_rbm(tmp_path / "m", mlp([2, 3], rng=0))           # AttributeError 'rbms'
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("metadata, match", [
+    ([1, 2], "metadata must be a dict, got list"),             # saved, then refused by load
+    ({"seed": {1, 2}}, "metadata must hold JSON values"),      # a TypeError from json
+])
+def test_saved_metadata_must_be_a_json_object(tmp_path, metadata, match):
+    from nablanet.io import save_model
+    from nablanet.models.persistence import save_rbm
+    with pytest.raises(ConfigError, match=match):
+        save_rbm(tmp_path / "rbm", rbm(), metadata)
+    with pytest.raises(ConfigError, match=match):
+        save_model(tmp_path / "net", mlp([2, 3], rng=0), "quadratic", metadata=metadata)
+    assert not list(tmp_path.iterdir())
