@@ -731,3 +731,61 @@ def test_saved_metadata_must_be_a_json_object(tmp_path, metadata, match):
     with pytest.raises(ConfigError, match=match):
         save_model(tmp_path / "net", mlp([2, 3], rng=0), "quadratic", metadata=metadata)
     assert not list(tmp_path.iterdir())
+
+
+# -- layers and gradient checks -------------------------------------------------------------
+@pytest.mark.parametrize("kwargs, match", [
+    ({"alpha": None}, "'alpha' must be a finite number, got None"),        # TypeError
+    ({"beta": "0.75"}, "'beta' must be a finite number"),                  # read by float()
+    ({"k": float("nan")}, "'k' must be a finite number, got nan"),        # passed k > 0
+])
+def test_local_response_norm_settings(kwargs, match):
+    from nablanet.layers import LocalResponseNorm
+    with pytest.raises(ConfigError, match=match):
+        LocalResponseNorm(**kwargs)
+
+
+def test_numpy_integers_are_sizes_for_image_layers_too():
+    from nablanet.layers import Conv2D, MaxPool2D, Reshape
+    assert Conv2D(out_channels=2, kernel_size=np.int64(3)).kernel_size == (3, 3)
+    assert MaxPool2D(np.int64(2)).stride == (2, 2)
+    assert Reshape((np.int64(1), 2, 2)).config() == {"shape": [1, 2, 2]}   # JSON-ready
+
+
+def float64_net():
+    from nablanet.backend import get_backend
+    return Sequential([Dense(n_out=2), Sigmoid()]).build(3, get_backend("cpu", "float64"), 0)
+
+
+XS, YS = np.random.default_rng(0).normal(size=(4, 3)), np.array([0, 1, 0, 1])
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda g: g.check_net(mlp([3, 2], rng=0), "quadratic", XS, YS), ConfigError,
+     "gradient checks need float64: the net is built with float32"),       # errors ~1e-3
+    (lambda g: g.check_net(float64_net(), "quadratic", XS, YS, eps=0), ConfigError,
+     "'eps' must be a positive finite number"),                           # ZeroDivisionError
+    (lambda g: g.check_net(float64_net(), "quadratic", XS, YS[:2]), DataError,
+     "x has 4 examples but y has 2"),                                      # a broadcast error
+    (lambda g: g.check_net(float64_net(), "quadratic", np.full((4, 3), np.nan), YS), DataError,
+     "non-finite"),                                                        # NaN errors
+    (lambda g: g.check_net(float64_net(), "quadratic", XS, YS, n_train=2.5), ConfigError,
+     "'n_train' must be a whole number ≥ 1"),
+    (lambda g: g.check_net(float64_net(), "quadratic", XS, YS, penalties=L2(1.0)), ConfigError,
+     "penalties must be a list"),
+    (lambda g: g.numerical_gradient(lambda: 0.0, [1.0, 2.0]), DataError, "x must be an array"),
+])
+def test_gradcheck_arguments(call, error, match):
+    from nablanet import gradcheck
+    with pytest.raises(error, match=match):
+        call(gradcheck)
+
+
+def test_check_layer_needs_float64_for_the_layer_and_its_input():
+    from nablanet.gradcheck import check_layer
+    layer = float64_net().layers[0]
+    with pytest.raises(DataError, match="give a float64 array .* got float32"):
+        check_layer(layer, XS.astype(np.float32))       # ∂L/∂x off by 6e-4: a false alarm
+    with pytest.raises(ConfigError, match="Dense is built with float32"):
+        check_layer(Dense(3, 2), XS)                     # unbuilt: KeyError 'W'
+    assert max(check_layer(layer, XS).values()) < 1e-8
