@@ -421,3 +421,371 @@ def test_base_rate_bias_inputs(x, smoothing, match):
     from nablanet.models.ais import base_rate_bias
     with pytest.raises((ConfigError, DataError), match=match):
         base_rate_bias(x, smoothing)
+
+
+# -- echo-state networks --------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs, match", [
+    ({"n_reservoir": 2.5}, "'n_reservoir' must be a whole number ≥ 1, got 2.5"),   # was cut
+    ({"washout": 2.5}, "'washout' must be a whole number ≥ 0"),
+    ({"input_scaling": None}, "'input_scaling' must be a finite number, got None"),  # TypeError
+    ({"density": "0.1"}, "'density' must be a finite number"),
+    ({"spectral_radius": float("inf")}, "'spectral_radius' must be a finite number"),
+])
+def test_esn_settings(kwargs, match):
+    from nablanet.models import EchoStateNetwork
+    with pytest.raises(ConfigError, match=match):
+        EchoStateNetwork(**({"n_reservoir": 20} | kwargs))
+
+
+def test_esn_generate_steps_and_start_state():
+    from nablanet.models import EchoStateNetwork
+    esn = EchoStateNetwork(20, washout=1, rng=0).fit(np.zeros((5, 1)), np.zeros((5, 1)))
+    for n_steps in (0, 2.5):                   # 0: NumPy's "need at least one array to stack"
+        with pytest.raises(ConfigError, match="'n_steps' must be a whole number ≥ 1"):
+            esn.generate(np.zeros((3, 1)), n_steps)
+    with pytest.raises(DataError, match=r"x0 must be a reservoir state of 20 numbers"):
+        esn.predict(np.zeros((3, 1)), x0=np.zeros(3))          # was a matmul ValueError
+    with pytest.raises(DataError, match="x0 contains NaN"):
+        esn.predict(np.zeros((3, 1)), x0=np.full(20, np.nan))
+    np.testing.assert_array_equal(esn.predict(np.ones((3, 1)), x0=np.zeros(20)),
+                                  esn.predict(np.ones((3, 1))))
+
+
+# -- character language models --------------------------------------------------------------
+@pytest.mark.parametrize("indices, match", [
+    ([5], r"symbol index 5 is outside \[0, 3\)"),             # IndexError
+    ([-1], r"symbol index -1 is outside \[0, 3\)"),           # read 'c' from the end
+    ([1.7], "expects integer symbol indices, got dtype float64"),     # cut to 'b'
+])
+def test_vocabulary_decode_refuses_what_is_not_an_index(indices, match):
+    from nablanet.models.charlm import Vocabulary
+    with pytest.raises(DataError, match=match):
+        Vocabulary("abc").decode(indices)
+
+
+def test_vocabulary_wants_strings():
+    from nablanet.models.charlm import Vocabulary
+    with pytest.raises(DataError, match="a vocabulary is a string of characters"):
+        Vocabulary(["a", "b"])                 # accepted, and saved as an unloadable model
+    with pytest.raises(DataError, match="text must be a string, got NoneType"):
+        Vocabulary("ab").encode(None)          # AttributeError
+
+
+@pytest.fixture(scope="module")
+def char_lm():
+    from nablanet.models.charlm import CharLM, Vocabulary, char_lstm
+    return CharLM(char_lstm(3, 4, rng=0, seq_length=5), Vocabulary("abc"))
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda m: m.generate("ab", 2.5), "'length' must be a whole number ≥ 0, got 2.5"),
+    (lambda m: m.generate("ab", 2, temperature="1"), "'temperature' must be a number"),
+    (lambda m: m.generate(None, 2), "the prime must be a string"),
+    (lambda m: m.nats_per_char([0, 1, 2, 0], n_streams=0), "'n_streams' must be a whole"),
+    (lambda m: m.nats_per_char([0, 1, 2, 0], n_streams=1, chunk=0), "'chunk' must be"),
+])
+def test_char_lm_arguments(char_lm, call, match):
+    with pytest.raises((ConfigError, DataError), match=match):
+        call(char_lm)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"eta": 0}, "'eta' must be a positive finite number"),
+    ({"epochs": 0}, "'epochs' must be a whole number ≥ 1"),
+    ({"epochs": 2.5}, "'epochs' must be a whole number ≥ 1"),
+    ({"batch_size": 2.5}, "'batch_size' must be a whole number ≥ 1"),
+    ({"decay_fraction": 1.5}, r"decay_fraction must be in \[0, 1\], got 1.5"),
+    ({"reset_probability": None}, "'reset_probability' must be a finite number"),
+    ({"clip": "5"}, "'clip' must be a positive finite number"),
+    ({"epochs": None, "max_seconds": 0}, "'max_seconds' must be a positive"),   # never stopped
+])
+def test_char_lm_train_settings(kwargs, match):
+    from nablanet.models.charlm import TrainSettings
+    with pytest.raises(ConfigError, match=match):
+        TrainSettings(**({"epochs": 1} | kwargs)).check()
+
+
+@pytest.mark.parametrize("kwargs, match", [({"n_layers": 2.5}, "'n_layers' must be a whole"),
+                                           ({"seq_length": 2.5}, "'seq_length' must be")])
+def test_char_lstm_sizes_are_not_cut(kwargs, match):
+    from nablanet.models.charlm import char_lstm
+    with pytest.raises(ConfigError, match=match):
+        char_lstm(3, 4, rng=0, **kwargs)
+
+
+@pytest.mark.parametrize("fraction", ["0.1", None])
+def test_split_text_fraction_must_be_a_number(fraction):
+    from nablanet.data.text import split_text
+    with pytest.raises(ConfigError, match="'validation_fraction' must be a finite number"):
+        split_text("abcdefghij" * 3, fraction)
+
+
+# -- ensembles ------------------------------------------------------------------------------
+def members():
+    return [mlp([4, 3], output="softmax", rng=i) for i in range(2)]
+
+
+def no_fit(net, data, rng):
+    return None
+
+
+@pytest.mark.parametrize("outputs, match", [
+    (np.zeros((0, 2, 3)), r"K ≥ 1 members .* got shape \(0, 2, 3\)"),     # NaN and a warning
+    (np.full((2, 2, 3), np.nan), "member outputs: outputs has 12 non-finite"),  # NaN scores
+    (np.array([[["a"]]]), "must be a .* array of numbers"),                    # ValueError
+])
+def test_combine_refuses_empty_or_non_finite_outputs(outputs, match):
+    from nablanet.ensemble import combine, predict_combined
+    for how in ("mean", "vote"):
+        with pytest.raises(DataError, match=match):
+            predict_combined(outputs, how)
+    with pytest.raises(DataError, match=match):
+        combine(outputs, "product")
+
+
+def test_ensemble_score_and_resampling_need_a_dataset(data):
+    from nablanet.ensemble import Ensemble, bootstrap, train_members
+    with pytest.raises(DataError, match="data must be a Dataset, got tuple"):   # AttributeError
+        Ensemble(members()).score((data.x, data.y))
+    with pytest.raises(DataError, match="data must be a Dataset"):
+        bootstrap((data.x, data.y), 0)
+    with pytest.raises(DataError, match="train must be a Dataset"):
+        train_members(lambda rng: mlp([4, 3], rng=rng), no_fit, (data.x, data.y), 2)
+
+
+@pytest.mark.parametrize("k", [2.5, None, 0])
+def test_train_members_k_is_a_whole_number(data, k):
+    from nablanet.ensemble import train_members
+    with pytest.raises(ConfigError, match="'k' must be a whole number ≥ 1"):
+        train_members(lambda rng: mlp([4, 3], rng=rng), no_fit, data, k)
+
+
+@pytest.mark.parametrize("weights, match", [
+    (-np.ones(12), "finite and ≥ 0 with a positive sum"),        # accepted: p = w / Σw ≥ 0
+    (np.r_[-1.0, np.ones(11)], "finite and ≥ 0"), (np.zeros(12), "positive sum"),
+    (np.full(12, np.nan), "finite"), (np.ones(3), r"weights must be 12 numbers, one per example"),
+])
+def test_weighted_resample_weights(data, weights, match):
+    from nablanet.ensemble import weighted_resample
+    with pytest.raises(DataError, match=match):
+        weighted_resample(data, weights, 0)
+
+
+@pytest.mark.parametrize("n_estimators", [-1, 0, 2.5])
+def test_adaboost_n_estimators(data, n_estimators):
+    from nablanet.ensemble import AdaBoostSAMME
+    boost = AdaBoostSAMME(lambda rng: mlp([4, 3], rng=rng), no_fit, n_estimators)
+    with pytest.raises(ConfigError, match="'n_estimators' must be a whole number ≥ 1"):
+        boost.fit(data)
+
+
+def test_adaboost_predict_before_fit():
+    from nablanet.ensemble import AdaBoostSAMME
+    with pytest.raises(ConfigError, match="AdaBoostSAMME is not fitted"):    # AttributeError
+        AdaBoostSAMME(None, no_fit).predict(np.zeros((2, 4)))
+
+
+@pytest.mark.parametrize("kwargs, match", [({"passes": 2.5}, "'passes' must be a whole number"),
+                                           ({"chunk_size": 0}, "'chunk_size' must be")])
+def test_mc_dropout_counts(kwargs, match):
+    from nablanet.ensemble import mc_dropout
+    net = Sequential([Dense(n_out=5), Dropout(0.5), Dense(n_out=3)], input_shape=4)
+    with pytest.raises(ConfigError, match=match):
+        mc_dropout(net, np.zeros((3, 4)), **({"passes": 2, "rng": 0} | kwargs))
+
+
+# -- evaluation -----------------------------------------------------------------------------
+SCORES, LABELS = np.eye(3)[[0, 1, 2, 0]], np.array([0, 1, 2, 0])
+
+
+@pytest.mark.parametrize("scores, y, k, error, match", [
+    (SCORES, LABELS, 2.5, ConfigError, "'k' must be a whole number, got 2.5"),   # TypeError
+    (SCORES, LABELS, None, ConfigError, "'k' must be a whole number, got None"),
+    (SCORES, np.full(4, 5), 1, DataError, r"label 5 at row 0 is out of range \[0, 3\)"),  # 0.0
+    (np.full((4, 3), np.nan), LABELS, 1, DataError, "scores has 12 non-finite"),        # 0.5
+])
+def test_top_k_accuracy_arguments(scores, y, k, error, match):
+    from nablanet.evaluation import top_k_accuracy
+    with pytest.raises(error, match=match):
+        top_k_accuracy(scores, y, k)
+
+
+def test_compare_needs_labels_for_the_same_examples():
+    from nablanet.evaluation import compare
+    with pytest.raises(DataError, match="got 4, 3 and 4 labels"):      # a broadcast error
+        compare(LABELS, LABELS[:3], LABELS)
+
+
+@pytest.mark.parametrize("n_classes", [2.5, 0, "3"])
+def test_confusion_matrix_n_classes_is_a_whole_number(n_classes):
+    from nablanet.evaluation import confusion_matrix
+    with pytest.raises(ConfigError, match="'n_classes' must be a whole number ≥ 1"):
+        confusion_matrix(LABELS, LABELS, n_classes)
+
+
+@pytest.mark.parametrize("cm", [np.array([1, 2]), np.ones((2, 3)), -np.eye(2)])
+def test_a_confusion_matrix_is_square_counts(cm):
+    from nablanet.evaluation import format_confusion_matrix, per_class_accuracy
+    for read in (per_class_accuracy, format_confusion_matrix):      # AxisError, or a number
+        with pytest.raises(DataError, match=r"must be a square \(K, K\) array of counts"):
+            read(cm)
+
+
+@pytest.mark.parametrize("table", [[[1, np.nan], [2, 3]], [[1, 2.5], [2, 3]], [["a", 1], [2, 3]]])
+def test_mcnemar_table_holds_whole_counts(table):
+    from nablanet.evaluation import mcnemar_test
+    with pytest.raises(DataError, match="2×2 table of counts"):      # 2.5 was cut to 2
+        mcnemar_test(table)
+    assert mcnemar_test([[1.0, 2.0], [3.0, 4.0]]).only_b_right == 2
+
+
+@pytest.mark.parametrize("alpha", ["0.05", None])
+def test_mcnemar_alpha_must_be_a_number(alpha):
+    from nablanet.evaluation import mcnemar_test
+    with pytest.raises(ConfigError, match="'alpha' must be a number"):
+        mcnemar_test([[1, 2], [2, 3]], alpha)
+
+
+# -- data augmentation ----------------------------------------------------------------------
+def images(n=2, value=1.0):
+    return np.full((n, 28, 28), value)
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda a: a.distort(images(), 0, "affine", rotate=3), ConfigError,       # TypeError
+     "the affine distortion has no option 'rotate'; its options are rotation"),
+    (lambda a: a.distort(images(1, np.nan), 0), DataError, "distort: images has 784 non-finite"),
+    (lambda a: a.random_affine(images(), 0, scale=1.0), ConfigError, r"scale must be a \(low"),
+    (lambda a: a.random_affine(images(), 0, rotation=None), ConfigError, "'rotation' must be a"),
+    (lambda a: a.elastic_distortion(images(), 0, alpha="34"), ConfigError, "'alpha' must be"),
+    (lambda a: a.shift_images(images(), 0, 2.5), ConfigError, r"a shift must be \(dy, dx\)"),
+    (lambda a: a.shift_images(images(), 0, 28), ConfigError, "below the image size 28×28"),
+    (lambda a: a.shift_images(images(1, np.nan), 0, 1), DataError, "784 non-finite"),
+])
+def test_augment_arguments(call, error, match):
+    from nablanet.data import augment
+    with pytest.raises(error, match=match):
+        call(augment)
+
+
+def test_augment_takes_an_int_seed_like_the_rest_of_the_library():
+    from nablanet.data.augment import distort, random_affine, random_shift
+    for kind in ("affine", "elastic", "shift"):        # was AttributeError: 'int' ... 'random'
+        np.testing.assert_array_equal(distort(images(), 3, kind),
+                                      distort(images(), np.random.default_rng(3), kind))
+    assert random_affine(images(), None).shape == random_shift(images(), 1).shape
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"copies": 2.5}, ConfigError, "'copies' must be a whole number ≥ 0, got 2.5"),   # cut
+    ({"copies": (1, 2)}, ConfigError, "'copies' must be a whole number"),
+    ({"kind": "affine", "rotate": 2}, ConfigError, "has no option 'rotate'"),
+])
+def test_expand_arguments(kwargs, error, match):
+    from nablanet.data.augment import expand
+    with pytest.raises(error, match=match):
+        expand(Dataset(images().reshape(2, -1), [0, 1]), 0, **kwargs)
+
+
+@pytest.mark.parametrize("shifts", [[1, 2], [(1, 2, 3)], [(1.5, 0)], [(0, 1), (30, 0)], 3])
+def test_expand_by_shifts_checks_every_shift_first(shifts):
+    from nablanet.data.augment import expand_by_shifts
+    with pytest.raises(ConfigError, match="shift"):
+        expand_by_shifts(Dataset(images().reshape(2, -1), [0, 1]), shifts=shifts)
+
+
+def test_a_distortion_layer_names_an_unknown_option():
+    from nablanet.layers import RandomDistortion
+    with pytest.raises(ConfigError, match="RandomDistortion: the elastic distortion has no "
+                                          "option 'sigmaa'"):
+        RandomDistortion("elastic", sigmaa=3)
+
+
+# -- sequences and saved models -------------------------------------------------------------
+@pytest.mark.parametrize("sequences, match", [
+    ([np.zeros(3), np.array([1.0, np.nan])], "sequence 1 has 1 non-finite values .* row 1"),
+    ([np.array(["a", "b"])], "sequence 0 must be numeric, got dtype <U1"),
+])
+def test_stack_sequences_refuses_what_a_net_cannot_read(sequences, match):
+    from nablanet.data.sequences import stack_sequences
+    with pytest.raises(DataError, match=match):
+        stack_sequences(sequences)
+
+
+def test_save_rbm_takes_only_rbms_and_dbns(tmp_path):
+    from nablanet.models.persistence import save_rbm
+    with pytest.raises(ConfigError, match="save_rbm writes an RBM or a DBN, got Sequential"):
+        save_rbm(tmp_path / "m", mlp([2, 3], rng=0))           # AttributeError 'rbms'
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("metadata, match", [
+    ([1, 2], "metadata must be a dict, got list"),             # saved, then refused by load
+    ({"seed": {1, 2}}, "metadata must hold JSON values"),      # a TypeError from json
+])
+def test_saved_metadata_must_be_a_json_object(tmp_path, metadata, match):
+    from nablanet.io import save_model
+    from nablanet.models.persistence import save_rbm
+    with pytest.raises(ConfigError, match=match):
+        save_rbm(tmp_path / "rbm", rbm(), metadata)
+    with pytest.raises(ConfigError, match=match):
+        save_model(tmp_path / "net", mlp([2, 3], rng=0), "quadratic", metadata=metadata)
+    assert not list(tmp_path.iterdir())
+
+
+# -- layers and gradient checks -------------------------------------------------------------
+@pytest.mark.parametrize("kwargs, match", [
+    ({"alpha": None}, "'alpha' must be a finite number, got None"),        # TypeError
+    ({"beta": "0.75"}, "'beta' must be a finite number"),                  # read by float()
+    ({"k": float("nan")}, "'k' must be a finite number, got nan"),        # passed k > 0
+])
+def test_local_response_norm_settings(kwargs, match):
+    from nablanet.layers import LocalResponseNorm
+    with pytest.raises(ConfigError, match=match):
+        LocalResponseNorm(**kwargs)
+
+
+def test_numpy_integers_are_sizes_for_image_layers_too():
+    from nablanet.layers import Conv2D, MaxPool2D, Reshape
+    assert Conv2D(out_channels=2, kernel_size=np.int64(3)).kernel_size == (3, 3)
+    assert MaxPool2D(np.int64(2)).stride == (2, 2)
+    assert Reshape((np.int64(1), 2, 2)).config() == {"shape": [1, 2, 2]}   # JSON-ready
+
+
+def float64_net():
+    from nablanet.backend import get_backend
+    return Sequential([Dense(n_out=2), Sigmoid()]).build(3, get_backend("cpu", "float64"), 0)
+
+
+XS, YS = np.random.default_rng(0).normal(size=(4, 3)), np.array([0, 1, 0, 1])
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda g: g.check_net(mlp([3, 2], rng=0), "quadratic", XS, YS), ConfigError,
+     "gradient checks need float64: the net is built with float32"),       # errors ~1e-3
+    (lambda g: g.check_net(float64_net(), "quadratic", XS, YS, eps=0), ConfigError,
+     "'eps' must be a positive finite number"),                           # ZeroDivisionError
+    (lambda g: g.check_net(float64_net(), "quadratic", XS, YS[:2]), DataError,
+     "x has 4 examples but y has 2"),                                      # a broadcast error
+    (lambda g: g.check_net(float64_net(), "quadratic", np.full((4, 3), np.nan), YS), DataError,
+     "non-finite"),                                                        # NaN errors
+    (lambda g: g.check_net(float64_net(), "quadratic", XS, YS, n_train=2.5), ConfigError,
+     "'n_train' must be a whole number ≥ 1"),
+    (lambda g: g.check_net(float64_net(), "quadratic", XS, YS, penalties=L2(1.0)), ConfigError,
+     "penalties must be a list"),
+    (lambda g: g.numerical_gradient(lambda: 0.0, [1.0, 2.0]), DataError, "x must be an array"),
+])
+def test_gradcheck_arguments(call, error, match):
+    from nablanet import gradcheck
+    with pytest.raises(error, match=match):
+        call(gradcheck)
+
+
+def test_check_layer_needs_float64_for_the_layer_and_its_input():
+    from nablanet.gradcheck import check_layer
+    layer = float64_net().layers[0]
+    with pytest.raises(DataError, match="give a float64 array .* got float32"):
+        check_layer(layer, XS.astype(np.float32))       # ∂L/∂x off by 6e-4: a false alarm
+    with pytest.raises(ConfigError, match="Dense is built with float32"):
+        check_layer(Dense(3, 2), XS)                     # unbuilt: KeyError 'W'
+    assert max(check_layer(layer, XS).values()) < 1e-8

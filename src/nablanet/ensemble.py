@@ -25,10 +25,11 @@ from typing import Callable
 import numpy as np
 
 from .backend import make_rng, to_host
-from .data.dataset import Dataset
+from .data.dataset import Dataset, check_dataset, check_values
 from .errors import ConfigError, DataError
 from .layers import Dropout
 from .layers.base import every_layer
+from .utils.state import whole_number
 
 COMBINE = ("vote", "mean", "product")
 _TINY = 1e-12
@@ -50,9 +51,15 @@ def combine(outputs, how: str = "vote") -> np.ndarray:
 
     For ``vote`` the scores are vote shares; ties are broken by :func:`predict_combined`.
     """
-    outputs = np.asarray(outputs, dtype=np.float64)
-    if outputs.ndim != 3:
-        raise DataError(f"member outputs must be (K, n, classes), got shape {outputs.shape}")
+    try:
+        outputs = np.asarray(outputs, dtype=np.float64)
+    except (TypeError, ValueError):           # strings, ragged lists
+        raise DataError("member outputs must be a (K, n, classes) array of numbers") from None
+    if outputs.ndim != 3 or not outputs.shape[0] or not outputs.shape[2]:
+        raise DataError(f"member outputs must be (K, n, classes) with K ≥ 1 members and "
+                        f"classes ≥ 1, got shape {outputs.shape}")
+    # a NaN output would be averaged into NaN scores, or win a vote as class 0
+    check_values(outputs, "member outputs", "outputs")
     if how == "mean":
         return outputs.mean(axis=0)
     if how == "product":
@@ -95,12 +102,14 @@ class Ensemble:
 
     def score(self, data: Dataset) -> float:
         """Accuracy on labelled data."""
+        check_dataset(data, "data")
         return float((self.predict(data.x) == data.y).mean())
 
 
 # -- training members ----------------------------------------------------------------------
 def bootstrap(data: Dataset, rng) -> Dataset:
     """A bootstrap resample: n examples drawn with replacement (bagging, Breiman 1996)."""
+    check_dataset(data, "data")
     rng = make_rng(rng)
     index = rng.integers(0, len(data), size=len(data))
     return Dataset(data.x[index], data.y[index], f"{data.name} bootstrap")
@@ -108,10 +117,24 @@ def bootstrap(data: Dataset, rng) -> Dataset:
 
 def weighted_resample(data: Dataset, weights, rng) -> Dataset:
     """n examples drawn with replacement, example i with probability ``weights[i]``."""
+    check_dataset(data, "data")
     rng = make_rng(rng)
-    weights = np.asarray(weights, dtype=np.float64)
+    weights = _weights(weights, len(data))
     index = rng.choice(len(data), size=len(data), p=weights / weights.sum())
     return Dataset(data.x[index], data.y[index], f"{data.name} resampled")
+
+
+def _weights(weights, n: int) -> np.ndarray:
+    """n finite non-negative sampling weights with a positive sum, or a DataError (NumPy's
+    own errors name "probabilities", and all-negative weights passed its check)."""
+    w = np.asarray(weights)
+    if w.shape != (n,) or w.dtype.kind not in "biuf":
+        raise DataError(f"weights must be {n} numbers, one per example, got shape {w.shape}, "
+                        f"dtype {w.dtype}")
+    w = w.astype(np.float64, copy=False)
+    if not (np.isfinite(w).all() and (w >= 0).all() and w.sum() > 0):
+        raise DataError("weights must be finite and ≥ 0 with a positive sum")
+    return w
 
 
 #: make_net(rng) -> an untrained net;  fit(net, data, rng) trains it in place
@@ -122,9 +145,9 @@ FitNet = Callable[[object, Dataset, np.random.Generator], object]
 def train_members(make_net: MakeNet, fit: FitNet, train: Dataset, k: int, *,
                   bagging: bool = False, rng=None) -> list:
     """K nets, each from its own seed and (with ``bagging``) its own bootstrap resample."""
-    if int(k) < 1:
-        raise ConfigError(f"an ensemble needs k ≥ 1 members, got {k}")
-    seeds = make_rng(rng).spawn(int(k))
+    k = whole_number(k, "k", 1, error=ConfigError)       # int() cut 2.5 and failed on None
+    check_dataset(train, "train")
+    seeds = make_rng(rng).spawn(k)
     nets = []
     for seed in seeds:
         net = make_net(seed)
@@ -152,13 +175,16 @@ class AdaBoostSAMME:
     rng: object = None
 
     def fit(self, train: Dataset) -> "AdaBoostSAMME":
+        # -1 was an OverflowError from spawn(), 2.5 cut to 2
+        n_estimators = whole_number(self.n_estimators, "n_estimators", 1, error=ConfigError)
+        check_dataset(train, "train")
         if train.y.ndim != 1:
             raise DataError("AdaBoost needs class labels")
         n, rng = len(train), make_rng(self.rng)
         classes = int(train.y.max()) + 1
         weights = np.full(n, 1.0 / n)
         self.estimators_, self.alphas_, self.errors_ = [], [], []
-        for seed in rng.spawn(int(self.n_estimators)):
+        for seed in rng.spawn(n_estimators):
             net = self.make_net(seed)
             self.fit_net(net, weighted_resample(train, weights, seed), seed)
             wrong = net.classify(train.x) != train.y
@@ -178,6 +204,8 @@ class AdaBoostSAMME:
 
     def decision_function(self, x) -> np.ndarray:
         """(n, classes): Σ_m α_m [h_m(x) = c]."""
+        if not hasattr(self, "n_classes_"):
+            raise ConfigError("this AdaBoostSAMME is not fitted yet; call fit(train) first")
         scores = np.zeros((len(x), self.n_classes_))
         rows = np.arange(len(x))
         for net, alpha in zip(self.estimators_, self.alphas_):
@@ -198,8 +226,8 @@ def mc_dropout(net, x, passes: int = 20, *, rng=None, chunk_size: int = 2000):
     changes nothing else: Dropout is the only layer whose output depends on the mode,
     besides RandomDistortion, which such a block may not hold.
     """
-    if int(passes) < 1:
-        raise ConfigError(f"MC-dropout needs passes ≥ 1, got {passes}")
+    passes = whole_number(passes, "passes", 1, error=ConfigError)
+    chunk_size = whole_number(chunk_size, "chunk_size", 1, error=ConfigError)
     if not any(isinstance(layer, Dropout) for layer in every_layer(net.layers)):
         raise ConfigError("MC-dropout needs a network with Dropout layers")
     sampled = [_samples_dropout(layer) for layer in net.layers]
@@ -209,7 +237,7 @@ def mc_dropout(net, x, passes: int = 20, *, rng=None, chunk_size: int = 2000):
     for start in range(0, len(x), chunk_size):
         xb = net.device_input(x[start:start + chunk_size])
         total = total_sq = 0.0
-        for _ in range(int(passes)):
+        for _ in range(passes):
             a = xb
             for layer, train in zip(net.layers, sampled):
                 a, _ = layer.forward(a, train)

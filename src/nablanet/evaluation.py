@@ -24,7 +24,9 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import binomtest, chi2
 
+from .data.dataset import check_label_range, check_values
 from .errors import ConfigError, DataError
+from .utils.state import number, whole_number
 
 
 # -- accuracy ------------------------------------------------------------------------------------
@@ -33,8 +35,9 @@ def confusion_matrix(y_true, y_pred, n_classes: int | None = None) -> np.ndarray
     y_true, y_pred = _labels(y_true, "y_true"), _labels(y_pred, "y_pred")
     if len(y_true) != len(y_pred):
         raise DataError(f"y_true has {len(y_true)} labels but y_pred has {len(y_pred)}")
+    # whole_number, not int(): int() cut n_classes=2.5 and read "3"
     k = int(max(y_true.max(initial=-1), y_pred.max(initial=-1)) + 1) if n_classes is None \
-        else int(n_classes)
+        else whole_number(n_classes, "n_classes", 1, error=ConfigError)
     if len(y_true) and max(y_true.max(), y_pred.max()) >= k:
         raise DataError(f"labels must be below n_classes={k}")
     return np.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k)
@@ -42,7 +45,7 @@ def confusion_matrix(y_true, y_pred, n_classes: int | None = None) -> np.ndarray
 
 def per_class_accuracy(cm: np.ndarray) -> np.ndarray:
     """For each true class, the fraction of its examples classified right (NaN if absent)."""
-    cm = np.asarray(cm)
+    cm = _confusion(cm)
     totals = cm.sum(axis=1)
     return np.divide(np.diag(cm), totals, out=np.full(len(cm), np.nan), where=totals > 0)
 
@@ -52,7 +55,10 @@ def top_k_accuracy(scores, y_true, k: int = 1) -> float:
     scores, y_true = np.asarray(scores), _labels(y_true, "y_true")
     if scores.ndim != 2 or len(scores) != len(y_true):
         raise DataError(f"scores must be (n, K) for n={len(y_true)} labels, got {scores.shape}")
-    if not 1 <= k <= scores.shape[1]:
+    # a NaN score sorts as the largest, and a label ≥ K simply never matched: 0.0, no error
+    check_values(scores, "top_k_accuracy", "scores")
+    check_label_range(y_true, scores.shape[1], "top_k_accuracy")
+    if not 1 <= whole_number(k, "k", None, error=ConfigError) <= scores.shape[1]:
         raise DataError(f"k must be in [1, {scores.shape[1]}], got {k}")
     top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     return float((top == y_true[:, None]).any(axis=1).mean()) if len(y_true) else float("nan")
@@ -60,7 +66,7 @@ def top_k_accuracy(scores, y_true, k: int = 1) -> float:
 
 def format_confusion_matrix(cm: np.ndarray) -> str:
     """The matrix as text: rows are true classes, columns predictions, with per-class accuracy."""
-    cm = np.asarray(cm)
+    cm = _confusion(cm)
     width = max(5, len(str(cm.max())) + 1)
     head = "true\\pred" + "".join(f"{j:>{width}}" for j in range(len(cm))) + "   accuracy"
     rows = [f"{i:>9}" + "".join(f"{v:>{width}}" for v in row) + f"   {acc:8.2%}"
@@ -120,7 +126,7 @@ def mcnemar_table(correct_a, correct_b) -> np.ndarray:
 def check_alpha(alpha: float) -> float:
     """The significance level α as a float in (0, 1), or :class:`ConfigError`."""
     # α ≥ 1 calls every difference significant and α ≤ 0 none: a typo, not a test.
-    if not 0 < alpha < 1:                       # also refuses NaN
+    if not 0 < number(alpha, "alpha", finite=False, error=ConfigError) < 1:   # and NaN
         raise ConfigError(f"alpha (the significance level) must be in (0, 1), got {alpha!r}")
     return float(alpha)
 
@@ -128,9 +134,12 @@ def check_alpha(alpha: float) -> float:
 def mcnemar_test(table, alpha: float = 0.05) -> McNemarResult:
     """McNemar's test on a 2×2 table laid out as :func:`mcnemar_table` returns it."""
     alpha = check_alpha(alpha)
-    table = np.asarray(table, dtype=np.int64)
-    if table.shape != (2, 2) or (table < 0).any():
+    table = np.asarray(table)
+    # checked before the cast: int64 cut 2.5 to 2 and turned NaN into -2⁶³
+    if (table.shape != (2, 2) or table.dtype.kind not in "iuf" or not np.isfinite(table).all()
+            or (table < 0).any() or (table != np.round(table)).any()):
         raise DataError(f"McNemar needs a 2×2 table of counts, got {table.tolist()}")
+    table = table.astype(np.int64)
     n01, n10 = int(table[0, 1]), int(table[1, 0])
     n = n01 + n10
     if n == 0:                               # they never disagree: no evidence either way
@@ -142,9 +151,11 @@ def mcnemar_test(table, alpha: float = 0.05) -> McNemarResult:
 
 def compare(y_true, pred_a, pred_b, alpha: float = 0.05) -> McNemarResult:
     """McNemar's test for two label vectors predicted for the same test set."""
-    y_true = _labels(y_true, "y_true")
-    return mcnemar_test(mcnemar_table(_labels(pred_a, "A") == y_true,
-                                      _labels(pred_b, "B") == y_true), alpha)
+    y_true, pred_a, pred_b = _labels(y_true, "y_true"), _labels(pred_a, "A"), _labels(pred_b, "B")
+    if not len(y_true) == len(pred_a) == len(pred_b):        # NumPy broadcast them, or failed
+        raise DataError(f"y_true, A and B must label the same examples, got {len(y_true)}, "
+                        f"{len(pred_a)} and {len(pred_b)} labels")
+    return mcnemar_test(mcnemar_table(pred_a == y_true, pred_b == y_true), alpha)
 
 
 # -- pictures ------------------------------------------------------------------------------------
@@ -176,6 +187,8 @@ def plot_misclassified(x, y_true, scores, path: str | os.PathLike, *, max_images
     are ordered, so "4 9" means the net said 4, with 9 its second choice.
     """
     from .plots import _figure
+    max_images = whole_number(max_images, "max_images", 0, error=ConfigError)
+    columns = whole_number(columns, "columns", 1, error=ConfigError)
     scores, y_true = np.asarray(scores), _labels(y_true, "y_true")
     top2 = np.argsort(-scores, axis=1)[:, :2]
     wrong = np.flatnonzero(top2[:, 0] != y_true)[:max_images]
@@ -201,6 +214,16 @@ def _save(figure, path) -> Path:
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=100)
     return path
+
+
+def _confusion(cm) -> np.ndarray:
+    """``cm`` as a (K, K) matrix of counts ≥ 0, or a DataError (not NumPy's AxisError)."""
+    cm = np.asarray(cm)
+    if (cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.dtype.kind not in "iuf"
+            or not np.isfinite(cm).all() or (cm < 0).any()):
+        raise DataError(f"a confusion matrix must be a square (K, K) array of counts ≥ 0, "
+                        f"got shape {cm.shape}, dtype {cm.dtype}")
+    return cm
 
 
 def _labels(y, name: str) -> np.ndarray:

@@ -17,7 +17,9 @@ import numpy as np
 
 from .backend import to_host
 from .costs import get_cost, output_delta
+from .errors import ConfigError, DataError
 from .layers import Linear
+from .utils.state import number, whole_number
 
 
 def relative_error(a, b) -> float:
@@ -28,6 +30,10 @@ def relative_error(a, b) -> float:
 
 def numerical_gradient(f: Callable[[], float], x, eps: float = 1e-5) -> np.ndarray:
     """Central-difference gradient of ``f()`` with respect to array ``x`` (perturbed in place)."""
+    # eps=0 was a ZeroDivisionError after the first two passes
+    eps = number(eps, "eps", positive=True, error=ConfigError)
+    if not hasattr(x, "reshape") or not hasattr(x, "shape"):
+        raise DataError(f"x must be an array (it is perturbed in place), got {type(x).__name__}")
     grad = np.zeros(x.shape, dtype=np.float64)
     flat = x.reshape(-1)                                    # a view: edits reach x
     for i in range(flat.size):
@@ -39,6 +45,15 @@ def numerical_gradient(f: Callable[[], float], x, eps: float = 1e-5) -> np.ndarr
         flat[i] = old
         grad.reshape(-1)[i] = (up - down) / (2 * eps)
     return grad
+
+
+def _check_float64(backend, what: str) -> None:
+    """In float32 the round-off of a central difference is about 1e-3 of the gradient: a
+    correct backward pass would look broken."""
+    if np.dtype(backend.dtype) != np.float64:
+        raise ConfigError(f"gradient checks need float64: {what} is built with "
+                          f"{np.dtype(backend.dtype).name}; build it with "
+                          "get_backend('cpu', 'float64')")
 
 
 def _fresh_rng_for(layers, seed: int) -> None:
@@ -53,6 +68,10 @@ def check_layer(layer, x, *, train: bool = True, seed: int = 0, eps: float = 1e-
 
     ``layer`` must be built with a float64 backend; returns {"x": err, name: err, ...}.
     """
+    _check_float64(layer.backend, type(layer).__name__)
+    if not hasattr(x, "dtype") or (x.dtype.kind == "f" and x.dtype != np.float64):
+        raise DataError(f"check_layer perturbs x in place: give a float64 array (or integer "
+                        f"indices), got {getattr(x, 'dtype', type(x).__name__)}")
     rng = np.random.default_rng(seed + 1)
     _fresh_rng_for([layer], seed)
     y, cache = layer.forward(x, train)
@@ -83,11 +102,19 @@ def check_net(net, cost, x, y, *, penalties=(), n_train: int | None = None,
     does (training/bptt.py). Keys are "layer<i>.<name>".
     """
     cost = get_cost(cost)
-    n = n_train or len(x)
+    x = net.check_input(x)                  # built, rows of input_shape, finite
+    _check_float64(net.backend, "the net")
+    n = len(x) if n_train is None else whole_number(n_train, "n_train", 1, error=ConfigError)
+    eps = number(eps, "eps", positive=True, error=ConfigError)
     if len(net.output_shape) == 1:
         target = cost.targets(y, net.output_shape[-1], net.backend)
     else:
         target = net.backend.asarray(y)
+    if len(target) != len(x):
+        raise DataError(f"x has {len(x)} examples but y has {len(target)}")
+    penalties = list(penalties) if isinstance(penalties, (list, tuple)) else None
+    if penalties is None or not all(hasattr(p, "add_gradient") for p in penalties):
+        raise ConfigError("penalties must be a list of penalties such as [L2(5.0)]")
     n_outputs = target.size // target.shape[-1]
     output = net.output_activation or Linear()
     start = len(net.layers) - (net.output_activation is not None)

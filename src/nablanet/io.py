@@ -27,7 +27,7 @@ import safetensors.numpy
 
 from .backend import Backend, get_backend, to_host
 from .costs import COSTS, Cost, get_cost
-from .errors import ModelFileError, NablanetError
+from .errors import ConfigError, ModelFileError, NablanetError
 from .init import parameter_budget
 from .layers.base import layers_from_specs
 from .net import Sequential
@@ -51,7 +51,7 @@ def save_model(directory, net: Sequential, cost: Cost | str | None = None,
     """
     config = {"format": FORMAT, "version": VERSION, "net": net.config(),
               "cost": get_cost(cost).config() if cost is not None else None,
-              "dtype": np.dtype(net.backend.dtype).name, "metadata": metadata or {}}
+              "dtype": np.dtype(net.backend.dtype).name, "metadata": checked_metadata(metadata)}
     tensors = {f"layer{i}.{name}": np.ascontiguousarray(to_host(p))
                for i, layer in enumerate(net.layers) for name, p in layer.params.items()}
     files = {CONFIG: json.dumps(config, indent=2).encode(),
@@ -159,6 +159,21 @@ def _state_files(state: tuple[dict, dict]) -> dict[str, bytes]:
     scalars, arrays = state
     host = {k: np.ascontiguousarray(to_host(v)) for k, v in arrays.items()}
     return {STATE_ARRAYS: safetensors.numpy.save(host), STATE: json.dumps(scalars).encode()}
+
+
+def checked_metadata(metadata) -> dict:
+    """``metadata`` to save: a dict of JSON values, or None for {}. A list was written and
+    then refused by every load as "not a JSON object"; a set failed mid-way in json.dumps."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise ConfigError(f"metadata must be a dict, got {type(metadata).__name__}")
+    try:
+        json.dumps(metadata)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"metadata must hold JSON values (numbers, strings, lists, dicts): "
+                          f"{exc}") from None
+    return metadata
 
 
 def _metadata(config: dict, where: Path) -> dict:

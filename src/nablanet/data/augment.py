@@ -27,13 +27,16 @@ generator) and passes inputs through untouched at test time — or pre-expanded
 """
 from __future__ import annotations
 
+import inspect
+import numbers
 from math import inf, prod
 
 import numpy as np
 
-from ..backend import to_host, xp_of
+from ..backend import make_rng, to_host, xp_of
 from ..errors import ConfigError, DataError
-from .dataset import Dataset
+from ..utils.state import number, whole_number
+from .dataset import Dataset, check_dataset, check_values
 
 MNIST_SHAPE = (28, 28)
 
@@ -59,6 +62,11 @@ def _as_images(x, image_shape):
     return x.reshape(n, *image_shape), lambda images: images.reshape(n, -1)
 
 
+def _generator(rng):
+    """A NumPy or CuPy generator as given; a seed (int or None) made into one, as elsewhere."""
+    return rng if hasattr(rng, "random") else make_rng(rng)
+
+
 def _uniform(rng, low, high, n, xp):
     """n draws from U(low, high) via ``rng.random`` (NumPy and CuPy generators both have
     it), on the device of ``xp`` whichever generator drew them."""
@@ -79,13 +87,33 @@ def _warp(images, rows, cols):
 def shift_images(x, dy: int, dx: int, image_shape=MNIST_SHAPE):
     """Images moved by (dy, dx) pixels (positive: down, right); vacated pixels are 0."""
     images, restore = _as_images(x, image_shape)
+    check_values(images, "shift_images", "images")
+    _check_shift((dy, dx), images.shape[1:])
+    return restore(_shift(images, int(dy), int(dx)))
+
+
+def _shift(images, dy: int, dx: int):
+    """shift_images on (n, H, W) images, unchecked (random_shift runs it for every batch)."""
     xp = xp_of(images)
     out = xp.zeros_like(images)
     h, w = images.shape[1:]
     if abs(dy) < h and abs(dx) < w:
         out[:, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
             images[:, max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
-    return restore(out)
+    return out
+
+
+def _check_shift(shift, side) -> None:
+    """(dy, dx): whole pixels, each smaller than the image side it moves along (a shift of
+    the whole side or more blanked the image without a word)."""
+    try:
+        dy, dx = shift
+    except (TypeError, ValueError):
+        dy = dx = None
+    if not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) and abs(d) < n
+               for d, n in zip((dy, dx), side)):
+        raise ConfigError(f"a shift must be (dy, dx), whole pixels below the image size "
+                          f"{side[0]}×{side[1]}, got {shift!r}")
 
 
 #: Nielsen's four one-pixel displacements (expand_mnist.py): up, down, left, right
@@ -94,7 +122,15 @@ ONE_PIXEL_SHIFTS = ((-1, 0), (1, 0), (0, -1), (0, 1))
 
 def expand_by_shifts(data: Dataset, image_shape=MNIST_SHAPE, shifts=ONE_PIXEL_SHIFTS) -> Dataset:
     """The originals followed by each shifted copy: n → 5n (50 000 → 250 000 for MNIST)."""
-    x = np.concatenate([data.x] + [shift_images(data.x, dy, dx, image_shape)
+    check_dataset(data, "data")
+    if isinstance(shifts, str) or not hasattr(shifts, "__iter__"):
+        raise ConfigError(f"shifts must be a list of (dy, dx) pairs, got {shifts!r}")
+    shifts = list(shifts)
+    images, restore = _as_images(data.x, image_shape)
+    for shift in shifts:                         # all of them before the first copy is made
+        _check_shift(shift, images.shape[1:])
+    # _shift, not shift_images: a Dataset's x is finite, no need to scan it once per shift
+    x = np.concatenate([data.x] + [restore(_shift(images, int(dy), int(dx)))
                                    for dy, dx in shifts])
     return Dataset(x, np.tile(data.y, 1 + len(shifts)) if data.y.ndim == 1
                    else np.concatenate([data.y] * (1 + len(shifts))), f"{data.name} expanded")
@@ -107,6 +143,7 @@ def random_shift(x, rng, *, pixels: int = 1, image_shape=MNIST_SHAPE):
     Whole-pixel moves: no interpolation, so no blur."""
     if isinstance(pixels, bool) or not isinstance(pixels, int) or pixels < 0:
         raise ConfigError(f"shift pixels must be an integer ≥ 0, got {pixels!r}")
+    rng = _generator(rng)
     images, restore = _as_images(x, image_shape)
     xp = xp_of(images)
     choice = to_host(rng.integers(0, 1 + len(ONE_PIXEL_SHIFTS), images.shape[0]))
@@ -114,7 +151,7 @@ def random_shift(x, rng, *, pixels: int = 1, image_shape=MNIST_SHAPE):
     for k, (dy, dx) in enumerate(ONE_PIXEL_SHIFTS, start=1):
         picked = xp.asarray(np.flatnonzero(choice == k))
         if len(picked):
-            out[picked] = shift_images(images[picked], dy * pixels, dx * pixels, image_shape)
+            out[picked] = _shift(images[picked], dy * pixels, dx * pixels)
     return restore(out)
 
 
@@ -131,6 +168,7 @@ def random_affine(x, rng, *, rotation: float = 10.0, translation: float = 2.0,
     pixel gets a value).
     """
     _check_affine(rotation, translation, shear, scale)
+    rng = _generator(rng)
     images, restore = _as_images(x, image_shape)
     xp = xp_of(images)
     n, h, w = images.shape
@@ -155,6 +193,9 @@ def random_affine(x, rng, *, rotation: float = 10.0, translation: float = 2.0,
 def elastic_distortion(x, rng, *, alpha: float = 34.0, sigma: float = 4.0,
                        image_shape=MNIST_SHAPE):
     """Simard et al.'s elastic distortion: displacement U(−1, 1) ⊛ Gaussian(σ) · α per image."""
+    for key, value in (("alpha", alpha), ("sigma", sigma)):
+        number(value, key, finite=False, error=ConfigError)     # None or "34": a TypeError
+    rng = _generator(rng)
     if not 0 <= alpha < inf or not 0 < sigma < inf:
         raise ConfigError(f"elastic distortion needs finite alpha ≥ 0 and sigma > 0, got "
                           f"alpha={alpha}, sigma={sigma}")
@@ -173,8 +214,12 @@ def _check_affine(rotation, translation, shear, scale):
     # Written so that NaN fails: min() with a NaN passed "< 0", and a NaN angle or shift
     # turned every image black.
     ranges = (rotation, translation, shear)
-    if len(scale) != 2:
+    for key, value in zip(("rotation", "translation", "shear"), ranges):
+        number(value, key, finite=False, error=ConfigError)     # None or "10": a TypeError
+    if np.ndim(scale) != 1 or len(scale) != 2:                  # scale=1.0: len() TypeError
         raise ConfigError(f"affine scale must be a (low, high) pair, got {scale!r}")
+    for value in scale:
+        number(value, "scale", finite=False, error=ConfigError)
     if not all(0 <= r < inf for r in ranges) or not 0 < scale[0] <= scale[1] < inf:
         raise ConfigError(f"affine ranges must be finite and ≥ 0 with 0 < scale[0] ≤ "
                           f"scale[1], got rotation={rotation}, translation={translation}, "
@@ -184,23 +229,40 @@ def _check_affine(rotation, translation, shear, scale):
 
 
 DISTORTIONS = {"affine": random_affine, "elastic": elastic_distortion, "shift": random_shift}
+#: each distortion's keyword options (image_shape included)
+OPTIONS = {kind: [name for name, p in inspect.signature(fn).parameters.items()
+                  if p.kind is p.KEYWORD_ONLY] for kind, fn in DISTORTIONS.items()}
+
+
+def distortion(kind: str, options: dict):
+    """The function for ``kind``, once ``kind`` and the names in ``options`` are known ones."""
+    if kind not in DISTORTIONS:
+        raise ConfigError(f"unknown distortion {kind!r}; choose one of "
+                          f"{', '.join(DISTORTIONS)}")
+    unknown = sorted(set(options) - set(OPTIONS[kind]))
+    if unknown:
+        raise ConfigError(f"the {kind} distortion has no option {unknown[0]!r}; its options "
+                          f"are {', '.join(OPTIONS[kind])}")
+    return DISTORTIONS[kind]
 
 
 def distort(x, rng, kind: str = "elastic", **options):
-    """One random distortion of every image in ``x``: ``kind`` 'affine', 'elastic' or 'shift'."""
-    try:
-        fn = DISTORTIONS[kind]
-    except KeyError:
-        raise ConfigError(f"unknown distortion {kind!r}; choose one of "
-                          f"{', '.join(DISTORTIONS)}") from None
+    """One random distortion of every image in ``x``: ``kind`` 'affine', 'elastic' or 'shift'.
+
+    ``x`` is checked for NaN and inf here, once; a RandomDistortion layer calls the
+    distortion itself for every batch, without that scan (a host wait on a GPU)."""
+    fn = distortion(kind, options)
+    x = x if hasattr(x, "ndim") else np.asarray(x)
+    check_values(x, "distort", "images")
     return fn(x, rng, **options)
 
 
 def expand(data: Dataset, rng, copies: int = 1, kind: str = "elastic", **options) -> Dataset:
     """A pre-expanded training set: the originals followed by ``copies`` distorted copies."""
-    if int(copies) < 0:
-        raise ConfigError(f"copies must be ≥ 0, got {copies}")
-    rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
-    parts = [data.x] + [distort(data.x, rng, kind, **options) for _ in range(int(copies))]
-    return Dataset(np.concatenate(parts), np.concatenate([data.y] * (1 + int(copies))),
+    copies = whole_number(copies, "copies", 0, error=ConfigError)    # int() cut 2.5
+    check_dataset(data, "data")
+    fn = distortion(kind, options)              # a Dataset's x is finite: no scan needed
+    rng = _generator(rng)
+    parts = [data.x] + [fn(data.x, rng, **options) for _ in range(copies)]
+    return Dataset(np.concatenate(parts), np.concatenate([data.y] * (1 + copies)),
                    f"{data.name} + {copies} {kind}")

@@ -74,7 +74,7 @@ def validate_dataset(x, y, *, n_features: int | None = None, n_classes: int | No
     x = _flatten_to(_as_array(x, name, "x"), n_features, name)
     dataset = Dataset(x, y, name)
     if n_classes is not None:
-        _check_label_range(dataset.y, n_classes, name)
+        check_label_range(dataset.y, n_classes, name)
     return dataset
 
 
@@ -121,6 +121,13 @@ def _flatten_to(x: np.ndarray, n_features: int | None, name: str) -> np.ndarray:
         detail = "" if x.ndim == 2 else f" (shape {x.shape})"
         raise DataError(f"{name}: expected {n_features} features per example, got {got}{detail}")
     return x.reshape(len(x), n_features)
+
+
+def check_dataset(data, what: str) -> None:
+    """Checked once per call: a bare (x, y) tuple would fail as "no attribute 'x'"."""
+    if not (hasattr(data, "x") and hasattr(data, "y")):
+        raise DataError(f"{what} must be a Dataset, got {type(data).__name__}; wrap arrays "
+                        "as nablanet.data.Dataset(x, y)")
 
 
 def check_values(x, name: str = "data", what: str = "x") -> None:
@@ -193,7 +200,7 @@ def as_class_labels(y: np.ndarray, name: str) -> np.ndarray:
     return y.astype(np.int64, copy=False)
 
 
-def _check_label_range(y: np.ndarray, n_classes: int, name: str) -> None:
+def check_label_range(y: np.ndarray, n_classes: int, name: str) -> None:
     if y.ndim != 1:
         raise DataError(f"{name}: n_classes={n_classes} needs 1-D integer labels, got y of shape {y.shape}")
     bad = (y < 0) | (y >= n_classes)

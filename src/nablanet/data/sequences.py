@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DataError
+from .dataset import check_values
 
 PADDING = ("pre", "post")
 
@@ -34,6 +35,8 @@ def stack_sequences(sequences, pad: str | None = None, value=0) -> np.ndarray:
         raise DataError("no sequences to stack")
     if any(a.ndim == 0 for a in arrays):
         raise DataError("each sequence needs a time axis; got a scalar")
+    for i, a in enumerate(arrays):          # NaN came out stacked, strings as a '<U1' array
+        check_values(a, "sequences", f"sequence {i}")
     lengths = [len(a) for a in arrays]
     step_shapes = {a.shape[1:] for a in arrays}
     if len(step_shapes) > 1:

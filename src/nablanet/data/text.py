@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from ..errors import ConfigError, DataError
+from ..utils.state import number
 from .mnist import cache_dir, verify_sha256
 
 TINY_SHAKESPEARE = "tinyshakespeare"
@@ -55,8 +56,10 @@ def load_tinyshakespeare(data_dir: str | os.PathLike | None = None, *, verify: b
 
 def split_text(text: str, validation_fraction: float = 0.1) -> tuple[str, str]:
     """(training text, validation text): the validation text is the last fraction."""
-    if not 0 < validation_fraction < 1:
+    if not 0 < number(validation_fraction, "validation_fraction", error=ConfigError) < 1:
         raise ConfigError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
+    if not isinstance(text, str):
+        raise DataError(f"the text must be a string, got {type(text).__name__}")
     if not text:
         raise DataError("the text is empty; a language model needs characters to read")
     cut = len(text) - int(round(len(text) * validation_fraction))

@@ -32,6 +32,8 @@ additions would sum in whatever order the threads come).
 """
 from __future__ import annotations
 
+import numbers
+
 from ..backend import xp_of
 from ..errors import ConfigError
 from ..gpu_kernels import on_gpu
@@ -40,7 +42,9 @@ from ..gpu_kernels import on_gpu
 def pair(value, name: str, minimum: int = 1) -> tuple[int, int]:
     """``value`` (an int or two ints) as (rows, columns); ConfigError naming ``name`` otherwise."""
     items = list(value) if isinstance(value, (list, tuple)) else [value, value]
-    if (len(items) != 2 or any(isinstance(v, bool) or not isinstance(v, int) for v in items)
+    # numbers.Integral: a NumPy integer is a size too (as for is_size), a bool is not
+    if (len(items) != 2 or any(isinstance(v, bool) or not isinstance(v, numbers.Integral)
+                               for v in items)
             or min(items) < minimum):
         raise ConfigError(f"{name} must be an integer ≥ {minimum} or a pair of them, "
                           f"got {value!r}")

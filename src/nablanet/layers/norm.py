@@ -19,6 +19,7 @@ Backward, from g = ∂C/∂b:
 from __future__ import annotations
 
 from ..errors import ConfigError
+from ..utils.state import number
 from .base import is_size, register
 from .spatial import ImageLayer, channel_major
 
@@ -31,7 +32,10 @@ class LocalResponseNorm(ImageLayer):
         super().__init__()
         if not is_size(size):
             raise ConfigError(f"LocalResponseNorm size must be a positive integer, got {size!r}")
-        if float(alpha) < 0 or float(beta) < 0 or float(k) <= 0:
+        # number(), not float(): float() read "1" and failed on None; NaN passed every test
+        alpha, beta, k = (number(v, key, error=ConfigError)
+                          for key, v in (("alpha", alpha), ("beta", beta), ("k", k)))
+        if alpha < 0 or beta < 0 or k <= 0:
             raise ConfigError(f"LocalResponseNorm needs alpha ≥ 0, beta ≥ 0 and k > 0, "
                               f"got alpha={alpha}, beta={beta}, k={k}")
         self.size, self.alpha, self.beta, self.k = int(size), float(alpha), float(beta), float(k)

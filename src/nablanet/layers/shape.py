@@ -11,7 +11,7 @@ from __future__ import annotations
 from math import prod
 
 from ..errors import ConfigError, DataError
-from .base import Layer, register
+from .base import Layer, is_size, register
 
 
 class _Rearrange(Layer):
@@ -50,10 +50,9 @@ class Reshape(_Rearrange):
     def __init__(self, shape):
         super().__init__()
         shape = tuple(shape) if isinstance(shape, (list, tuple)) else (shape,)
-        if not shape or any(isinstance(s, bool) or not isinstance(s, int) or s < 1
-                            for s in shape):
+        if not shape or not all(is_size(s) for s in shape):
             raise ConfigError(f"Reshape needs a shape of positive integers, got {shape!r}")
-        self.target = shape
+        self.target = tuple(int(s) for s in shape)
 
     def config(self):
         return {"shape": list(self.target)}

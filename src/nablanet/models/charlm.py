@@ -33,11 +33,12 @@ from ..costs import get_cost
 from ..errors import ConfigError, DataError, DivergenceError, ModelFileError
 from ..io import load_model, save_model
 from ..layers import LSTM, OneHot, Softmax, TimeDistributedDense, reset_states, set_stateful
-from ..layers.embedding import one_hot
+from ..layers.embedding import check_indices, one_hot
 from ..layers.recurrent import recurrent_layers
 from ..net import Sequential
 from ..optimizers import Adam, Optimizer
 from ..training.bptt import sequence_step
+from ..utils.state import number, whole_number
 
 KIND = "char-lm"
 LN2 = math.log(2.0)
@@ -52,6 +53,8 @@ class Vocabulary:
     """The characters a model knows, sorted; a character's index is its input unit."""
 
     def __init__(self, symbols: str):
+        if not isinstance(symbols, str):         # a list passed here, and saved, unloadable
+            raise DataError(f"a vocabulary is a string of characters, got {symbols!r}")
         if not symbols:
             raise DataError("a vocabulary needs at least one character")
         if len(set(symbols)) != len(symbols) or list(symbols) != sorted(symbols):
@@ -70,6 +73,8 @@ class Vocabulary:
 
     def encode(self, text: str, what: str = "text") -> np.ndarray:
         """Character indices (int64); characters outside the vocabulary are a DataError."""
+        if not isinstance(text, str):
+            raise DataError(f"{what} must be a string, got {type(text).__name__}")
         codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
         idx = np.searchsorted(self._codes, codes)
         known = (idx < len(self._codes)) & (self._codes[np.minimum(idx, len(self) - 1)] == codes)
@@ -81,22 +86,25 @@ class Vocabulary:
         return idx.astype(np.int64)
 
     def decode(self, indices) -> str:
-        return "".join(self.symbols[int(i)] for i in np.asarray(indices).reshape(-1))
+        indices = np.asarray(indices).reshape(-1)
+        if indices.size:     # int() cut 1.7 to 1, and -1 read the vocabulary from its end
+            check_indices(indices, len(self), "Vocabulary")
+        return "".join(self.symbols[int(i)] for i in indices)
 
 
 def char_lstm(n_symbols: int, n_hidden: int = 512, n_layers: int = 1, *,
               initial_state: str = "zeros", init: str = "glorot", seq_length: int = 100,
               backend: Backend | None = None, rng=None) -> Sequential:
     """One-hot characters → ``n_layers`` LSTM layers → a softmax over the vocabulary per step."""
-    if int(n_layers) < 1:
-        raise ConfigError(f"n_layers must be ≥ 1, got {n_layers}")
+    n_layers = whole_number(n_layers, "n_layers", 1, error=ConfigError)
+    seq_length = whole_number(seq_length, "seq_length", 1, error=ConfigError)
     layers = [OneHot(n_symbols)]
     n_in = n_symbols
-    for _ in range(int(n_layers)):
+    for _ in range(n_layers):
         layers.append(LSTM(n_in, n_hidden, initial_state=initial_state, init=init))
         n_in = n_hidden
     layers += [TimeDistributedDense(n_hidden, n_symbols, init=init), Softmax()]
-    return Sequential(layers).build((int(seq_length),), backend, rng)
+    return Sequential(layers).build((seq_length,), backend, rng)
 
 
 class CharLM:
@@ -133,6 +141,7 @@ class CharLM:
         Each stream starts from the default state and carries it across chunks, as in
         training; the last (len − 1) mod n_streams characters are left out.
         """
+        chunk = whole_number(chunk, "chunk", 1, error=ConfigError)
         xs, ys = _streams(np.asarray(ids), n_streams)
         xp = self.net.backend.xp
         total = 0.0
@@ -148,18 +157,17 @@ class CharLM:
         ``temperature`` T divides the log-probabilities: p ∝ exp(ln p / T); T < 1 picks
         the likely characters more often, T > 1 flattens the distribution.
         """
-        if not prime:
-            raise DataError("the prime (burn-in text) is empty; give at least one character")
-        if not float(temperature) > 0:
+        if not number(temperature, "temperature", finite=False, error=ConfigError) > 0:
             raise ConfigError(f"temperature must be > 0, got {temperature}")
-        if int(length) < 0:
-            raise ConfigError(f"length must be ≥ 0, got {length}")
-        rng = make_rng(rng)
+        length = whole_number(length, "length", 0, error=ConfigError)
         ids = self.vocabulary.encode(prime, "the prime")
+        if not len(ids):
+            raise DataError("the prime (burn-in text) is empty; give at least one character")
+        rng = make_rng(rng)
         picked = []
         with _carried_state(self.net):
             logits = self._logits(ids[None, :])                  # burn in: one step per char
-            for _ in range(int(length)):
+            for _ in range(length):
                 z = to_host(logits[0, -1]).astype(np.float64) / float(temperature)
                 p = np.exp(z - z.max())
                 p /= p.sum()
@@ -203,13 +211,18 @@ class TrainSettings:
     def check(self) -> None:
         if self.epochs is None and self.max_seconds is None:
             raise ConfigError("give epochs or a time budget (max_seconds / --minutes)")
-        for name in ("batch_size", "seq_length"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"{name} must be ≥ 1, got {getattr(self, name)}")
-        if self.clip is not None and not self.clip > 0:
-            raise ConfigError(f"clip must be > 0, got {self.clip}")
-        if not 0 <= self.reset_probability <= 1:
-            raise ConfigError(f"reset_probability must be in [0, 1], got {self.reset_probability}")
+        # before these, epochs=0 or eta=0 ran a pass that learned nothing, a string clip was a
+        # TypeError mid-step, and max_seconds=0 with no epochs read as "no budget": no end
+        for name in ("batch_size", "seq_length", "validation_streams"):
+            whole_number(getattr(self, name), name, 1, error=ConfigError)
+        if self.epochs is not None:
+            whole_number(self.epochs, "epochs", 1, error=ConfigError)
+        for name, optional in (("eta", False), ("clip", True), ("max_seconds", True)):
+            number(getattr(self, name), name, positive=True, optional=optional, error=ConfigError)
+        number(self.eval_every_seconds, "eval_every_seconds", non_negative=True, error=ConfigError)
+        for name in ("decay_fraction", "final_eta_fraction", "reset_probability"):
+            if not 0 <= number(getattr(self, name), name, error=ConfigError) <= 1:
+                raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
 
 def train_char_lm(model: CharLM, train_text: str, validation_text: str,
@@ -321,7 +334,7 @@ def _streams(ids: np.ndarray, n_streams: int) -> tuple[np.ndarray, np.ndarray]:
     """Inputs and next-character targets as ``n_streams`` equal contiguous rows."""
     if ids.ndim != 1:
         raise DataError(f"expected a 1-D array of character indices, got shape {ids.shape}")
-    n_streams = int(n_streams)
+    n_streams = whole_number(n_streams, "n_streams", 1, error=ConfigError)
     length = (len(ids) - 1) // n_streams
     if length < 1:
         raise DataError(f"{len(ids)} characters are too few for {n_streams} streams "

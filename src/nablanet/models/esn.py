@@ -29,6 +29,7 @@ import scipy.linalg
 
 from ..backend import Backend, get_backend, make_rng, to_host
 from ..errors import ConfigError, DataError
+from ..utils.state import number, whole_number
 
 
 class EchoStateNetwork:
@@ -55,8 +56,12 @@ class EchoStateNetwork:
         self._check_settings()
 
     def _check_settings(self) -> None:
-        if int(self.n_reservoir) < 1:
-            raise ConfigError(f"n_reservoir must be ≥ 1, got {self.n_reservoir}")
+        # whole_number/number first: int() cut n_reservoir=2.5 to 2, and None or a string
+        # failed in the comparisons below with a TypeError
+        whole_number(self.n_reservoir, "n_reservoir", 1, error=ConfigError)
+        whole_number(self.washout, "washout", 0, error=ConfigError)
+        for key in ("spectral_radius", "input_scaling", "leak_rate", "density", "ridge"):
+            number(getattr(self, key), key, error=ConfigError)
         if not self.spectral_radius > 0:
             raise ConfigError(f"spectral_radius must be > 0, got {self.spectral_radius}")
         if not self.input_scaling >= 0:
@@ -67,8 +72,6 @@ class EchoStateNetwork:
             raise ConfigError(f"density must be in (0, 1], got {self.density}")
         if not self.ridge >= 0:
             raise ConfigError(f"ridge (λ) must be ≥ 0, got {self.ridge}")
-        if int(self.washout) < 0:
-            raise ConfigError(f"washout must be ≥ 0, got {self.washout}")
 
     # -- the fixed random part ----------------------------------------------------------
     def _init_reservoir(self, n_inputs: int) -> None:
@@ -138,6 +141,8 @@ class EchoStateNetwork:
         u_np, squeeze = _as_batch(u, "u")
         if u_np.shape[2] != self.n_inputs_:
             raise DataError(f"the network was fitted on {self.n_inputs_} inputs, got {u_np.shape[2]}")
+        if x0 is not None:
+            x0 = self.backend_.asarray(self._start_state(x0, len(u_np)))
         u_dev = self.backend_.asarray(u_np)
         y = to_host(self._features(u_dev, self.states(u_dev, x0)) @ self.W_out_)
         return y[0] if squeeze else y
@@ -148,6 +153,7 @@ class EchoStateNetwork:
         Needs n_outputs = n_inputs (one-step-ahead prediction of a signal).
         """
         self._require_fitted()
+        n_steps = whole_number(n_steps, "n_steps", 1, error=ConfigError)
         if self.n_outputs_ != self.n_inputs_:
             raise ConfigError("generate() feeds outputs back as inputs: n_outputs must equal "
                               f"n_inputs (got {self.n_outputs_} and {self.n_inputs_})")
@@ -157,7 +163,7 @@ class EchoStateNetwork:
         x = self.states(u)[:, -1]
         y = self._features(u[:, -1:], x[:, None])[:, 0] @ self.W_out_
         out = []
-        for _ in range(int(n_steps)):
+        for _ in range(n_steps):
             out.append(y)
             x = self.states(y[:, None], x)[:, -1]
             y = self._features(y[:, None], x[:, None])[:, 0] @ self.W_out_
@@ -168,6 +174,17 @@ class EchoStateNetwork:
         xp = self.backend_.xp
         ones = xp.ones(u.shape[:2] + (1,), dtype=states.dtype)
         return xp.concatenate([ones, u.astype(states.dtype), states], axis=-1)
+
+    def _start_state(self, x0, batch: int) -> np.ndarray:
+        """``x0`` as the reservoir's starting state: N numbers, or one row of N per sequence."""
+        x0 = np.asarray(x0)
+        n = int(self.n_reservoir)
+        if x0.dtype.kind not in "biuf" or x0.shape not in ((n,), (batch, n)):
+            raise DataError(f"x0 must be a reservoir state of {n} numbers (or {batch} × {n}), "
+                            f"got shape {x0.shape}, dtype {x0.dtype}")
+        if not np.isfinite(x0).all():
+            raise DataError("x0 contains NaN or inf")
+        return x0.astype(np.float64, copy=False)
 
     def _require_fitted(self) -> None:
         if not hasattr(self, "W_out_"):

@@ -23,6 +23,7 @@ from ..io import (
     WEIGHTS,
     _describe,
     _metadata,
+    checked_metadata,
     _read_json,
     _read_tensors,
     _replace_directory,
@@ -39,11 +40,15 @@ _RBM_KEYS = ("n_visible", "n_hidden", "visible", "hidden", "n_labels")
 
 def save_rbm(directory, model: RBM | DBN, metadata: dict | None = None) -> Path:
     """Write an :class:`RBM` or a :class:`DBN` (its RBMs, bottom first) atomically."""
+    if not isinstance(model, (RBM, DBN)):
+        raise ConfigError(f"save_rbm writes an RBM or a DBN, got {type(model).__name__}; "
+                          "save a net with nablanet.io.save_model")
     rbms = [model] if isinstance(model, RBM) else list(model.rbms)
     config = {"format": FORMAT, "version": VERSION, "type": type(model).__name__,
               "rbms": [{k: r.config()[k] for k in _RBM_KEYS} for r in rbms],
               "epochs_trained": [r.epochs_trained for r in rbms],
-              "dtype": np.dtype(rbms[0].backend.dtype).name, "metadata": metadata or {}}
+              "dtype": np.dtype(rbms[0].backend.dtype).name,
+              "metadata": checked_metadata(metadata)}
     tensors = {f"rbm{i}.{name}": np.ascontiguousarray(to_host(p))
                for i, r in enumerate(rbms) for name, p in r.params.items()}
     generative = getattr(model, "generative", None)

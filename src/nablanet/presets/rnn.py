@@ -118,7 +118,8 @@ def train_char_lstm(out_dir, *, text_path=None, minutes: float | None = None,
 
     max_seconds = None
     if minutes is not None:
-        max_seconds = minutes * 60 - MARGIN_S - (time.perf_counter() - began)
+        # a budget already spent on loading still trains one step and validates once
+        max_seconds = max(minutes * 60 - MARGIN_S - (time.perf_counter() - began), 1e-3)
     train_settings = TrainSettings(**{k: settings[k] for k in _SETTINGS}, epochs=epochs,
                                    max_seconds=max_seconds)
     try:

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..backend import make_rng, to_host, xp_of
 from ..costs import Cost, get_cost, output_delta
+from ..data.dataset import check_dataset
 from ..errors import ConfigError, DataError
 from ..layers import Linear
 from ..net import Sequential
@@ -121,9 +122,9 @@ class Trainer:
         """Train for ``epochs`` epochs (counting from ``self.next_epoch`` on a resume)."""
         # range(-1) or range(0) would train nothing and report the run completed
         epochs = whole_number(epochs, "epochs", 1, error=ConfigError)
-        _check_dataset(train, "train")
+        check_dataset(train, "train")
         if validation is not None:
-            _check_dataset(validation, "validation")
+            check_dataset(validation, "validation")
         backend = self.net.backend
         x = self.net.device_input(train.x)           # no copy when already float32 on CPU
         targets = self.cost.targets(train.y, self.net.output_shape[-1], backend)
@@ -220,7 +221,7 @@ class Trainer:
     # -- evaluation ----------------------------------------------------------------------
     def evaluate(self, data: Dataset) -> tuple[float, float | None]:
         """(mean cost including penalties, accuracy or None for regression targets)."""
-        _check_dataset(data, "data")
+        check_dataset(data, "data")
         backend, net = self.net.backend, self.net
         total, correct = 0.0, 0
         classify = data.y.ndim == 1
@@ -293,13 +294,6 @@ def _list_of(items, what: str, method: str, example: str) -> list:
         if not hasattr(item, method):
             raise ConfigError(f"{what} must hold objects such as {example}, got {item!r}")
     return items
-
-
-def _check_dataset(data, what: str) -> None:
-    """Checked once per call: a bare (x, y) tuple would fail as "no attribute 'x'"."""
-    if not (hasattr(data, "x") and hasattr(data, "y")):
-        raise DataError(f"{what} must be a Dataset, got {type(data).__name__}; wrap arrays "
-                        "as nablanet.data.Dataset(x, y)")
 
 
 def fit(net, train: Dataset, *, cost="cross-entropy", optimizer: Optimizer, epochs: int,
