@@ -136,11 +136,18 @@ def _tensor_damage():
                             "rename"])
 
 
+def _cast(value, dtype):
+    """``value`` as an integer type; a NaN or huge weight casts to some integer (the damage
+    wanted), with a RuntimeWarning that says nothing about nablanet."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return value.astype(dtype)
+
+
 def _damage_tensors(tensors: dict, key: str, how: str) -> dict:
     tensors = dict(tensors)
     value = tensors[key]
     changes = {
-        "int32": lambda: value.astype(np.int32), "uint8": lambda: value.astype(np.uint8),
+        "int32": lambda: _cast(value, np.int32), "uint8": lambda: _cast(value, np.uint8),
         "bool": lambda: value > 0, "float16": lambda: value.astype(np.float16),
         "float64": lambda: value.astype(np.float64),
         "nan": lambda: np.where(np.arange(value.size).reshape(value.shape) == 0, np.nan, value),
