@@ -59,13 +59,17 @@ class RandomDistortion(Layer):
     def build(self, input_shape, backend, rng):
         self.backend = backend
         shape = tuple(input_shape)
-        if shape in ((prod(self.image_shape),), self.image_shape, (1, *self.image_shape)):
-            return shape
-        if len(shape) in (2, 3) and (len(shape) == 2 or shape[0] == 1):
+        if shape not in ((prod(self.image_shape),), self.image_shape, (1, *self.image_shape)):
+            if not (len(shape) in (2, 3) and (len(shape) == 2 or shape[0] == 1)):
+                raise ConfigError(f"RandomDistortion takes single-channel images, got "
+                                  f"per-example shape {shape} (image_shape {self.image_shape})")
             self.image_shape = shape[-2:]
-            return shape
-        raise ConfigError(f"RandomDistortion takes single-channel images, got per-example "
-                          f"shape {shape} (image_shape {self.image_shape})")
+        pixels = self.options.get("pixels", 1)
+        if self.kind == "shift" and pixels >= min(self.image_shape):
+            # known only now: a shift of the whole side would blank every image it moves
+            raise ConfigError(f"RandomDistortion shift of {pixels} pixels must be smaller "
+                              f"than the {self.image_shape[0]}×{self.image_shape[1]} images")
+        return shape
 
     def forward(self, x, train=False):
         if not train:
