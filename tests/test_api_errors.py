@@ -789,3 +789,36 @@ def test_check_layer_needs_float64_for_the_layer_and_its_input():
     with pytest.raises(ConfigError, match="Dense is built with float32"):
         check_layer(Dense(3, 2), XS)                     # unbuilt: KeyError 'W'
     assert max(check_layer(layer, XS).values()) < 1e-8
+
+
+# -- values a damaged model file carried into NaN (found by the slow fuzz sweep) -----------
+@pytest.mark.parametrize("forget_bias, match", [
+    (1e308, "forget_bias must be within ±100"), (float("nan"), "'forget_bias' must be a finite"),
+    ("1", "'forget_bias' must be a finite number"), (None, "'forget_bias' must be a finite")])
+def test_lstm_forget_bias_that_overflows_or_is_not_a_number(forget_bias, match):
+    from nablanet.layers import LSTM
+    with pytest.raises(ConfigError, match=match):                # 1e308: an inf bias in float32
+        LSTM(3, 4, forget_bias=forget_bias)
+    assert LSTM(3, 4, forget_bias=-100).forget_bias == -100.0
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"rotation": 1e308}, "rotation must be at most 180 degrees"),    # NaN angles
+    ({"scale": (0.9, 1e308)}, r"affine scale must lie within \[0.001, 1000\]"),
+    ({"scale": (1e-308, 1.0)}, r"affine scale must lie within"),
+])
+def test_affine_ranges_that_overflowed(options, match):
+    from nablanet.data.augment import random_affine
+    with pytest.raises(ConfigError, match=match):
+        random_affine(np.zeros((2, 784)), 0, **options)
+    assert np.isfinite(random_affine(np.ones((2, 784)), 0, rotation=180, scale=(1e-3, 1e3))).all()
+
+
+@pytest.mark.parametrize("shape", [(784,), (1, 5, 9)])
+def test_random_distortion_refuses_a_translation_of_the_whole_image(shape):
+    from nablanet.backend import get_backend
+    from nablanet.layers import RandomDistortion
+    side = min(shape[-2:]) if len(shape) == 3 else 28
+    with pytest.raises(ConfigError, match=f"affine translation of {side} pixels must be smaller"):
+        RandomDistortion("affine", translation=side).build(shape, get_backend(), None)
+    RandomDistortion("affine", translation=side - 1).build(shape, get_backend(), None)

@@ -39,6 +39,8 @@ from ..utils.state import number, whole_number
 from .dataset import Dataset, check_dataset, check_values
 
 MNIST_SHAPE = (28, 28)
+#: the smallest zoom an affine distortion may draw (and 1 / it the largest)
+MIN_ZOOM = 1e-3
 
 
 # -- helpers -------------------------------------------------------------------------
@@ -226,6 +228,13 @@ def _check_affine(rotation, translation, shear, scale):
                           f"shear={shear}, scale={scale}")
     if shear >= 90:
         raise ConfigError(f"shear must be below 90 degrees, got {shear}")
+    if rotation > 180:          # ±180° already turns every way; 1e308 overflowed to NaN
+        raise ConfigError(f"rotation must be at most 180 degrees, got {rotation}")
+    if not (MIN_ZOOM <= scale[0] and scale[1] <= 1 / MIN_ZOOM):
+        # beyond, the map squeezes the image into a point or one pixel over all of it,
+        # and its determinant under- or overflows
+        raise ConfigError(f"affine scale must lie within [{MIN_ZOOM:g}, {1 / MIN_ZOOM:g}], "
+                          f"got {scale}")
 
 
 DISTORTIONS = {"affine": random_affine, "elastic": elastic_distortion, "shift": random_shift}

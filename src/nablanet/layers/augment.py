@@ -8,6 +8,7 @@ pass: no gradient flows below the data, so backward returns None and backprop st
 """
 from __future__ import annotations
 
+import inspect
 from math import prod
 
 import numpy as np
@@ -64,12 +65,18 @@ class RandomDistortion(Layer):
                 raise ConfigError(f"RandomDistortion takes single-channel images, got "
                                   f"per-example shape {shape} (image_shape {self.image_shape})")
             self.image_shape = shape[-2:]
-        pixels = self.options.get("pixels", 1)
-        if self.kind == "shift" and pixels >= min(self.image_shape):
-            # known only now: a shift of the whole side would blank every image it moves
-            raise ConfigError(f"RandomDistortion shift of {pixels} pixels must be smaller "
-                              f"than the {self.image_shape[0]}×{self.image_shape[1]} images")
+        # Known only now: a move of the whole side would blank every image it moves.
+        option = {"shift": "pixels", "affine": "translation"}.get(self.kind)
+        if option and self._setting(option) >= min(self.image_shape):
+            raise ConfigError(f"RandomDistortion {self.kind} {option} of "
+                              f"{self._setting(option)} pixels must be smaller than the "
+                              f"{self.image_shape[0]}×{self.image_shape[1]} images")
         return shape
+
+    def _setting(self, name):
+        """An option as the distortion will use it: the one given, or the function's default."""
+        default = inspect.signature(DISTORTIONS[self.kind]).parameters[name].default
+        return self.options.get(name, default)
 
     def forward(self, x, train=False):
         if not train:

@@ -16,9 +16,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..gpu_kernels import kernel, on_gpu
+from ..utils.state import number
 from .base import register
 from .recurrent import Recurrent, sigmoid_inplace
+
+#: the largest |forget_bias|
+MAX_FORGET_BIAS = 100.0
 
 
 @register
@@ -39,7 +44,11 @@ class LSTM(Recurrent):
     def __init__(self, n_in=None, n_hidden=None, initial_state="zeros", init="glorot",
                  forget_bias: float = 1.0, need_input_grad=True):
         super().__init__(n_in, n_hidden, initial_state, init, need_input_grad)
-        self.forget_bias = float(forget_bias)
+        # σ(±100) is already 0 or 1 in float64; a larger bias only overflows float32 (to inf)
+        self.forget_bias = number(forget_bias, "forget_bias", error=ConfigError)
+        if abs(self.forget_bias) > MAX_FORGET_BIAS:
+            raise ConfigError(f"LSTM forget_bias must be within ±{MAX_FORGET_BIAS:g}, got "
+                              f"{forget_bias}")
 
     def config(self):
         return {**super().config(), "forget_bias": self.forget_bias}
