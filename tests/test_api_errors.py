@@ -819,6 +819,7 @@ def test_random_distortion_refuses_a_translation_of_the_whole_image(shape):
     from nablanet.backend import get_backend
     from nablanet.layers import RandomDistortion
     side = min(shape[-2:]) if len(shape) == 3 else 28
-    with pytest.raises(ConfigError, match=f"affine translation of {side} pixels must be smaller"):
-        RandomDistortion("affine", translation=side).build(shape, get_backend(), None)
-    RandomDistortion("affine", translation=side - 1).build(shape, get_backend(), None)
+    with pytest.raises(ConfigError, match=f"affine translation of {side + 0.5} pixels must be "
+                                          "at most the side"):
+        RandomDistortion("affine", translation=side + 0.5).build(shape, get_backend(), None)
+    RandomDistortion("affine", translation=side).build(shape, get_backend(), None)

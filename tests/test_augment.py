@@ -294,7 +294,7 @@ def test_distortion_layer_refuses_what_is_not_one_channel_image(shape):
 @pytest.mark.parametrize("shape, pixels", [((784,), 28), ((1, 6, 9), 6), ((9, 5), 5)])
 def test_random_distortion_refuses_a_shift_of_the_whole_image(shape, pixels):
     """Only build knows the real image size; a shift that large blanked every image it moved."""
-    with pytest.raises(ConfigError, match=f"shift pixels of {pixels} pixels must be smaller"):
+    with pytest.raises(ConfigError, match=f"shift of {pixels} pixels must be smaller"):
         RandomDistortion("shift", pixels=pixels).build(shape, get_backend(), None)
     # one pixel less moves the images and keeps a strip of each
     assert RandomDistortion("shift", pixels=pixels - 1).build(shape, get_backend(), None) == shape

@@ -65,13 +65,21 @@ class RandomDistortion(Layer):
                 raise ConfigError(f"RandomDistortion takes single-channel images, got "
                                   f"per-example shape {shape} (image_shape {self.image_shape})")
             self.image_shape = shape[-2:]
-        # Known only now: a move of the whole side would blank every image it moves.
-        option = {"shift": "pixels", "affine": "translation"}.get(self.kind)
-        if option and self._setting(option) >= min(self.image_shape):
-            raise ConfigError(f"RandomDistortion {self.kind} {option} of "
-                              f"{self._setting(option)} pixels must be smaller than the "
-                              f"{self.image_shape[0]}×{self.image_shape[1]} images")
+        # Known only now: a move of the whole side blanks the image. A shift moves every
+        # image by exactly its pixels; an affine translation is drawn from ±translation, so
+        # it may reach the side (only its extreme draws would blank) but not pass it.
+        side = min(self.image_shape)
+        if self.kind == "shift" and self._setting("pixels") >= side:
+            raise ConfigError(f"RandomDistortion shift of {self._setting('pixels')} pixels "
+                              f"must be smaller than the {self._images()} images")
+        if self.kind == "affine" and self._setting("translation") > side:
+            raise ConfigError(f"RandomDistortion affine translation of "
+                              f"{self._setting('translation')} pixels must be at most the "
+                              f"side of the {self._images()} images")
         return shape
+
+    def _images(self) -> str:
+        return f"{self.image_shape[0]}×{self.image_shape[1]}"
 
     def _setting(self, name):
         """An option as the distortion will use it: the one given, or the function's default."""
