@@ -227,13 +227,14 @@ class Adam(Optimizer):
     def __init__(self, eta: float = 0.001, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8):
         super().__init__(eta)
-        beta1, beta2 = number(beta1, "beta1", error=ConfigError), number(beta2, "beta2", error=ConfigError)
+        beta1, beta2 = (number(b, key, error=ConfigError)
+                        for key, b in (("beta1", beta1), ("beta2", beta2)))
         # β = 1 divides by 1 − βᵗ = 0 at the first step; β > 1 makes v negative
-        if not (0 <= float(beta1) < 1 and 0 <= float(beta2) < 1):
+        if not (0 <= beta1 < 1 and 0 <= beta2 < 1):
             raise ConfigError(f"Adam's beta1 and beta2 must be in [0, 1), got "
                               f"beta1={beta1}, beta2={beta2}")
         _check_eps(eps)
-        self.beta1, self.beta2, self.eps = float(beta1), float(beta2), float(eps)
+        self.beta1, self.beta2, self.eps = beta1, beta2, float(eps)
 
     def config(self):
         return {**super().config(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}

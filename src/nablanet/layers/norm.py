@@ -38,7 +38,7 @@ class LocalResponseNorm(ImageLayer):
         if alpha < 0 or beta < 0 or k <= 0:
             raise ConfigError(f"LocalResponseNorm needs alpha ≥ 0, beta ≥ 0 and k > 0, "
                               f"got alpha={alpha}, beta={beta}, k={k}")
-        self.size, self.alpha, self.beta, self.k = int(size), float(alpha), float(beta), float(k)
+        self.size, self.alpha, self.beta, self.k = int(size), alpha, beta, k
 
     def config(self):
         return {"size": self.size, "alpha": self.alpha, "beta": self.beta, "k": self.k}

@@ -98,9 +98,10 @@ def ais_log_partition(rbm: RBM, *, n_chains: int = 100, betas=None, n_betas: int
         raise ConfigError("betas must increase strictly from 0 to 1")
     a_base = (np.zeros(rbm.n_visible) if base_bias is None
               else np.asarray(base_bias, dtype=np.float64))
-    if a_base.shape != (rbm.n_visible,) or not np.isfinite(a_base).all():
+    finite = bool(np.isfinite(a_base).all())
+    if a_base.shape != (rbm.n_visible,) or not finite:
         raise ConfigError(f"base_bias must be {rbm.n_visible} finite numbers, got shape "
-                          f"{a_base.shape}{'' if np.isfinite(a_base).all() else ' with NaN or inf'}")
+                          f"{a_base.shape}{'' if finite else ' with NaN or inf'}")
     draw = device_rng(backend, make_rng(rng))
     dtype = backend.dtype
     W, a, b = rbm.W, rbm.b_visible, rbm.b_hidden

@@ -226,7 +226,7 @@ class DBN:
         if not 0 < label_gain < math.inf or gain_steps < 0 or gibbs_steps < 0:
             raise ConfigError(f"need a finite label_gain > 0 and steps ≥ 0, got label_gain="
                               f"{label_gain}, gain_steps={gain_steps}, gibbs_steps={gibbs_steps}")
-        if int(gain_steps) + int(gibbs_steps) < 1:
+        if gain_steps + gibbs_steps < 1:
             raise ConfigError("generating needs at least one Gibbs step")
 
     def generate(self, labels, *, gibbs_steps: int = 1000, label_gain: float = 1.0,

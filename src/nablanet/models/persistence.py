@@ -23,10 +23,10 @@ from ..io import (
     WEIGHTS,
     _describe,
     _metadata,
-    checked_metadata,
     _read_json,
     _read_tensors,
     _replace_directory,
+    checked_metadata,
     checked_tensor,
     finish_interrupted_swap,
 )

@@ -29,10 +29,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..backend import Backend, device_rng, get_backend, make_rng, to_host
+from ..data.dataset import check_values
 from ..errors import ConfigError, DataError, DivergenceError
 from ..init import claim_parameters
 from ..layers.base import is_size
-from ..data.dataset import check_values
 from ..training.history import History
 from ..utils.state import number, whole_number
 from .units import SoftmaxGroup, get_units

@@ -60,10 +60,10 @@ class UpDown:
         check_update_rule(self.learning_rate, self.weight_cost, self.batch_size)
         for name in ("k", "k_max", "k_every", "k_step"):    # int() cut k = 2.5 to 2
             whole_number(getattr(self, name), name, None, error=ConfigError)
-        if int(self.k) < 1 or int(self.k_max) < int(self.k):
+        if self.k < 1 or self.k_max < self.k:
             raise ConfigError(f"up-down needs 1 ≤ k ≤ k_max, got k={self.k}, "
                               f"k_max={self.k_max}")
-        if int(self.k_every) < 0 or int(self.k_step) < 0:
+        if self.k_every < 0 or self.k_step < 0:
             raise ConfigError("k_every and k_step must be ≥ 0")
 
     def k_at(self, epoch: int) -> int:

@@ -30,15 +30,16 @@ class DeltaBarDelta(Optimizer):
     def __init__(self, eta: float, kappa: float | None = None, phi: float = 0.1,
                  theta: float = 0.7):
         super().__init__(eta)
+        # number(): float() read "0.1" and failed on None with a TypeError
         kappa = number(kappa, "kappa", optional=True, error=ConfigError)
-        phi, theta = number(phi, "phi", error=ConfigError), number(theta, "theta", error=ConfigError)
-        if kappa is not None and not float(kappa) >= 0:
+        phi, theta = (number(v, key, error=ConfigError)
+                      for key, v in (("phi", phi), ("theta", theta)))
+        if kappa is not None and not kappa >= 0:
             raise ConfigError(f"delta-bar-delta kappa must be ≥ 0, got {kappa}")
-        if not 0 < float(phi) < 1 or not 0 <= float(theta) < 1:
+        if not 0 < phi < 1 or not 0 <= theta < 1:
             raise ConfigError(f"delta-bar-delta needs 0 < phi < 1 and 0 ≤ theta < 1, "
                               f"got phi={phi}, theta={theta}")
-        self.kappa = None if kappa is None else float(kappa)
-        self.phi, self.theta = float(phi), float(theta)
+        self.kappa, self.phi, self.theta = kappa, phi, theta
 
     def config(self):
         return {**super().config(), "kappa": self.kappa, "phi": self.phi, "theta": self.theta}
@@ -74,16 +75,16 @@ class Rprop(Optimizer):
     def __init__(self, eta: float = 0.1, eta_plus: float = 1.2, eta_minus: float = 0.5,
                  step_max: float = 50.0, step_min: float = 1e-6):
         super().__init__(eta)
-        eta_plus, eta_minus = number(eta_plus, "eta_plus", error=ConfigError), number(eta_minus, "eta_minus", error=ConfigError)
-        step_min = number(step_min, "step_min", error=ConfigError)
-        step_max = number(step_max, "step_max", finite=False, error=ConfigError)
-        if not (0 < float(eta_minus) < 1 < float(eta_plus)):
+        eta_plus, eta_minus, step_min = (number(v, key, error=ConfigError) for key, v in (
+            ("eta_plus", eta_plus), ("eta_minus", eta_minus), ("step_min", step_min)))
+        step_max = number(step_max, "step_max", finite=False, error=ConfigError)   # inf: no cap
+        if not (0 < eta_minus < 1 < eta_plus):
             raise ConfigError(f"Rprop needs 0 < eta_minus < 1 < eta_plus, "
                               f"got {eta_minus}, {eta_plus}")
-        if not 0 <= float(step_min) < float(step_max):
+        if not 0 <= step_min < step_max:
             raise ConfigError(f"Rprop needs 0 ≤ step_min < step_max, got {step_min}, {step_max}")
-        self.eta_plus, self.eta_minus = float(eta_plus), float(eta_minus)
-        self.step_max, self.step_min = float(step_max), float(step_min)
+        self.eta_plus, self.eta_minus = eta_plus, eta_minus
+        self.step_max, self.step_min = step_max, step_min
 
     def config(self):
         return {**super().config(), "eta_plus": self.eta_plus, "eta_minus": self.eta_minus,
