@@ -22,8 +22,8 @@ def test_a_layer_reports_its_largest_gemm_per_example():
 
 @pytest.mark.parametrize("batch, idle, blas_now, expected", [
     (10, 1, 2, 1),              # 784·100·10 = 0.8 M multiply-adds: one thread
-    (53, 1, 2, 1),              # 4.16 M, just under 2²² = 4.19 M: still one
-    (54, 1, 2, None),           # 4.23 M, just over: the idle cores decide
+    (44, 1, 2, 1),              # 3.45 M, just under 3.5 M: still one
+    (45, 1, 2, None),           # 3.53 M, just over: the idle cores decide
     (128, 1, 2, None),          # 10 M, one idle core besides ours: the BLAS's own two
     (128, 0, 2, 1),             # every other core busy: one
     (128, 2.6, 8, 3),           # 2 idle of 8: ours and those two

@@ -2,12 +2,18 @@
 
 Splitting a GEMM over threads pays only when it is large. 784-100-10, plain SGD (its step
 fused into the GEMMs, training/fused.py), seconds for a 60 000-example epoch on 2 idle
-cores, ``Trainer(blas_threads=1)`` against ``blas_threads=2``:
+cores, ``Trainer(blas_threads=1)`` against ``blas_threads=2``, best of 3–4, on the two
+EPYC VMs the project has run on (GEMM ceilings ~420 and ~205 GFLOP/s at 2 threads):
 
-    batch                    10       20       32       64      128     1024
-    largest GEMM (M mult.)  0.78     1.6      2.5      5.0      10       80
-    1 thread   (s)          0.27     0.24     0.20     0.17     0.14     0.12
-    2 threads  (s)          0.28     0.35     0.25     0.13     0.11     0.10
+    batch                    10       20       32       44       48       64      128
+    largest GEMM (M mult.)  0.78     1.6      2.5      3.4      3.8      5.0      10
+    faster VM  1 thread     0.27     0.24     0.20      -        -       0.17     0.14
+               2 threads    0.28     0.35     0.25      -        -       0.13     0.11
+    slower VM  1 thread     0.43     0.41     0.36    0.32     0.31     0.31     0.27
+               2 threads    0.46     0.42     0.36    0.30–0.45 0.24   0.25     0.21
+
+On the slower VM two threads win from batch 45 (0.35 → 0.28 s) and lose or draw below it
+(44 varied from run to run, 40: 0.32–0.33 against 0.33–0.35 s).
 
 ``"auto"`` (the default) therefore holds the BLAS to one thread for an epoch whose largest
 GEMM is under :data:`SMALL_GEMM` multiply-adds, and otherwise lets it use the cores no
@@ -32,8 +38,9 @@ from ..errors import ConfigError
 from ..utils.blas import thread_count
 from .batches import idle_cores
 
-#: a GEMM with fewer multiply-adds than this runs faster on one thread (see the table)
-SMALL_GEMM = 1 << 22
+#: a GEMM with fewer multiply-adds than this runs faster on one thread (see the table:
+#: 784-100-10 at batch 45 has 3.53 M)
+SMALL_GEMM = 3_500_000
 
 
 def check_setting(setting):
