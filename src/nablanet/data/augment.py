@@ -238,9 +238,9 @@ def _check_affine(rotation, translation, shear, scale):
 
 
 DISTORTIONS = {"affine": random_affine, "elastic": elastic_distortion, "shift": random_shift}
-#: each distortion's keyword options (image_shape included)
-OPTIONS = {kind: [name for name, p in inspect.signature(fn).parameters.items()
-                  if p.kind is p.KEYWORD_ONLY] for kind, fn in DISTORTIONS.items()}
+#: each distortion's keyword options (image_shape included) and their defaults
+OPTIONS = {kind: {name: p.default for name, p in inspect.signature(fn).parameters.items()
+                  if p.kind is p.KEYWORD_ONLY} for kind, fn in DISTORTIONS.items()}
 
 
 def distortion(kind: str, options: dict):

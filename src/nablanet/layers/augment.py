@@ -8,12 +8,11 @@ pass: no gradient flows below the data, so backward returns None and backprop st
 """
 from __future__ import annotations
 
-import inspect
 from math import prod
 
 import numpy as np
 
-from ..data.augment import DISTORTIONS, MNIST_SHAPE, distort, distortion
+from ..data.augment import DISTORTIONS, MNIST_SHAPE, OPTIONS, distort, distortion
 from ..errors import ConfigError
 from .base import Layer, is_size, register
 
@@ -80,8 +79,7 @@ class RandomDistortion(Layer):
 
     def _setting(self, name):
         """An option as the distortion will use it: the one given, or the function's default."""
-        default = inspect.signature(DISTORTIONS[self.kind]).parameters[name].default
-        return self.options.get(name, default)
+        return self.options.get(name, OPTIONS[self.kind][name])
 
     def forward(self, x, train=False):
         if not train:
